@@ -1,0 +1,70 @@
+package io.thermocline.cli;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Properties;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code thermocline} command. Subcommands live beside this class; each has a {@code --help}
+ * that teaches by example.
+ */
+@Command(name = "thermocline",
+        mixinStandardHelpOptions = true,
+        versionProvider = ThermoclineCommand.Version.class,
+        subcommands = {DemoCommand.class, CommandLine.HelpCommand.class},
+        description = {
+            "Places large immutable objects (model weights, checkpoints, datasets) on the tier that fits",
+            "how hot they are: local NVMe, NVMe over Fabrics, and S3.",
+            ""},
+        footer = {
+            "",
+            "Examples:",
+            "  thermocline demo                 write, verify and read back a synthetic model on the local tier",
+            "  thermocline demo --help          what the demo does and its options",
+            "  thermocline --version",
+            "",
+            "Exit codes: 0 done, 1 partly done or failed, 2 usage error, 3 a tier is unavailable."})
+public final class ThermoclineCommand implements Runnable {
+
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    public static void main(String[] args) {
+        System.exit(newCommandLine().execute(args));
+    }
+
+    /** The configured command line, for tests and embedding. */
+    public static CommandLine newCommandLine() {
+        CommandLine cl = new CommandLine(new ThermoclineCommand());
+        cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            commandLine.getErr().println("thermocline: " + e.getMessage());
+            return e instanceof io.thermocline.tier.TierUnavailableException ? 3 : 1;
+        });
+        return cl;
+    }
+
+    /** Reads the version Maven wrote into the jar. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() throws IOException {
+            Properties p = new Properties();
+            try (InputStream in = ThermoclineCommand.class.getResourceAsStream("/thermocline-version.properties")) {
+                if (in != null) {
+                    p.load(in);
+                }
+            }
+            return new String[] {
+                "thermocline " + p.getProperty("version", "unknown"),
+                "Java " + Runtime.version() + " (" + System.getProperty("java.vendor") + ", "
+                + System.getProperty("java.home") + ")"
+            };
+        }
+    }
+}

@@ -1,0 +1,4 @@
+/**
+ * The tier engine. Filled by the engine issue.
+ */
+package io.thermocline.engine;

@@ -1,0 +1,4 @@
+/**
+ * Examples. Filled by the CLI and examples issue.
+ */
+package io.thermocline.examples;

@@ -1,0 +1,4 @@
+/**
+ * Placement policy and trace simulator. Filled by the engine issue.
+ */
+package io.thermocline.placement;

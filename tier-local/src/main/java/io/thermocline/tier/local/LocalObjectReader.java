@@ -1,0 +1,53 @@
+package io.thermocline.tier.local;
+
+import io.thermocline.tier.InvalidArgumentException;
+import io.thermocline.tier.ObjectInfo;
+import io.thermocline.tier.ObjectReader;
+import io.thermocline.tier.TierUnavailableException;
+import io.thermocline.tier.support.VerifiedReader;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Reads one object file through a {@link VerifiedReader}. Holds the file open, so a delete or
+ * replacement of the object does not affect it (POSIX unlink semantics).
+ */
+final class LocalObjectReader implements ObjectReader {
+
+    private final LocalTier tier;
+    private final FileChannel channel;
+    private final VerifiedReader verified;
+    private volatile boolean closed;
+
+    LocalObjectReader(LocalTier tier, ObjectInfo info, FileChannel channel) {
+        this.tier = tier;
+        this.channel = channel;
+        this.verified = new VerifiedReader(info, tier.name() + ":" + info.key(),
+                (position, dst) -> FileIo.read(channel, tier.directIo(), tier.buffers(), position, dst),
+                tier.buffers());
+    }
+
+    @Override
+    public ObjectInfo info() {
+        return verified.info();
+    }
+
+    @Override
+    public CompletableFuture<Integer> read(long position, ByteBuffer dst) {
+        if (position < 0) {
+            return CompletableFuture.failedFuture(InvalidArgumentException.of("position", position, ">= 0"));
+        }
+        if (closed) {
+            return CompletableFuture.failedFuture(
+                    new TierUnavailableException("reader of " + info().key() + " is closed", false));
+        }
+        return tier.async("read " + info().key() + " at " + position, () -> verified.read(position, dst));
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        LocalTier.closeQuietly(channel);
+    }
+}

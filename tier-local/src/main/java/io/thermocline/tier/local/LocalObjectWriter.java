@@ -1,0 +1,215 @@
+package io.thermocline.tier.local;
+
+import io.thermocline.tier.InvalidArgumentException;
+import io.thermocline.tier.ObjectInfo;
+import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.TierException;
+import io.thermocline.tier.TierUnavailableException;
+import io.thermocline.tier.WriteRequest;
+import io.thermocline.tier.support.ChunkChecksumTracker;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Writes one object into a locked temp file and publishes it by rename (see {@link LocalTier}).
+ *
+ * <p>Every write is split at chunk boundaries. Without O_DIRECT a piece goes straight to the file.
+ * With O_DIRECT a piece that is a whole, aligned chunk in an aligned direct buffer goes straight
+ * to the file too; any other piece is copied into an aligned staging buffer for its chunk, written
+ * once the chunk is complete (the last chunk zero-padded to 4 KiB). A piece is recorded in the
+ * {@link ChunkChecksumTracker} only after its bytes are in the file or the staging buffer, so a
+ * chunk the tracker calls complete is always complete on disk.
+ */
+final class LocalObjectWriter implements ObjectWriter {
+
+    private enum State { OPEN, COMMITTING, COMMITTED, ABORTED }
+
+    private final LocalTier tier;
+    private final WriteRequest request;
+    private final ChunkChecksumTracker tracker;
+    private final Path tmp;
+    private final FileChannel channel;
+    private final FileLock lock;
+    private final long footprint;
+    private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
+    private final AtomicReference<Throwable> failure = new AtomicReference<>();
+    /** O_DIRECT only: chunk index to its staging buffer, while the chunk is partly written. */
+    private final ConcurrentHashMap<Integer, ByteBuffer> staging = new ConcurrentHashMap<>();
+
+    LocalObjectWriter(LocalTier tier, WriteRequest request, Path tmp, FileChannel channel, FileLock lock,
+                      long footprint) {
+        this.tier = tier;
+        this.request = request;
+        this.tracker = new ChunkChecksumTracker(request);
+        this.tmp = tmp;
+        this.channel = channel;
+        this.lock = lock;
+        this.footprint = footprint;
+    }
+
+    @Override
+    public WriteRequest request() {
+        return request;
+    }
+
+    @Override
+    public CompletableFuture<Void> write(long position, ByteBuffer src) {
+        ByteBuffer data = src.duplicate();
+        try {
+            checkWritable();
+            tracker.checkRange(position, data.remaining());
+        } catch (TierException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        CompletableFuture<Void> result = tier.async("write " + request.key() + " at " + position, () -> {
+            writePieces(position, data);
+            return null;
+        });
+        return result.whenComplete((v, t) -> {
+            if (t != null) {
+                failure.compareAndSet(null, t);
+            }
+        });
+    }
+
+    private void writePieces(long position, ByteBuffer data) throws IOException {
+        int chunkSize = request.chunkSizeInBytes();
+        long p = position;
+        while (data.hasRemaining()) {
+            checkWritable();
+            int chunk = (int) (p / chunkSize);
+            long chunkStart = (long) chunk * chunkSize;
+            int chunkLength = ObjectInfo.chunkLength(request.sizeInBytes(), chunkSize, chunk);
+            int offsetInChunk = (int) (p - chunkStart);
+            int n = Math.min(data.remaining(), chunkLength - offsetInChunk);
+            ByteBuffer piece = data.slice(data.position(), n);
+            if (!tier.directIo()) {
+                FileIo.writeFully(channel, p, piece);
+            } else if (offsetInChunk == 0 && n == chunkLength && AlignedBufferPool.isAligned(piece)) {
+                FileIo.writeFully(channel, p, piece);
+            } else {
+                stage(chunk, chunkStart, chunkLength, offsetInChunk, piece);
+            }
+            tracker.record(p, piece);
+            data.position(data.position() + n);
+            p += n;
+        }
+    }
+
+    private void stage(int chunk, long chunkStart, int chunkLength, int offsetInChunk, ByteBuffer piece)
+            throws IOException {
+        int alignedLength = (int) ObjectFileFormat.alignUp(chunkLength);
+        ByteBuffer buf = staging.computeIfAbsent(chunk, c -> {
+            ByteBuffer b = tier.buffers().acquire(alignedLength);
+            b.put(chunkLength, new byte[alignedLength - chunkLength]); // zero padding of the last chunk
+            return b;
+        });
+        buf.put(offsetInChunk, piece, piece.position(), piece.remaining());
+        if (offsetInChunk + piece.remaining() == chunkLength) {
+            FileIo.writeFully(channel, chunkStart, buf.duplicate().clear().limit(alignedLength));
+            staging.remove(chunk);
+            tier.buffers().release(buf);
+        }
+    }
+
+    @Override
+    public CompletableFuture<ObjectInfo> commit() {
+        if (!state.compareAndSet(State.OPEN, State.COMMITTING)) {
+            return CompletableFuture.failedFuture(new InvalidArgumentException(
+                    "cannot commit " + request.key() + ": the writer is " + state.get().name().toLowerCase()));
+        }
+        return tier.async("commit " + request.key(), () -> {
+            boolean success = false;
+            try {
+                Throwable earlier = failure.get();
+                if (earlier != null) {
+                    throw new InvalidArgumentException("cannot commit " + request.key() + ": an earlier write failed: "
+                            + TierException.unwrap(earlier).getMessage());
+                }
+                ObjectInfo info = tracker.finish(Instant.now());
+                writeTrailer(info);
+                channel.force(false);
+                lock.release();
+                channel.close();
+                tier.publish(request.key(), tmp, footprint);
+                state.set(State.COMMITTED);
+                success = true;
+                return info;
+            } finally {
+                if (!success) {
+                    discard();
+                }
+            }
+        });
+    }
+
+    private void writeTrailer(ObjectInfo info) throws IOException {
+        long trailerOffset = ObjectFileFormat.alignUp(info.sizeInBytes());
+        int regionLength = (int) (footprint - trailerOffset);
+        ByteBuffer buf = tier.buffers().acquire(regionLength);
+        try {
+            ObjectFileFormat.writeTrailer(info, buf);
+            FileIo.writeFully(channel, trailerOffset, buf.flip());
+        } finally {
+            tier.buffers().release(buf);
+        }
+    }
+
+    @Override
+    public CompletableFuture<Void> abort() {
+        State s = state.get();
+        if (s == State.COMMITTED || s == State.ABORTED || s == State.COMMITTING) {
+            return CompletableFuture.completedFuture(null);
+        }
+        if (!state.compareAndSet(s, State.ABORTED)) {
+            return abort();
+        }
+        try {
+            discardNow();
+            return CompletableFuture.completedFuture(null);
+        } catch (IOException e) {
+            return CompletableFuture.failedFuture(tier.translate(e, "abort " + request.key()));
+        }
+    }
+
+    @Override
+    public void close() {
+        abort().join();
+    }
+
+    private void discard() {
+        state.set(State.ABORTED);
+        try {
+            discardNow();
+        } catch (IOException e) {
+            LocalTier.closeQuietly(() -> { throw e; });
+        }
+    }
+
+    /** Closes the file, deletes it and gives the reservation back. */
+    private void discardNow() throws IOException {
+        LocalTier.closeQuietly(channel);
+        staging.values().forEach(tier.buffers()::release);
+        staging.clear();
+        try {
+            Files.deleteIfExists(tmp);
+        } finally {
+            tier.release(footprint);
+        }
+    }
+
+    private void checkWritable() {
+        State s = state.get();
+        if (s != State.OPEN) {
+            throw new TierUnavailableException("writer of " + request.key() + " is " + s.name().toLowerCase(), false);
+        }
+    }
+}
