@@ -1,0 +1,114 @@
+package io.thermocline.tier.local;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.thermocline.tier.ObjectKey;
+import io.thermocline.tier.ObjectReader;
+import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.WriteRequest;
+import io.thermocline.tier.testkit.TestData;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Crash safety of LocalTier with real processes: a writer killed mid-object, and damaged object files. */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class LocalTierCrashTest {
+
+    @TempDir
+    Path root;
+
+    @Test
+    void writerKilledMidObject_leavesNothing_andALiveWritersTempFileIsKept() throws Exception {
+        Process child = startCrashingWriter("models/killed.bin");
+        try {
+            awaitReady(child);
+            // while the writer lives, another process opening the tier must not delete its temp file
+            try (LocalTier tier = LocalTier.open(LocalTierConfig.builder(root).build())) {
+                assertEquals(1, tempFiles().size(), "the live writer's temp file is kept");
+                assertEquals(Optional.empty(), tier.stat(ObjectKey.of("models/killed.bin")).join());
+            }
+        } finally {
+            child.destroyForcibly();
+            assertTrue(child.waitFor(30, TimeUnit.SECONDS), "child exited");
+        }
+        try (LocalTier tier = LocalTier.open(LocalTierConfig.builder(root).build())) {
+            assertEquals(List.of(), tempFiles(), "the dead writer's temp file is removed at open");
+            assertEquals(Optional.empty(), tier.stat(ObjectKey.of("models/killed.bin")).join());
+            assertEquals(0, tier.usage().objectCount());
+            assertEquals(0, tier.usage().usedInBytes());
+            assertEquals(0, tier.usage().reservedInBytes());
+        }
+    }
+
+    @Test
+    void damagedTrailer_isQuarantinedAtOpen_notDeleted_andOthersStillLoad() throws Exception {
+        ObjectKey good = ObjectKey.of("good");
+        ObjectKey bad = ObjectKey.of("bad");
+        Path badFile;
+        try (LocalTier tier = LocalTier.open(LocalTierConfig.builder(root).build())) {
+            for (ObjectKey k : List.of(good, bad)) {
+                try (ObjectWriter w = tier.create(WriteRequest.of(k, 10_000)).join()) {
+                    w.write(0, TestData.bytes(3, 0, 10_000)).join();
+                    w.commit().join();
+                }
+            }
+            badFile = tier.pathFor(bad);
+        }
+        try (RandomAccessFile f = new RandomAccessFile(badFile.toFile(), "rw")) {
+            f.seek(ObjectFileFormat.alignUp(10_000) + 9); // inside the trailer record's size field
+            f.write(0x7f);
+        }
+        try (LocalTier tier = LocalTier.open(LocalTierConfig.builder(root).build())) {
+            assertEquals(1, tier.usage().objectCount());
+            assertEquals(Optional.empty(), tier.stat(bad).join());
+            try (ObjectReader r = tier.openReader(good).join()) {
+                assertEquals(10_000, r.info().sizeInBytes());
+            }
+        }
+        assertTrue(Files.exists(root.resolve(LocalTier.QUARANTINE_DIR).resolve(badFile.getFileName())),
+                "damaged file kept for inspection");
+    }
+
+    private Process startCrashingWriter(String key) throws Exception {
+        String classPath = String.join(File.pathSeparator, Stream.of(
+                        System.getProperty("java.class.path", ""), System.getProperty("jdk.module.path", ""))
+                .filter(s -> !s.isEmpty()).toList());
+        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        return new ProcessBuilder(java.toString(), "-cp", classPath, CrashingWriter.class.getName(), root.toString(), key)
+                .redirectErrorStream(true).start();
+    }
+
+    private static void awaitReady(Process child) throws Exception {
+        BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
+        StringBuilder seen = new StringBuilder();
+        for (String line; (line = out.readLine()) != null; ) {
+            if (line.equals("READY")) {
+                return;
+            }
+            seen.append(line).append('\n');
+        }
+        throw new AssertionError("child exited before READY (exit " + child.waitFor() + "):\n" + seen);
+    }
+
+    private List<Path> tempFiles() throws Exception {
+        try (Stream<Path> s = Files.list(root.resolve(LocalTier.TMP_DIR))) {
+            List<Path> files = s.toList();
+            assertThat(files).allMatch(p -> p.toString().endsWith(LocalTier.TMP_SUFFIX));
+            return files;
+        }
+    }
+}
