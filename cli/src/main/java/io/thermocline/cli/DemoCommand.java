@@ -31,9 +31,11 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "demo",
         mixinStandardHelpOptions = true,
+        usageHelpAutoWidth = true,
         description = {
-            "Writes a synthetic sharded model to a local tier, reads it back verified, and prints a",
-            "placement table with timings. Needs no configuration and starts no servers.",
+            "Writes a synthetic sharded model to a local tier, publishing each shard atomically with its "
+            + "CRC32C checksums, reads every shard back verified, and prints a placement table with timings. "
+            + "Needs no configuration and starts no servers.",
             ""},
         footer = {
             "",
@@ -102,7 +104,9 @@ final class DemoCommand implements Callable<Integer> {
                     }
                 }
                 long t2 = System.nanoTime();
-                out.print("\r\033[K");
+                if (TERMINAL) {
+                    out.print("\r\033[K");
+                }
                 rows.add(new Row(key, info, t1 - t0, t2 - t1));
             }
             printTable(out, rows, tier.name(), tier.usage());
@@ -129,7 +133,17 @@ final class DemoCommand implements Callable<Integer> {
         b.flip();
     }
 
+    private static final boolean TERMINAL = System.console() != null && System.console().isTerminal();
+
+    /** A redrawn bar on a terminal; elsewhere one plain line when a step finishes. */
     private static void progress(PrintWriter out, String what, ObjectKey key, long done, long total) {
+        if (!TERMINAL) {
+            if (done == total) {
+                out.printf("%-6s %-45s %s done%n", what, key, ByteSizeConverter.format(total));
+                out.flush();
+            }
+            return;
+        }
         int width = 30;
         int filled = total == 0 ? width : (int) (width * done / total);
         out.printf("\r%-6s %-45s [%s%s] %s / %s", what, key, "#".repeat(filled), " ".repeat(width - filled),

@@ -14,15 +14,16 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = ThermoclineCommand.Version.class,
         subcommands = {DemoCommand.class, CommandLine.HelpCommand.class},
+        usageHelpAutoWidth = true,
         description = {
-            "Places large immutable objects (model weights, checkpoints, datasets) on the tier that fits",
-            "how hot they are: local NVMe, NVMe over Fabrics, and S3.",
+            "Places large immutable objects (model weights, checkpoints, datasets) on the tier that fits "
+            + "how hot they are: local NVMe, NVMe over Fabrics, and S3.",
             ""},
         footer = {
             "",
             "Examples:",
-            "  thermocline demo                 write, verify and read back a synthetic model on the local tier",
-            "  thermocline demo --help          what the demo does and its options",
+            "  thermocline demo            write, verify and read back a synthetic model",
+            "  thermocline demo --help     what the demo does, and its options",
             "  thermocline --version",
             "",
             "Exit codes: 0 done, 1 partly done or failed, 2 usage error, 3 a tier is unavailable."})

@@ -10,7 +10,6 @@ import io.thermocline.tier.support.ChunkChecksumTracker;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -19,7 +18,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Writes one object into a locked temp file and publishes it by rename (see {@link LocalTier}).
+ * Writes one object into a temp file and publishes it by rename (see {@link LocalTier}).
  *
  * <p>Every write is split at chunk boundaries. Without O_DIRECT a piece goes straight to the file.
  * With O_DIRECT a piece that is a whole, aligned chunk in an aligned direct buffer goes straight
@@ -37,21 +36,18 @@ final class LocalObjectWriter implements ObjectWriter {
     private final ChunkChecksumTracker tracker;
     private final Path tmp;
     private final FileChannel channel;
-    private final FileLock lock;
     private final long footprint;
     private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     /** O_DIRECT only: chunk index to its staging buffer, while the chunk is partly written. */
     private final ConcurrentHashMap<Integer, ByteBuffer> staging = new ConcurrentHashMap<>();
 
-    LocalObjectWriter(LocalTier tier, WriteRequest request, Path tmp, FileChannel channel, FileLock lock,
-                      long footprint) {
+    LocalObjectWriter(LocalTier tier, WriteRequest request, Path tmp, FileChannel channel, long footprint) {
         this.tier = tier;
         this.request = request;
         this.tracker = new ChunkChecksumTracker(request);
         this.tmp = tmp;
         this.channel = channel;
-        this.lock = lock;
         this.footprint = footprint;
     }
 
@@ -137,7 +133,6 @@ final class LocalObjectWriter implements ObjectWriter {
                 ObjectInfo info = tracker.finish(Instant.now());
                 writeTrailer(info);
                 channel.force(false);
-                lock.release();
                 channel.close();
                 tier.publish(request.key(), tmp, footprint);
                 state.set(State.COMMITTED);

@@ -21,8 +21,6 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
@@ -54,7 +52,7 @@ import org.slf4j.LoggerFactory;
  * {@code root/objects/xx/<sha-256 of key>.obj}.
  *
  * <p><b>Publication.</b> A writer fills {@code root/tmp/<hash>.<pid>.<n>.tmp} (holding an fcntl
- * lock on it), appends the trailer, fdatasyncs, renames it over the final name and fsyncs the
+ * lock on it, its blocks allocated up front with {@code fallocate} where supported), appends the trailer, fdatasyncs, renames it over the final name and fsyncs the
  * directory; only then is the object visible. At open, temp files whose lock can be taken — their
  * writer is gone — are deleted, and the object files are scanned to rebuild the in-memory index
  * and the space accounting, so the directory alone is the source of truth. A file whose trailer is
@@ -206,14 +204,14 @@ public final class LocalTier implements Tier {
             return CompletableFuture.failedFuture(e);
         }
         return async("create " + request.key(), () -> {
-            Path tmp = tmpDir.resolve(hashOf(request.key()) + "." + ProcessHandle.current().pid() + "."
+            Path tmp = tmpDir.resolve(hashOf(request.key()) + "." + PROCESS_TAG + "."
                                       + tmpCounter.incrementAndGet() + TMP_SUFFIX);
             FileChannel ch = null;
             try {
                 ch = FileChannel.open(tmp, dataOptions(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
                         StandardOpenOption.READ));
-                FileLock lock = ch.lock();
-                return (ObjectWriter) new LocalObjectWriter(this, request, tmp, ch, lock, footprint);
+                NativeIo.allocate(tmp, 0, footprint);
+                return (ObjectWriter) new LocalObjectWriter(this, request, tmp, ch, footprint);
             } catch (IOException | RuntimeException e) {
                 if (ch != null) {
                     closeQuietly(ch);
@@ -480,6 +478,28 @@ public final class LocalTier implements Tier {
         return keyLocks[(key.hashCode() & 0x7fffffff) % LOCK_STRIPES];
     }
 
+    /** {@code <pid>-<start time in epoch millis>} of this process: unique among live and past processes. */
+    static final String PROCESS_TAG = processTag(ProcessHandle.current());
+
+    private static String processTag(ProcessHandle process) {
+        return process.pid() + "-" + process.info().startInstant().map(i -> i.toEpochMilli()).orElse(0L);
+    }
+
+    /** True if the process a temp file's tag names is still running. */
+    private static boolean isAlive(String tag) {
+        int dash = tag.indexOf('-');
+        if (dash <= 0) {
+            return false;
+        }
+        try {
+            long pid = Long.parseLong(tag.substring(0, dash));
+            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).map(LocalTier::processTag)
+                    .map(current -> current.equals(tag) || tag.endsWith("-0")).orElse(false);
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+
     private static String hashOf(ObjectKey key) {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(key.toUtf8()));
@@ -488,22 +508,17 @@ public final class LocalTier implements Tier {
         }
     }
 
-    /** Deletes temp files whose writer no longer holds their lock (it crashed or was killed). */
+    /** Deletes temp files whose writer's process is gone (it crashed or was killed). */
     private int removeAbandonedTempFiles() throws IOException {
         int removed = 0;
         try (DirectoryStream<Path> files = Files.newDirectoryStream(tmpDir, "*" + TMP_SUFFIX)) {
             for (Path tmp : files) {
-                try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                    FileLock lock = ch.tryLock();
-                    if (lock == null) {
-                        continue; // another live process is writing it
-                    }
-                    Files.deleteIfExists(tmp);
+                String[] parts = tmp.getFileName().toString().split("\\.");
+                if (parts.length == 4 && isAlive(parts[1])) {
+                    continue; // its writer may still be at work
+                }
+                if (Files.deleteIfExists(tmp)) {
                     removed++;
-                } catch (OverlappingFileLockException e) {
-                    // a live writer in this JVM holds it
-                } catch (NoSuchFileException e) {
-                    // its writer finished or aborted meanwhile
                 }
             }
         }

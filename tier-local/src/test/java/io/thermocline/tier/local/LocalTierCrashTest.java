@@ -83,6 +83,22 @@ class LocalTierCrashTest {
                 "damaged file kept for inspection");
     }
 
+    @Test
+    void tempFileOfAReusedPid_isRemoved_butThisProcesssOwnIsKept() throws Exception {
+        try (LocalTier tier = LocalTier.open(LocalTierConfig.builder(root).build())) {
+            assertEquals(0, tier.usage().objectCount());
+        }
+        long pid = ProcessHandle.current().pid();
+        Path reused = root.resolve(LocalTier.TMP_DIR).resolve("ab." + pid + "-12345.1" + LocalTier.TMP_SUFFIX);
+        Path ours = root.resolve(LocalTier.TMP_DIR).resolve("cd." + LocalTier.PROCESS_TAG + ".1" + LocalTier.TMP_SUFFIX);
+        Path gone = root.resolve(LocalTier.TMP_DIR).resolve("ef.999999999-1.1" + LocalTier.TMP_SUFFIX);
+        for (Path p : List.of(reused, ours, gone)) {
+            Files.write(p, new byte[10]);
+        }
+        LocalTier.open(LocalTierConfig.builder(root).build()).close();
+        assertEquals(List.of(ours), tempFiles());
+    }
+
     private Process startCrashingWriter(String key) throws Exception {
         String classPath = String.join(File.pathSeparator, Stream.of(
                         System.getProperty("java.class.path", ""), System.getProperty("jdk.module.path", ""))

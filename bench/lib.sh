@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Shared by bench/*.sh: finds a JDK 25, installs missing Debian packages, builds the bench
+# module, and small statistics helpers. Source it; do not run it.
+set -euo pipefail
+
+BENCH_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_HOME/.." && pwd)
+# Scratch files live on the file system under test: bench/work by default.
+BENCH_DIR=${BENCH_DIR:-$BENCH_HOME/work}
+RUNS=${RUNS:-3}
+
+# need_pkg COMMAND PACKAGE: installs PACKAGE with apt-get when COMMAND is missing.
+need_pkg() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "installing $2 (for $1)..." >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >&2
+}
+
+find_jdk25() {
+  local c
+  for c in "${JAVA_HOME:-}" /usr/lib/jvm/*25* /usr/lib/jvm/* /opt/java/*; do
+    [ -n "$c" ] && [ -x "$c/bin/java" ] || continue
+    local v
+    v=$("$c/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | cut -d. -f1)
+    if [ "${v:-0}" -ge 25 ]; then echo "$c"; return 0; fi
+  done
+  echo "no JDK 25 found; set JAVA_HOME" >&2
+  return 1
+}
+
+build_bench() {
+  (cd "$REPO" && ./mvnw -B -ntp -q -pl bench -am package -DskipTests) >&2
+  JAVA_HOME=$(find_jdk25)
+  BENCH_CP="$REPO/bench/target/classes:$(cat "$REPO/bench/target/classpath.txt")"
+}
+
+# run_java MAINCLASS ARGS...: runs a bench driver on the JDK 25.
+run_java() {
+  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xms512m -Xmx2g -cp "$BENCH_CP" "$@"
+}
+
+# median of the numbers given as arguments
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
+
+machine_line() {
+  local cpu
+  cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+  echo "$(nproc) cores ($cpu), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, fs $(df -T "$BENCH_DIR" | awk 'NR==2 {print $2" on "$1}'), kernel $(uname -r)"
+}

@@ -1,0 +1,67 @@
+package io.thermocline.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class ThermoclineCommandTest {
+
+    @TempDir
+    Path dir;
+
+    private final StringWriter out = new StringWriter();
+    private final StringWriter err = new StringWriter();
+
+    private int run(String... args) {
+        CommandLine cl = ThermoclineCommand.newCommandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        return cl.execute(args);
+    }
+
+    @Test
+    void version_printsTheProjectVersionAndJava() {
+        assertEquals(0, run("--version"));
+        assertThat(out.toString()).startsWith("thermocline 0.").contains("Java 25");
+    }
+
+    @Test
+    void help_listsCommandsAndExamples() {
+        assertEquals(0, run("--help"));
+        assertThat(out.toString()).contains("demo").contains("Examples:").contains("Exit codes");
+    }
+
+    @Test
+    void demo_writesVerifiesAndReportsEveryShard() throws Exception {
+        assertEquals(0, run("demo", "--shards", "3", "--shard-size", "1MiB", "--data-dir", dir.toString(), "--keep"));
+        assertThat(out.toString()).contains("model-00003-of-00003.safetensors").contains("tier local: 3 objects");
+        try (var files = Files.list(dir.resolve("local").resolve("tmp"))) {
+            assertEquals(0, files.count(), "no temp files left");
+        }
+    }
+
+    @Test
+    void badInput_exitsWithTwoAndNamesTheValue() {
+        assertEquals(2, run("demo", "--shard-size", "lots"));
+        assertThat(err.toString()).contains("'lots' is not a size");
+        assertEquals(2, run("demo", "--shards", "0"));
+        assertThat(err.toString()).contains("--shards: 0 (expected: 1..10000)");
+        assertEquals(2, run("no-such-command"));
+    }
+
+    @Test
+    void byteSizes_parseBinaryAndDecimalUnits() {
+        assertEquals(4096, ByteSizeConverter.parse("4096"));
+        assertEquals(64L << 10, ByteSizeConverter.parse("64KiB"));
+        assertEquals(3L << 29, ByteSizeConverter.parse("1.5GiB"));
+        assertEquals(10_000_000, ByteSizeConverter.parse("10MB"));
+        assertEquals(1L << 20, ByteSizeConverter.parse("1m"));
+    }
+}
