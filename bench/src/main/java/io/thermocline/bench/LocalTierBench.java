@@ -75,7 +75,7 @@ public final class LocalTierBench {
     private static void write(LocalTier tier, ObjectKey key, long size, int block, ByteBuffer[] buffers) {
         WriteRequest request = WriteRequest.builder(key, size).chunkSizeInBytes(ObjectInfo.DEFAULT_CHUNK_SIZE_IN_BYTES).build();
         try (ObjectWriter w = tier.create(request).join()) {
-            @SuppressWarnings("unchecked")
+            @SuppressWarnings({"unchecked", "rawtypes"})
             CompletableFuture<Void>[] inFlight = new CompletableFuture[buffers.length];
             int slot = 0;
             for (long p = 0; p < size; p += block) {
@@ -101,7 +101,7 @@ public final class LocalTierBench {
             if (r.info().sizeInBytes() != size) {
                 throw new IllegalStateException("object is " + r.info().sizeInBytes() + " bytes, expected " + size);
             }
-            @SuppressWarnings("unchecked")
+            @SuppressWarnings({"unchecked", "rawtypes"})
             CompletableFuture<Integer>[] inFlight = new CompletableFuture[buffers.length];
             int slot = 0;
             long total = 0;

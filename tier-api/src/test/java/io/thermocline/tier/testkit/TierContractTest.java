@@ -32,7 +32,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -479,13 +478,13 @@ public abstract class TierContractTest {
         TierUsage withObject = tier.usage();
         try (ObjectReader r = tier.openReader(key("deleted")).join();
              ExecutorService pool = Executors.newSingleThreadExecutor()) {
-            AtomicBoolean deleted = new AtomicBoolean();
+            ByteBuffer first = ByteBuffer.allocate(CHUNK);
+            assertEquals(CHUNK, r.read(0, first).join()); // the read is under way before the delete
             Future<?> reading = pool.submit(() -> {
                 assertReadsOldBytesOrFails(r, 22, size);
                 return null;
             });
             assertTrue(tier.delete(key("deleted")).join());
-            deleted.set(true);
             reading.get();
         }
         assertAbsent(tier, key("deleted"));
@@ -576,12 +575,10 @@ public abstract class TierContractTest {
         assertFalse(first.isLast());
         ListPage second = tier.list("contract/m/", first.nextStartAfter().orElseThrow(), 2).join();
         assertEquals(List.of(key("m/c/1"), key("m/c/2")), second.keys());
-        List<ObjectKey> rest = new ArrayList<>(second.keys());
-        if (!second.isLast()) {
+        if (!second.isLast()) { // an implementation may not know yet that nothing follows
             ListPage third = tier.list("contract/m/", second.nextStartAfter().orElseThrow(), 2).join();
             assertTrue(third.keys().isEmpty() && third.isLast(), "third page " + third);
         }
-        assertEquals(2, rest.size());
         assertEquals(6, tier.list("contract/", null, 1000).join().keys().size());
         assertTrue(tier.list("nothing/", null, 10).join().keys().isEmpty());
         failure(InvalidArgumentException.class, () -> tier.list("", null, 0));

@@ -19,7 +19,7 @@ final class AlignedBufferPool implements BufferPool {
     private static final int MIN_SHIFT = 12;
     private static final int MAX_SHIFT = 28;
 
-    @SuppressWarnings("unchecked")
+    @SuppressWarnings({"unchecked", "rawtypes"})
     private final ConcurrentLinkedQueue<ByteBuffer>[] idle = new ConcurrentLinkedQueue[MAX_SHIFT + 1];
     private final AtomicIntegerArray idleCount = new AtomicIntegerArray(MAX_SHIFT + 1);
     private final int maxPerClass;

@@ -2,6 +2,8 @@ package io.thermocline.tier.local;
 
 import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.InvalidArgumentException;
+import io.thermocline.tier.TierException;
+import io.thermocline.tier.TierIoException;
 import io.thermocline.tier.TierUnavailableException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -15,7 +17,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
  * A {@link BlockDevice} over a regular file or a block device node ({@code /dev/nvme0n1}), with
@@ -48,7 +50,7 @@ public final class FileBlockDevice implements BlockDevice {
             this.executor = options.executor;
             this.ownedExecutor = null;
         } else {
-            this.ownedExecutor = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("blockdev-", 0).factory());
+            this.ownedExecutor = AsyncIo.newVirtualThreadExecutor("blockdev-");
             this.executor = ownedExecutor;
         }
     }
@@ -224,7 +226,7 @@ public final class FileBlockDevice implements BlockDevice {
                + (directIo ? ", O_DIRECT" : "") + "]";
     }
 
-    private CompletableFuture<Void> run(String what, long offset, long length, LocalTier.IoSupplier<Void> body) {
+    private CompletableFuture<Void> run(String what, long offset, long length, AsyncIo.IoSupplier<Void> body) {
         if (offset < 0 || length < 0 || offset % blockSize != 0 || length % blockSize != 0
             || offset > sizeInBytes || length > sizeInBytes - offset) {
             return CompletableFuture.failedFuture(new InvalidArgumentException(what + " of " + path + " at offset "
@@ -234,21 +236,11 @@ public final class FileBlockDevice implements BlockDevice {
         if (closed) {
             return CompletableFuture.failedFuture(new TierUnavailableException("block device " + path + " is closed", false));
         }
-        CompletableFuture<Void> result = new CompletableFuture<>();
-        try {
-            executor.execute(() -> {
-                try {
-                    result.complete(body.get());
-                } catch (Throwable t) {
-                    result.completeExceptionally(t instanceof io.thermocline.tier.TierException ? t
-                            : new io.thermocline.tier.TierIoException(what + " of " + path + " at offset " + offset
-                                    + " failed: " + t, false, t));
-                }
-            });
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            result.completeExceptionally(new TierUnavailableException("block device " + path + " is closed", false, e));
-        }
-        return result;
+        return AsyncIo.submit(executor, body, t -> switch (t) {
+            case TierException te -> te;
+            case RejectedExecutionException r -> new TierUnavailableException("block device " + path + " is closed", false, r);
+            default -> new TierIoException(what + " of " + path + " at offset " + offset + " failed: " + t, false, t);
+        });
     }
 
     /** Options of {@link #open}. Immutable; build with {@link #options()}. */

@@ -36,19 +36,20 @@ final class LocalObjectWriter implements ObjectWriter {
     private final ChunkChecksumTracker tracker;
     private final Path tmp;
     private final FileChannel channel;
-    private final long footprint;
+    private final LocalTier.Reservation reservation;
     private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     /** O_DIRECT only: chunk index to its staging buffer, while the chunk is partly written. */
     private final ConcurrentHashMap<Integer, ByteBuffer> staging = new ConcurrentHashMap<>();
 
-    LocalObjectWriter(LocalTier tier, WriteRequest request, Path tmp, FileChannel channel, long footprint) {
+    LocalObjectWriter(LocalTier tier, WriteRequest request, Path tmp, FileChannel channel,
+                      LocalTier.Reservation reservation) {
         this.tier = tier;
         this.request = request;
         this.tracker = new ChunkChecksumTracker(request);
         this.tmp = tmp;
         this.channel = channel;
-        this.footprint = footprint;
+        this.reservation = reservation;
     }
 
     @Override
@@ -134,7 +135,7 @@ final class LocalObjectWriter implements ObjectWriter {
                 writeTrailer(info);
                 channel.force(false);
                 channel.close();
-                tier.publish(request.key(), tmp, footprint);
+                tier.publish(request.key(), tmp, reservation);
                 state.set(State.COMMITTED);
                 success = true;
                 return info;
@@ -148,7 +149,7 @@ final class LocalObjectWriter implements ObjectWriter {
 
     private void writeTrailer(ObjectInfo info) throws IOException {
         long trailerOffset = ObjectFileFormat.alignUp(info.sizeInBytes());
-        int regionLength = (int) (footprint - trailerOffset);
+        int regionLength = (int) (reservation.footprint() - trailerOffset);
         ByteBuffer buf = tier.buffers().acquire(regionLength);
         try {
             ObjectFileFormat.writeTrailer(info, buf);
@@ -197,7 +198,7 @@ final class LocalObjectWriter implements ObjectWriter {
         try {
             Files.deleteIfExists(tmp);
         } finally {
-            tier.release(footprint);
+            reservation.release();
         }
     }
 

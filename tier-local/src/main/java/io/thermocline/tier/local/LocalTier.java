@@ -40,7 +40,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
@@ -119,8 +118,7 @@ public final class LocalTier implements Tier {
             this.executor = config.executor().get();
             this.ownedExecutor = null;
         } else {
-            this.ownedExecutor = Executors.newThreadPerTaskExecutor(
-                    Thread.ofVirtual().name("tier-" + name + "-", 0).factory());
+            this.ownedExecutor = AsyncIo.newVirtualThreadExecutor("tier-" + name + "-");
             this.executor = ownedExecutor;
         }
         int removed = removeAbandonedTempFiles();
@@ -197,9 +195,10 @@ public final class LocalTier implements Tier {
         int recordLength = ObjectFileFormat.recordLength(request.key(), request.chunkCount(),
                 request.contentType(), request.userMetadata());
         long footprint = ObjectFileFormat.footprint(request.sizeInBytes(), recordLength);
+        Reservation reservation;
         try {
             checkOpen();
-            reserve(footprint, request.key());
+            reservation = reserve(footprint, request.key());
         } catch (TierException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -211,14 +210,18 @@ public final class LocalTier implements Tier {
                 ch = FileChannel.open(tmp, dataOptions(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
                         StandardOpenOption.READ));
                 NativeIo.allocate(tmp, 0, footprint);
-                return (ObjectWriter) new LocalObjectWriter(this, request, tmp, ch, footprint);
+                return (ObjectWriter) new LocalObjectWriter(this, request, tmp, ch, reservation);
             } catch (IOException | RuntimeException e) {
                 if (ch != null) {
                     closeQuietly(ch);
                 }
                 Files.deleteIfExists(tmp);
-                release(footprint);
+                reservation.release();
                 throw e;
+            }
+        }).whenComplete((w, t) -> {
+            if (t != null) {
+                reservation.release(); // also when the executor refused the task
             }
         });
     }
@@ -316,28 +319,55 @@ public final class LocalTier implements Tier {
         return config.directIo();
     }
 
-    /** Renames a finished temp file into place and accounts for it. Blocking. */
-    void publish(ObjectKey key, Path tmp, long footprint) throws IOException {
+    /**
+     * Renames a finished temp file into place and turns its reservation into used space. Blocking.
+     * Once the rename has happened the reservation is spent, even if the directory fsync fails.
+     */
+    void publish(ObjectKey key, Path tmp, Reservation reservation) throws IOException {
         checkOpen();
         ReentrantLock lock = lockFor(key);
         lock.lock();
         try {
             Path target = pathFor(key);
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            fsyncDirectory(target.getParent());
+            long footprint = reservation.footprint();
             Long previous = index.put(key.value(), footprint);
             synchronized (accounting) {
-                reservedInBytes -= footprint;
+                if (reservation.spend()) {
+                    reservedInBytes -= footprint;
+                }
                 usedInBytes += footprint - (previous == null ? 0 : previous);
             }
+            fsyncDirectory(target.getParent());
         } finally {
             lock.unlock();
         }
     }
 
-    void release(long footprint) {
-        synchronized (accounting) {
-            reservedInBytes -= footprint;
+    /** Space held for one writer; given back or spent exactly once. */
+    final class Reservation {
+        private final long footprint;
+        private final java.util.concurrent.atomic.AtomicBoolean held = new java.util.concurrent.atomic.AtomicBoolean(true);
+
+        private Reservation(long footprint) {
+            this.footprint = footprint;
+        }
+
+        long footprint() {
+            return footprint;
+        }
+
+        private boolean spend() {
+            return held.compareAndSet(true, false);
+        }
+
+        /** Gives the space back unless it was already given back or spent by a publish. */
+        void release() {
+            if (spend()) {
+                synchronized (accounting) {
+                    reservedInBytes -= footprint;
+                }
+            }
         }
     }
 
@@ -373,30 +403,11 @@ public final class LocalTier implements Tier {
     }
 
     /** Runs blocking work on the executor and completes the future with its result or translated failure. */
-    <T> CompletableFuture<T> async(String what, IoSupplier<T> body) {
-        CompletableFuture<T> result = new CompletableFuture<>();
+    <T> CompletableFuture<T> async(String what, AsyncIo.IoSupplier<T> body) {
         if (closed) {
-            result.completeExceptionally(new TierUnavailableException("tier " + name + " is closed", false));
-            return result;
+            return CompletableFuture.failedFuture(new TierUnavailableException("tier " + name + " is closed", false));
         }
-        try {
-            executor.execute(() -> {
-                try {
-                    result.complete(body.get());
-                } catch (Throwable t) {
-                    result.completeExceptionally(translate(t, what));
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            result.completeExceptionally(translate(e, what));
-        }
-        return result;
-    }
-
-    /** Blocking work that may throw {@link IOException}. */
-    @FunctionalInterface
-    interface IoSupplier<T> {
-        T get() throws IOException;
+        return AsyncIo.submit(executor, body, t -> translate(t, what));
     }
 
     Path pathFor(ObjectKey key) {
@@ -464,7 +475,7 @@ public final class LocalTier implements Tier {
         }
     }
 
-    private void reserve(long footprint, ObjectKey key) {
+    private Reservation reserve(long footprint, ObjectKey key) {
         synchronized (accounting) {
             long available = capacityInBytes - usedInBytes - reservedInBytes;
             if (footprint > available) {
@@ -472,6 +483,7 @@ public final class LocalTier implements Tier {
             }
             reservedInBytes += footprint;
         }
+        return new Reservation(footprint);
     }
 
     private ReentrantLock lockFor(ObjectKey key) {

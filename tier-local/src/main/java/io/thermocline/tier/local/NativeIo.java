@@ -29,6 +29,7 @@ import org.slf4j.LoggerFactory;
  * When the call is unavailable (another OS, native access denied, a file system without it) both
  * return false and callers carry on without it.
  */
+@SuppressWarnings("restricted") // downcalls are the point; tests and the launcher grant native access
 final class NativeIo {
 
     private static final Logger log = LoggerFactory.getLogger(NativeIo.class);
@@ -45,7 +46,7 @@ final class NativeIo {
     private static final VarHandle ERRNO;
 
     static {
-        MethodHandle open = null;
+        MethodHandle open;
         MethodHandle fallocate = null;
         MethodHandle close = null;
         StructLayout capture = null;

@@ -31,7 +31,7 @@ class LocalTierDirectIoTest extends LocalTierTest {
             Path probe = dir.resolve(".odirect-probe");
             try (FileChannel ch = FileChannel.open(probe, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     com.sun.nio.file.ExtendedOpenOption.DIRECT)) {
-                return null;
+                return ch.isOpen() ? null : "probe channel closed";
             } catch (Exception e) {
                 return "the file system of " + dir + " does not support O_DIRECT (" + e + ")";
             } finally {
