@@ -15,9 +15,9 @@ import java.util.zip.CRC32C;
  * <p>Design note: a CRC is the remainder of the message polynomial times x^32 modulo P (with the
  * standard pre- and post-inversion, which cancel out in the combination). Appending |B| bytes
  * multiplies the remainder of A by x^(8|B|) mod P and adds (xors) the remainder of B, so
- * {@code combine(a, b, n) = a * x^(8n) mod P xor b}. The powers x^(8n) are built by repeated
- * squaring, so a combination costs O(log n) polynomial multiplications, each 32 shift-and-xor
- * steps. Polynomials are kept in the reflected bit order CRC32C uses: bit 31 holds x^0.
+ * {@code combine(a, b, n) = a * x^(8n) mod P xor b}. x^(8n) is the product of precomputed
+ * x^(8 * 2^k) over the set bits of n, so a combination costs one polynomial multiplication (32
+ * shift-and-xor steps) per set bit of the length. Polynomials are kept in the reflected bit order CRC32C uses: bit 31 holds x^0.
  *
  * <p>All methods are static and thread-safe; none changes a buffer's position or limit.
  */
@@ -110,16 +110,21 @@ public final class Crc32c {
         return product;
     }
 
-    /** x^(8n) mod P by square-and-multiply over the bits of n. */
+    /** x^(8 * 2^k) mod P for k = 0..63: the squares that {@link #xPow8n} multiplies together. */
+    private static final int[] X8_POW2 = new int[64];
+
+    static {
+        X8_POW2[0] = X8;
+        for (int k = 1; k < 64; k++) {
+            X8_POW2[k] = multiply(X8_POW2[k - 1], X8_POW2[k - 1]);
+        }
+    }
+
+    /** x^(8n) mod P: one multiplication per set bit of n (a power-of-two length costs one). */
     private static int xPow8n(long n) {
         int result = X0;
-        int square = X8;
-        while (n != 0) {
-            if ((n & 1) != 0) {
-                result = multiply(square, result);
-            }
-            square = multiply(square, square);
-            n >>>= 1;
+        for (long bits = n; bits != 0; bits &= bits - 1) {
+            result = multiply(X8_POW2[Long.numberOfTrailingZeros(bits)], result);
         }
         return result;
     }
