@@ -1,4 +1,5 @@
 /**
- * The cross-process shared region. Filled by the shared-region issue.
+ * The host-wide metadata region ({@link io.thermocline.region.SharedRegion}): a memory-mapped file
+ * holding the object table, heat, leases and the request ring, shared by every process on a host.
  */
 package io.thermocline.region;
