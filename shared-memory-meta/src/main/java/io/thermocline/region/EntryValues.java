@@ -12,7 +12,7 @@ import java.util.Objects;
  * @param sizeInBytes object size
  * @param crc32c whole-object CRC32C
  * @param epoch location epoch
- * @param locator opaque locator bytes, at most {@value RegionLayout#MAX_REF_LENGTH}
+ * @param locator opaque locator bytes, at most {@value RegionLayout#MAX_LOCATOR_LENGTH}
  */
 public record EntryValues(SlotState state, int tiers, int preferredTier, int flags, long sizeInBytes, int crc32c,
                           long epoch, byte[] locator) {
@@ -35,9 +35,9 @@ public record EntryValues(SlotState state, int tiers, int preferredTier, int fla
             throw new IllegalArgumentException("sizeInBytes: " + sizeInBytes + " (expected: >= 0)");
         }
         Objects.requireNonNull(locator, "locator");
-        if (locator.length > RegionLayout.MAX_REF_LENGTH) {
+        if (locator.length > RegionLayout.MAX_LOCATOR_LENGTH) {
             throw new IllegalArgumentException("locator: " + locator.length + " bytes (expected: at most "
-                    + RegionLayout.MAX_REF_LENGTH + ")");
+                    + RegionLayout.MAX_LOCATOR_LENGTH + ")");
         }
     }
 }

@@ -20,7 +20,11 @@ public final class KeyHash {
     }
 
     public static long of(byte[] key) {
-        int length = key.length;
+        return of(key, key.length);
+    }
+
+    /** The hash of the first {@code length} bytes of {@code key}. */
+    public static long of(byte[] key, int length) {
         long h = K3 ^ (length * K1);
         int i = 0;
         for (; i + 8 <= length; i += 8) {

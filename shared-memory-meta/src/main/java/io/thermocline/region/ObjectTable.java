@@ -41,6 +41,7 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class ObjectTable {
 
     private static final VarHandle LONG_H = ValueLayout.JAVA_LONG.varHandle();
+    private static final ValueLayout.OfLong LONG_UNALIGNED = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final ConcurrentHashMap<String, ReentrantLock> JVM_WRITER_LOCKS = new ConcurrentHashMap<>();
     /** Heat ticks are 16 ms: 32 bits of ticks last 795 days. */
     static final long TICK_MILLIS = 16;
@@ -142,7 +143,9 @@ public final class ObjectTable {
         for (int attempt = 0; ; attempt++) {
             long seq = (long) LONG_H.getAcquire(seg, base + SLOT_SEQ_OFFSET);
             if ((seq & 1) != 0) {
-                awaitWriter(base, attempt);
+                if (awaitWriter(base, seq, attempt)) {
+                    return NEXT; // odd with no writer at all: a damaged slot, skipped
+                }
                 continue;
             }
             long hash = seg.get(LONG, base + SLOT_HASH_OFFSET);
@@ -162,7 +165,7 @@ public final class ObjectTable {
                             && stateCode(word) != SlotState.TOMBSTONE.ordinal()
                             && keyEquals(keyRef, key);
             if (match && out != null) {
-                copyLocator(locRef, out);
+                match = copyLocator(locRef, out);
             }
             VarHandle.loadLoadFence();
             if (seg.get(LONG, base + SLOT_SEQ_OFFSET) != seq) {
@@ -198,35 +201,54 @@ public final class ObjectTable {
         return MemorySegment.mismatch(seg, arenaOffset + off, arenaOffset + off + len, key.segment(), 0, len) == -1;
     }
 
-    private void copyLocator(long locRef, EntryView out) {
+    /** Copies the locator out and checks it against its stored hash; false if damaged. */
+    private boolean copyLocator(long locRef, EntryView out) {
+        out.locatorLength = 0;
+        int blockLength = refLength(locRef);
+        if (blockLength == 0) {
+            return true;
+        }
         long off = refOffset(locRef);
-        int len = refLength(locRef);
-        if (off < 0 || off > arenaLength - len) {
-            out.locatorLength = 0; // damaged reference: the CHECK or sequence test rejects this read anyway
-            return;
+        int len = blockLength - LOCATOR_HASH_LENGTH;
+        if (len < 0 || off < 0 || off > arenaLength - blockLength) {
+            return false; // damaged reference
         }
         if (out.locator.length < len) {
             out.locator = new byte[Math.max(len, out.locator.length * 2)];
         }
-        MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, arenaOffset + off, out.locator, 0, len);
+        long stored = seg.get(LONG_UNALIGNED, arenaOffset + off);
+        MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, arenaOffset + off + LOCATOR_HASH_LENGTH, out.locator, 0, len);
         out.locatorLength = len;
+        return stored == KeyHash.of(out.locator, len);
     }
 
-    /** A writer holds this slot: spin, then check the writer is alive, repairing if it is not. */
-    private void awaitWriter(long base, int attempt) {
+    /**
+     * A writer holds this slot: spin, then check the writer is alive, repairing if it is not.
+     *
+     * @return true if the slot is odd while nobody holds the writer lock: damaged, not busy
+     */
+    private boolean awaitWriter(long base, long oddSeq, int attempt) {
+        if (jvmLock.isHeldByCurrentThread()) {
+            return true; // we are the writer and not mid-write: an odd slot here is damage
+        }
         if (attempt < 64) {
             Thread.onSpinWait();
-            return;
+            return false;
         }
-        if (attempt % SPINS_BEFORE_LIVENESS_CHECK == 0) {
+        if (attempt % 1024 == 0) {
+            // writers take the lock before making a slot odd and make it even before unlocking
             long writer = (long) LONG_H.getVolatile(seg, (long) WRITER_TOKEN_OFFSET);
-            if (writer != 0 && !ProcessToken.isAlive(writer)) {
+            if (writer == 0 && (long) LONG_H.getVolatile(seg, base + SLOT_SEQ_OFFSET) == oddSeq) {
+                return true;
+            }
+            if (writer != 0 && attempt % SPINS_BEFORE_LIVENESS_CHECK == 0 && !ProcessToken.isAlive(writer)) {
                 lockWriter(); // takes the lock over from the dead writer and repairs its slot
                 unlockWriter();
-                return;
+                return false;
             }
         }
         LockSupport.parkNanos(1_000);
+        return false;
     }
 
     // ------------------------------------------------------------------ writes
@@ -280,7 +302,7 @@ public final class ObjectTable {
 
     private PutResult update(long i, long base, EntryValues v) {
         long oldLoc = seg.get(LONG, base + SLOT_LOC_REF_OFFSET);
-        long locRef = allocate(v.locator());
+        long locRef = allocateLocator(v.locator());
         if (locRef < 0) {
             return PutResult.ARENA_FULL;
         }
@@ -297,7 +319,7 @@ public final class ObjectTable {
         if (keyRef < 0) {
             return PutResult.ARENA_FULL;
         }
-        long locRef = allocate(v.locator());
+        long locRef = allocateLocator(v.locator());
         if (locRef < 0) {
             free(keyRef);
             return PutResult.ARENA_FULL;
@@ -430,6 +452,18 @@ public final class ObjectTable {
         LONG_H.getAndAdd(seg, offset, delta);
     }
 
+    /**
+     * Test hook for crash tests: takes the writer lock, starts updating {@code key}'s slot, writes
+     * one field, and returns without finishing or unlocking; the calling process is then killed.
+     */
+    void beginTornUpdateForTest(RegionKey key, long newSize) {
+        lockWriter();
+        long i = find(key, null);
+        long base = slotsOffset + i * SLOT_LENGTH;
+        beginWrite(i, base);
+        seg.set(LONG, base + SLOT_SIZE_OFFSET, newSize);
+    }
+
     // ------------------------------------------------------------------ writer lock
 
     void lockWriter() {
@@ -518,8 +552,15 @@ public final class ObjectTable {
         return 32 - Integer.numberOfLeadingZeros(size - 1) - 4;
     }
 
-    private long allocate(byte[] bytes) {
-        return allocate(MemorySegment.ofArray(bytes));
+    /** Stores a locator behind its hash (see {@link #copyLocator}); 0 for an empty locator. */
+    private long allocateLocator(byte[] locator) {
+        if (locator.length == 0) {
+            return 0;
+        }
+        byte[] block = new byte[LOCATOR_HASH_LENGTH + locator.length];
+        java.nio.ByteBuffer.wrap(block).order(java.nio.ByteOrder.nativeOrder()).putLong(KeyHash.of(locator));
+        System.arraycopy(locator, 0, block, LOCATOR_HASH_LENGTH, locator.length);
+        return allocate(MemorySegment.ofArray(block));
     }
 
     /** Copies {@code bytes} into a new arena block; -1 if the arena is full. Under the writer lock. */

@@ -44,7 +44,7 @@ import java.util.zip.CRC32C;
  *   +---------------+----------------+--------+--------+--------+--------+
  *   112             120              128      136
  *   +---------------+----------------+--------+
- *   | ARENA_OFFSET  | HEAT_HALF_LIFE | CHECKSUM (CRC32C of bytes 0..128 with VERSION as 0)
+ *   | ARENA_OFFSET  | HEAT_HALF_LIFE | CHECKSUM (CRC32C of bytes 0..128, VERSION as it will be)
  *   +---------------+----------------+--------+
  * Header, mutable part (one 64-byte line each, never checksummed, always bounds-checked)
  *   256  OWNER:        token, epoch, deadline millis
@@ -59,6 +59,7 @@ import java.util.zip.CRC32C;
  *   | SEQ    | HASH   | KEY_REF | SIZE   | EPOCH  | LOC_REF | CRC |STA|TRS|PRF|FLG| CHECK  |
  *   +--------+--------+---------+--------+--------+---------+-----+---+---+---+---+--------+
  *   HASH 0 = never used (ends a probe chain). KEY_REF and LOC_REF: arena offset &lt;&lt; 16 | length.
+ *   The LOC_REF block holds an 8-byte hash of the locator, then the locator: copies are checked.
  *   CHECK: a hash of bytes 8..56, so a damaged slot is detected (see ObjectTable).
  *
  * Heat record (32 bytes, per slot; updated with atomic adds and CAS, never under the lock)
@@ -189,6 +190,9 @@ public final class RegionLayout {
     /** Arena references pack an offset and a length: offset << 16 | length. */
     public static final int REF_LENGTH_BITS = 16;
     public static final int MAX_REF_LENGTH = (1 << REF_LENGTH_BITS) - 1;
+    /** A locator block starts with a 64-bit hash of its bytes, checked whenever it is copied out. */
+    public static final int LOCATOR_HASH_LENGTH = Long.BYTES;
+    public static final int MAX_LOCATOR_LENGTH = MAX_REF_LENGTH - LOCATOR_HASH_LENGTH;
 
     static {
         if (SLOT_CHECK_OFFSET + Long.BYTES != SLOT_LENGTH || CHECKSUM_OFFSET + Long.BYTES > OWNER_TOKEN_OFFSET
@@ -271,7 +275,7 @@ public final class RegionLayout {
     static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
     static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
 
-    /** Writes the immutable header fields (all but VERSION) and the checksum. */
+    /** Writes the immutable header fields (all but VERSION, which the caller publishes last) and the checksum. */
     static void writeHeader(MemorySegment s, Geometry g, long createdMillis) {
         s.set(LONG, MAGIC_OFFSET, MAGIC);
         s.set(INT, HEADER_LENGTH_OFFSET, HEADER_LENGTH);
@@ -291,14 +295,17 @@ public final class RegionLayout {
         s.set(LONG, HEAT_OFFSET_OFFSET, g.heatOffset());
         s.set(LONG, ARENA_OFFSET_OFFSET, g.arenaOffset());
         s.set(LONG, HEAT_HALF_LIFE_OFFSET, g.heatHalfLifeMillis());
-        s.set(LONG, CHECKSUM_OFFSET, headerChecksum(s));
+        s.set(LONG, CHECKSUM_OFFSET, headerChecksum(s, VERSION));
     }
 
-    /** CRC32C of the immutable header with the VERSION field read as 0. */
-    static long headerChecksum(MemorySegment s) {
+    /**
+     * CRC32C of the immutable header with VERSION taken as {@code version}: the creator computes
+     * it before it publishes the version, readers check it with the version they found.
+     */
+    static long headerChecksum(MemorySegment s, int version) {
         CRC32C crc = new CRC32C();
         byte[] bytes = s.asSlice(0, CHECKSUMMED_LENGTH).toArray(ValueLayout.JAVA_BYTE);
-        java.util.Arrays.fill(bytes, VERSION_OFFSET, VERSION_OFFSET + Integer.BYTES, (byte) 0);
+        java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.nativeOrder()).putInt(VERSION_OFFSET, version);
         crc.update(bytes);
         return crc.getValue();
     }
@@ -324,7 +331,7 @@ public final class RegionLayout {
             throw new RegionCorruptException(file, "version", "major " + (version >>> 16) + " (this build reads " + MAJOR_VERSION + ")");
         }
         long checksum = s.get(LONG, CHECKSUM_OFFSET);
-        long actual = headerChecksum(s);
+        long actual = headerChecksum(s, version);
         if (checksum != actual) {
             throw new RegionCorruptException(file, "header checksum", String.format("0x%08x, computed 0x%08x", checksum, actual));
         }
