@@ -31,8 +31,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p><b>Deletes</b> leave tombstones that keep probe chains intact; inserts reuse the first
  * tombstone of their chain, and a tombstone followed by an empty slot is cleared, walking back,
  * so the table does not silt up. Arena blocks come in power-of-two classes from 16 bytes to
- * 64 KiB, recycled through per-class free lists (changed only under the writer lock, in an order
- * that a crash at any point can at worst leak one block).
+ * 64 KiB, recycled through per-class free lists; once the untouched space is used up, a free
+ * block of a larger class is halved down to the size needed. Free lists change only under the
+ * writer lock, in an order that a crash at any point can at worst leak one block.
  *
  * <p><b>Heat</b>: per slot an exact read count and byte count (atomic adds) and two decayed
  * rates packed as {@code float value << 32 | tick} updated by compare-and-set; decay is applied
@@ -571,23 +572,55 @@ public final class ObjectTable {
         }
         int c = sizeClass(length);
         long blockSize = 16L << c;
-        long headOffset = ARENA_FREE_LISTS_OFFSET + (long) c * Long.BYTES;
-        long head = seg.get(LONG, headOffset) - 1;
-        long offset;
-        if (head >= 0 && head <= arenaLength - blockSize) {
-            long next = seg.get(LONG, arenaOffset + head);
-            seg.set(LONG, headOffset, next);
-            offset = head;
-        } else {
+        long offset = pop(c);
+        if (offset < 0) {
             long top = seg.get(LONG, ARENA_TOP_OFFSET);
-            if (top < 0 || top > arenaLength - blockSize) {
-                return -1;
+            if (top >= 0 && top <= arenaLength - blockSize) {
+                seg.set(LONG, ARENA_TOP_OFFSET, top + blockSize);
+                offset = top;
+            } else {
+                offset = splitLarger(c);
+                if (offset < 0) {
+                    return -1;
+                }
             }
-            seg.set(LONG, ARENA_TOP_OFFSET, top + blockSize);
-            offset = top;
         }
         MemorySegment.copy(bytes, 0, seg, arenaOffset + offset, length);
         return ref(offset, length);
+    }
+
+    /** A free block of class {@code c}, or -1. */
+    private long pop(int c) {
+        long headOffset = ARENA_FREE_LISTS_OFFSET + (long) c * Long.BYTES;
+        long head = seg.get(LONG, headOffset) - 1;
+        if (head < 0 || head > arenaLength - (16L << c)) {
+            return -1;
+        }
+        seg.set(LONG, headOffset, seg.get(LONG, arenaOffset + head));
+        return head;
+    }
+
+    private void push(int c, long offset) {
+        long headOffset = ARENA_FREE_LISTS_OFFSET + (long) c * Long.BYTES;
+        seg.set(LONG, arenaOffset + offset, seg.get(LONG, headOffset));
+        seg.set(LONG, headOffset, offset + 1);
+    }
+
+    /**
+     * When the arena's untouched space is gone, halves a free block of a larger class down to
+     * class {@code c}, keeping the first part and freeing the other halves into their classes.
+     */
+    private long splitLarger(int c) {
+        for (int larger = c + 1; larger < ARENA_CLASSES; larger++) {
+            long offset = pop(larger);
+            if (offset >= 0) {
+                for (int k = larger - 1; k >= c; k--) {
+                    push(k, offset + (16L << k));
+                }
+                return offset;
+            }
+        }
+        return -1;
     }
 
     /** Returns a block to its class's free list. Under the writer lock, after the slot stopped naming it. */
@@ -601,9 +634,7 @@ public final class ObjectTable {
         if (offset < 0 || offset > arenaLength - (16L << c) || offset % 16 != 0) {
             return; // a damaged reference: leak rather than corrupt a free list
         }
-        long headOffset = ARENA_FREE_LISTS_OFFSET + (long) c * Long.BYTES;
-        seg.set(LONG, arenaOffset + offset, seg.get(LONG, headOffset));
-        seg.set(LONG, headOffset, offset + 1);
+        push(c, offset);
     }
 
     /** Arena bytes handed out by the bump allocator so far (free-listed blocks included). */
