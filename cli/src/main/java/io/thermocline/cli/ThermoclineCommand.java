@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 @Command(name = "thermocline",
         mixinStandardHelpOptions = true,
         versionProvider = ThermoclineCommand.Version.class,
-        subcommands = {DemoCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {DemoCommand.class, RegionCommand.class, CommandLine.HelpCommand.class},
         usageHelpAutoWidth = true,
         description = {
             "Places large immutable objects (model weights, checkpoints, datasets) on the tier that fits "
@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
             "Examples:",
             "  thermocline demo            write, verify and read back a synthetic model",
             "  thermocline demo --help     what the demo does, and its options",
+            "  thermocline region --data-root /mnt/nvme/thermocline   inspect the shared region",
             "  thermocline --version",
             "",
             "Exit codes: 0 done, 1 partly done or failed, 2 usage error, 3 a tier is unavailable."})

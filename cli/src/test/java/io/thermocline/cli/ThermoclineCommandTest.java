@@ -57,6 +57,24 @@ class ThermoclineCommandTest {
     }
 
     @Test
+    void region_printsALiveRegion_andNamesTheFieldOfAnInvalidOne() throws Exception {
+        Path file = dir.resolve("region");
+        try (var region = io.thermocline.region.SharedRegion.create(
+                io.thermocline.region.RegionConfig.builder(file).maxObjects(100).build())) {
+            region.table().put(io.thermocline.region.RegionKey.of("a/b"), new io.thermocline.region.EntryValues(
+                    io.thermocline.region.SlotState.READY, 1, 0, 0, 42, 7, 1, new byte[0]), -1);
+        }
+        assertEquals(0, run("region", "--path", file.toString()));
+        assertThat(out.toString()).contains("1 live").contains("a/b");
+        try (var f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            f.write(new byte[8]);
+        }
+        assertEquals(1, run("region", "--path", file.toString()));
+        assertThat(err.toString()).contains("magic");
+        assertEquals(2, run("region"));
+    }
+
+    @Test
     void byteSizes_parseBinaryAndDecimalUnits() {
         assertEquals(4096, ByteSizeConverter.parse("4096"));
         assertEquals(64L << 10, ByteSizeConverter.parse("64KiB"));
