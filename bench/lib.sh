@@ -37,10 +37,20 @@ build_bench() {
   BENCH_CP="$REPO/bench/target/classes:$(cat "$REPO/bench/target/classpath.txt")"
 }
 
-# run_java MAINCLASS ARGS...: runs a bench driver on the JDK 25.
+# run_java MAINCLASS ARGS...: runs a bench driver on the JDK 25 (JAVA_OPTS adds JVM options).
 run_java() {
-  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xms512m -Xmx2g -cp "$BENCH_CP" "$@"
+  # shellcheck disable=SC2086
+  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xms512m -Xmx2g ${JAVA_OPTS:-} -cp "$BENCH_CP" "$@"
 }
+
+# What Chronicle Map (a reference in bench/shm-lookup.sh) needs to run on JDK 25.
+CHRONICLE_OPTS="-Dchronicle.analytics.disable=true \
+ --add-exports=java.base/jdk.internal.ref=ALL-UNNAMED --add-exports=java.base/sun.nio.ch=ALL-UNNAMED \
+ --add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED --add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED \
+ --add-opens=jdk.compiler/com.sun.tools.javac=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
+ --add-opens=java.base/java.lang.reflect=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED \
+ --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED \
+ --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/jdk.internal.misc=ALL-UNNAMED"
 
 # median of the numbers given as arguments
 median() {

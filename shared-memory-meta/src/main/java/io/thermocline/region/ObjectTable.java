@@ -30,9 +30,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p><b>Deletes</b> leave tombstones that keep probe chains intact; inserts reuse the first
  * tombstone of their chain, and a tombstone followed by an empty slot is cleared, walking back,
- * so the table does not silt up. Arena blocks come in power-of-two classes from 16 bytes to
- * 64 KiB, recycled through per-class free lists; once the untouched space is used up, a free
- * block of a larger class is halved down to the size needed. Free lists change only under the
+ * so the table does not silt up. Arena blocks come in size classes (16-byte steps to 256 bytes,
+ * then powers of two to 64 KiB), recycled through per-class free lists; once the untouched space
+ * is used up, a free block of a larger class is cut down to the size needed. Free lists change only under the
  * writer lock, in an order that a crash at any point can at worst leak one block.
  *
  * <p><b>Heat</b>: per slot an exact read count and byte count (atomic adds) and two decayed
@@ -193,13 +193,30 @@ public final class ObjectTable {
         return (int) (word >>> 32) & 0xff;
     }
 
+    /**
+     * Compares the arena's key bytes with {@code key}, eight bytes at a time. The last word is
+     * read whole and masked: arena blocks are multiples of 16 bytes, so it stays inside the block.
+     */
     private boolean keyEquals(long keyRef, RegionKey key) {
         long off = refOffset(keyRef);
         int len = refLength(keyRef);
-        if (len != key.length() || off < 0 || off > arenaLength - len) {
+        long[] words = key.words();
+        if (len != key.length() || off < 0 || off > arenaLength - words.length * 8L) {
             return false;
         }
-        return MemorySegment.mismatch(seg, arenaOffset + off, arenaOffset + off + len, key.segment(), 0, len) == -1;
+        long at = arenaOffset + off;
+        int last = words.length - 1;
+        for (int i = 0; i < last; i++) {
+            if (seg.get(LONG_UNALIGNED, at + i * 8L) != words[i]) {
+                return false;
+            }
+        }
+        int tail = len - last * 8;
+        long mask = tail == 8 ? -1L : (1L << (tail * 8)) - 1;
+        if (java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.BIG_ENDIAN) {
+            mask = Long.reverseBytes(mask);
+        }
+        return (seg.get(LONG_UNALIGNED, at + last * 8L) & mask) == words[last];
     }
 
     /** Copies the locator out and checks it against its stored hash; false if damaged. */
@@ -548,10 +565,6 @@ public final class ObjectTable {
         return (int) (ref & MAX_REF_LENGTH);
     }
 
-    private static int sizeClass(int length) {
-        int size = Math.max(16, length);
-        return 32 - Integer.numberOfLeadingZeros(size - 1) - 4;
-    }
 
     /** Stores a locator behind its hash (see {@link #copyLocator}); 0 for an empty locator. */
     private long allocateLocator(byte[] locator) {
@@ -570,8 +583,8 @@ public final class ObjectTable {
         if (length == 0) {
             return 0;
         }
-        int c = sizeClass(length);
-        long blockSize = 16L << c;
+        int c = arenaClassFor(length);
+        long blockSize = arenaBlockSize(c);
         long offset = pop(c);
         if (offset < 0) {
             long top = seg.get(LONG, ARENA_TOP_OFFSET);
@@ -593,7 +606,7 @@ public final class ObjectTable {
     private long pop(int c) {
         long headOffset = ARENA_FREE_LISTS_OFFSET + (long) c * Long.BYTES;
         long head = seg.get(LONG, headOffset) - 1;
-        if (head < 0 || head > arenaLength - (16L << c)) {
+        if (head < 0 || head > arenaLength - arenaBlockSize(c)) {
             return -1;
         }
         seg.set(LONG, headOffset, seg.get(LONG, arenaOffset + head));
@@ -607,15 +620,24 @@ public final class ObjectTable {
     }
 
     /**
-     * When the arena's untouched space is gone, halves a free block of a larger class down to
-     * class {@code c}, keeping the first part and freeing the other halves into their classes.
+     * When the arena's untouched space is gone, takes a free block of a larger class, keeps its
+     * first {@code arenaBlockSize(c)} bytes and frees the rest as blocks of the largest classes
+     * that fit (every class size is a multiple of 16, so the rest always decomposes).
      */
     private long splitLarger(int c) {
         for (int larger = c + 1; larger < ARENA_CLASSES; larger++) {
             long offset = pop(larger);
             if (offset >= 0) {
-                for (int k = larger - 1; k >= c; k--) {
-                    push(k, offset + (16L << k));
+                long rest = offset + arenaBlockSize(c);
+                long remaining = arenaBlockSize(larger) - arenaBlockSize(c);
+                for (int k = larger - 1; remaining > 0 && k >= 0; ) {
+                    if (arenaBlockSize(k) <= remaining) {
+                        push(k, rest);
+                        rest += arenaBlockSize(k);
+                        remaining -= arenaBlockSize(k);
+                    } else {
+                        k--;
+                    }
                 }
                 return offset;
             }
@@ -630,8 +652,8 @@ public final class ObjectTable {
             return;
         }
         long offset = refOffset(ref);
-        int c = sizeClass(length);
-        if (offset < 0 || offset > arenaLength - (16L << c) || offset % 16 != 0) {
+        int c = arenaClassFor(length);
+        if (offset < 0 || offset > arenaLength - arenaBlockSize(c) || offset % 16 != 0) {
             return; // a damaged reference: leak rather than corrupt a free list
         }
         push(c, offset);

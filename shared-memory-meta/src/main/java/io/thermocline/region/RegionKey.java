@@ -13,12 +13,24 @@ public final class RegionKey {
     private final byte[] utf8;
     private final MemorySegment segment;
     private final long hash;
+    /** The key's bytes as native-order longs, zero-padded: compared word by word with the arena. */
+    private final long[] words;
 
     private RegionKey(ObjectKey key) {
         this.key = key;
         this.utf8 = key.toUtf8();
         this.segment = MemorySegment.ofArray(utf8);
         this.hash = KeyHash.of(utf8);
+        java.nio.ByteBuffer padded = java.nio.ByteBuffer.allocate((utf8.length + 7) / 8 * 8)
+                .order(java.nio.ByteOrder.nativeOrder()).put(utf8);
+        this.words = new long[padded.capacity() / 8];
+        for (int i = 0; i < words.length; i++) {
+            words[i] = padded.getLong(i * 8);
+        }
+    }
+
+    long[] words() {
+        return words;
     }
 
     public static RegionKey of(ObjectKey key) {

@@ -125,8 +125,26 @@ public final class RegionLayout {
     public static final int TOMBSTONES_OFFSET = LIVE_SLOTS_OFFSET + Long.BYTES;
     public static final int ARENA_TOP_OFFSET = LIVE_SLOTS_OFFSET + CACHE_LINE;
     public static final int ARENA_FREE_LISTS_OFFSET = ARENA_TOP_OFFSET + CACHE_LINE;
-    /** Arena size classes: 16 << c bytes for c in 0..ARENA_CLASSES-1 (16 B .. 64 KiB + header). */
-    public static final int ARENA_CLASSES = 13;
+    /**
+     * Arena size classes: 16, 32, ... 256 bytes in steps of 16 (classes 0..15), then 512 B to 64 KiB
+     * in powers of two (classes 16..23); see {@link #arenaBlockSize(int)}.
+     */
+    public static final int ARENA_CLASSES = 24;
+    private static final int FINE_CLASSES = 16;
+
+    /** Bytes in an arena block of class {@code c}. */
+    public static long arenaBlockSize(int c) {
+        return c < FINE_CLASSES ? 16L * (c + 1) : 256L << (c - FINE_CLASSES + 1);
+    }
+
+    /** The smallest class whose blocks hold {@code length} bytes. */
+    public static int arenaClassFor(int length) {
+        int size = Math.max(16, length);
+        if (size <= 256) {
+            return (size + 15) / 16 - 1;
+        }
+        return FINE_CLASSES - 1 + (32 - Integer.numberOfLeadingZeros((size - 1) >>> 8));
+    }
     public static final int NEXT_REQUEST_ID_OFFSET = 1024;
 
     // tier counters (one per tier, 64 bytes)

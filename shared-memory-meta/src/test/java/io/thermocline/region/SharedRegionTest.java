@@ -126,6 +126,19 @@ class SharedRegionTest {
     }
 
     @Test
+    void arenaClasses_coverEveryLengthWithLittleWaste() {
+        for (int length = 1; length <= RegionLayout.MAX_REF_LENGTH; length++) {
+            int c = RegionLayout.arenaClassFor(length);
+            long size = RegionLayout.arenaBlockSize(c);
+            assertThat(size).as("class of " + length).isGreaterThanOrEqualTo(length);
+            if (c > 0) {
+                assertThat(RegionLayout.arenaBlockSize(c - 1)).as("next smaller class of " + length).isLessThan(Math.max(16, length));
+            }
+            assertThat(c).isLessThan(RegionLayout.ARENA_CLASSES);
+        }
+    }
+
+    @Test
     void tableFull_isAReturnValue() {
         ObjectTable t = region.table();
         long slots = t.slotCount();
