@@ -123,11 +123,20 @@ public final class ObjectTable {
         long h = key.hash();
         long i = home(h);
         for (long probes = 0; probes < slotCount; probes++) {
-            int r = readSlot(i, key, out);
-            if (r == FOUND) {
-                return i;
-            }
-            if (r == END) {
+            long base = slotsOffset + i * SLOT_LENGTH;
+            long seq = (long) LONG_H.getAcquire(seg, base + SLOT_SEQ_OFFSET);
+            long hash = seg.get(LONG, base + SLOT_HASH_OFFSET);
+            // Most probes see another key's hash and move on; only a candidate (or a slot being
+            // written) gets the full, validated read.
+            if (hash == h || (seq & 1) != 0) {
+                int r = readSlot(i, key, out);
+                if (r == FOUND) {
+                    return i;
+                }
+                if (r == END) {
+                    return -1;
+                }
+            } else if (hash == 0) {
                 return -1;
             }
             i = ++i == slotCount ? 0 : i;
@@ -161,13 +170,10 @@ public final class ObjectTable {
             long epoch = seg.get(LONG, base + SLOT_EPOCH_OFFSET);
             long locRef = seg.get(LONG, base + SLOT_LOC_REF_OFFSET);
             long word = seg.get(LONG, base + SLOT_CRC_OFFSET);
-            long check = seg.get(LONG, base + SLOT_CHECK_OFFSET);
-            boolean match = check == check(hash, keyRef, size, epoch, locRef, word)
-                            && stateCode(word) != SlotState.TOMBSTONE.ordinal()
-                            && keyEquals(keyRef, key);
-            if (match && out != null) {
-                match = copyLocator(locRef, out);
-            }
+            boolean match = seg.get(LONG, base + SLOT_CHECK_OFFSET) == check(hash, keyRef, size, epoch, locRef, word)
+                            && stateCode(word) != TOMBSTONE_CODE
+                            && keyEquals(keyRef, key)
+                            && (out == null || copyLocator(locRef, out));
             VarHandle.loadLoadFence();
             if (seg.get(LONG, base + SLOT_SEQ_OFFSET) != seq) {
                 continue; // changed under us: read again
@@ -176,17 +182,23 @@ public final class ObjectTable {
                 return NEXT; // another key with the same hash, a tombstone, or a damaged slot
             }
             if (out != null) {
-                out.slot = i;
-                out.sizeInBytes = size;
-                out.epoch = epoch;
-                out.crc32c = (int) word;
-                out.state = SlotState.of(stateCode(word));
-                out.tiers = (int) (word >>> 40) & 0xff;
-                out.preferredTier = (byte) (word >>> 48);
-                out.flags = (int) (word >>> 56) & 0xff;
+                fill(out, i, size, epoch, word);
             }
             return FOUND;
         }
+    }
+
+    private static final int TOMBSTONE_CODE = SlotState.TOMBSTONE.ordinal();
+
+    private static void fill(EntryView out, long slot, long size, long epoch, long word) {
+        out.slot = slot;
+        out.sizeInBytes = size;
+        out.epoch = epoch;
+        out.crc32c = (int) word;
+        out.state = SlotState.of(stateCode(word));
+        out.tiers = (int) (word >>> 40) & 0xff;
+        out.preferredTier = (byte) (word >>> 48);
+        out.flags = (int) (word >>> 56) & 0xff;
     }
 
     private static int stateCode(long word) {
