@@ -4,10 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
+import io.thermocline.tier.testkit.ChildJvm;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -16,7 +13,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -141,34 +137,16 @@ class MultiProcessRegionTest {
     }
 
     private Process start(String... args) throws Exception {
-        String classPath = String.join(File.pathSeparator, Stream.of(
-                        System.getProperty("java.class.path", ""), System.getProperty("jdk.module.path", ""))
-                .filter(s -> !s.isEmpty()).toList());
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", classPath, RegionWorker.class.getName()));
-        command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        Process p = ChildJvm.start(RegionWorker.class, args);
         children.add(p);
         return p;
     }
 
     private static String readAll(Process p) {
-        try {
-            return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (java.io.IOException e) {
-            return "unreadable output: " + e;
-        }
+        return ChildJvm.readAll(p);
     }
 
     private static void awaitReady(Process child) throws Exception {
-        BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
-        StringBuilder seen = new StringBuilder();
-        for (String line; (line = out.readLine()) != null; ) {
-            if (line.equals("READY")) {
-                return;
-            }
-            seen.append(line).append('\n');
-        }
-        throw new AssertionError("child exited before READY (exit " + child.waitFor() + "):\n" + seen);
+        ChildJvm.awaitReady(child);
     }
 }

@@ -8,12 +8,9 @@ import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ObjectWriter;
 import io.thermocline.tier.WriteRequest;
+import io.thermocline.tier.testkit.ChildJvm;
 import io.thermocline.tier.testkit.TestData;
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
 import java.io.RandomAccessFile;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -100,24 +97,11 @@ class LocalTierCrashTest {
     }
 
     private Process startCrashingWriter(String key) throws Exception {
-        String classPath = String.join(File.pathSeparator, Stream.of(
-                        System.getProperty("java.class.path", ""), System.getProperty("jdk.module.path", ""))
-                .filter(s -> !s.isEmpty()).toList());
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        return new ProcessBuilder(java.toString(), "-cp", classPath, CrashingWriter.class.getName(), root.toString(), key)
-                .redirectErrorStream(true).start();
+        return ChildJvm.start(CrashingWriter.class, root.toString(), key);
     }
 
     private static void awaitReady(Process child) throws Exception {
-        BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
-        StringBuilder seen = new StringBuilder();
-        for (String line; (line = out.readLine()) != null; ) {
-            if (line.equals("READY")) {
-                return;
-            }
-            seen.append(line).append('\n');
-        }
-        throw new AssertionError("child exited before READY (exit " + child.waitFor() + "):\n" + seen);
+        ChildJvm.awaitReady(child);
     }
 
     private List<Path> tempFiles() throws Exception {
