@@ -57,13 +57,16 @@ public final class ShmLookupBench {
         // ---- the region
         Path regionPath = shm.resolve("thermocline-bench-" + ProcessHandle.current().pid());
         double regionP50;
+        double regionWithLocatorP50;
         double heatNs;
         double twoThreadMops;
         try (SharedRegion region = build(regionPath, names)) {
             ObjectTable t = region.table();
             RegionKey[] rk = Arrays.stream(names).map(RegionKey::of).toArray(RegionKey[]::new);
-            EntryView view = new EntryView();
+            EntryView view = new EntryView(false);
             regionP50 = measure("region lookup", i -> t.lookup(rk[i], view) ? view.sizeInBytes() : -1, order);
+            EntryView withLocator = new EntryView(true);
+            regionWithLocatorP50 = measure("region lookup+locator", i -> t.lookup(rk[i], withLocator) ? withLocator.locatorLength() : -1, order);
             long[] slots = Arrays.stream(rk).mapToLong(t::slotOf).toArray();
             heatNs = measure("region heat add", i -> {
                 t.addHeat(slots[i], 4096);
@@ -96,10 +99,11 @@ public final class ShmLookupBench {
         System.out.printf(Locale.ROOT, "region lookup p50 %.1f ns; RocksDB get p50 %.1f ns; ConcurrentHashMap get p50 %.1f ns; "
                 + "Chronicle Map get p50 %s%n", regionP50, rocksP50, chmP50,
                 Double.isNaN(chronicleP50) ? "not measured" : String.format(Locale.ROOT, "%.1f ns", chronicleP50));
-        System.out.printf(Locale.ROOT, "RESULT shm-lookup ratio=%.2f region_p50_ns=%.1f rocksdb_p50_ns=%.1f chm_p50_ns=%.1f "
+        System.out.printf(Locale.ROOT, "RESULT shm-lookup ratio=%.2f region_p50_ns=%.1f region_with_locator_p50_ns=%.1f "
+                + "rocksdb_p50_ns=%.1f chm_p50_ns=%.1f "
                 + "region_over_chm=%.2f chronicle_p50_ns=%.1f chronicle_over_region=%.2f heat_add_ns=%.1f two_thread_Mops=%.1f "
                 + "region_10k_p50_ns=%.1f region_%dk_p50_ns=%.1f scale_ratio=%.2f keys=%d sink=%d%n",
-                ratio, regionP50, rocksP50, chmP50, regionP50 / chmP50, chronicleP50, chronicleP50 / regionP50, heatNs,
+                ratio, regionP50, regionWithLocatorP50, rocksP50, chmP50, regionP50 / chmP50, chronicleP50, chronicleP50 / regionP50, heatNs,
                 twoThreadMops, small, large / 1000, big, big / small, keys, sink & 1);
     }
 
@@ -180,7 +184,7 @@ public final class ShmLookupBench {
             int id = th;
             int[] order = order(rk.length, 100 + th);
             threads[th] = Thread.ofPlatform().start(() -> {
-                EntryView v = new EntryView();
+                EntryView v = new EntryView(false);
                 long s = 0;
                 for (int i = 0; i < perThread; i++) {
                     if (t.lookup(rk[order[i & (order.length - 1)]], v)) {
@@ -280,7 +284,7 @@ public final class ShmLookupBench {
             ObjectTable t = region.table();
             RegionKey[] rk = Arrays.stream(names).map(RegionKey::of).toArray(RegionKey[]::new);
             names = null;
-            EntryView view = new EntryView();
+            EntryView view = new EntryView(false);
             return measure("region lookup @" + entries, i -> t.lookup(rk[i], view) ? view.sizeInBytes() : -1, order(entries, 7));
         } finally {
             Files.deleteIfExists(path);

@@ -9,6 +9,7 @@ import java.util.Arrays;
  */
 public final class EntryView {
 
+    final boolean withLocator;
     long slot = -1;
     SlotState state;
     int tiers;
@@ -19,6 +20,19 @@ public final class EntryView {
     long epoch;
     byte[] locator = new byte[64];
     int locatorLength;
+
+    /** A view that also receives the locator bytes. */
+    public EntryView() {
+        this(true);
+    }
+
+    /**
+     * @param withLocator whether lookups copy (and check) the locator; a caller that needs only
+     *        the state, tiers, size, checksum and epoch saves the arena read of the locator
+     */
+    public EntryView(boolean withLocator) {
+        this.withLocator = withLocator;
+    }
 
     /** The slot index: a handle for {@link ObjectTable#addHeat(long, long)}. */
     public long slot() {
@@ -60,7 +74,10 @@ public final class EntryView {
         return epoch;
     }
 
-    /** A copy of the locator bytes (file name, extent list, S3 key, as the tiers encode them). */
+    /**
+     * A copy of the locator bytes (file name, extent list, S3 key, as the tiers encode them);
+     * empty for a view created without locators.
+     */
     public byte[] locator() {
         return Arrays.copyOf(locator, locatorLength);
     }

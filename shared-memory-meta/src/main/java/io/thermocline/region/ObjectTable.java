@@ -173,7 +173,7 @@ public final class ObjectTable {
             boolean match = seg.get(LONG, base + SLOT_CHECK_OFFSET) == check(hash, keyRef, size, epoch, locRef, word)
                             && stateCode(word) != TOMBSTONE_CODE
                             && keyEquals(keyRef, key)
-                            && (out == null || copyLocator(locRef, out));
+                            && (out == null || !out.withLocator || copyLocator(locRef, out));
             VarHandle.loadLoadFence();
             if (seg.get(LONG, base + SLOT_SEQ_OFFSET) != seq) {
                 continue; // changed under us: read again
