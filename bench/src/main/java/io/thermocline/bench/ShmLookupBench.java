@@ -58,8 +58,9 @@ public final class ShmLookupBench {
         Path regionPath = shm.resolve("thermocline-bench-" + ProcessHandle.current().pid());
         double regionP50;
         double regionWithLocatorP50;
+        double regionBatchedNs;
         double heatNs;
-        double twoThreadMops;
+        double[] twoThreadMops;
         try (SharedRegion region = build(regionPath, names)) {
             ObjectTable t = region.table();
             RegionKey[] rk = Arrays.stream(names).map(RegionKey::of).toArray(RegionKey[]::new);
@@ -67,6 +68,7 @@ public final class ShmLookupBench {
             regionP50 = measure("region lookup", i -> t.lookup(rk[i], view) ? view.sizeInBytes() : -1, order);
             EntryView withLocator = new EntryView(true);
             regionWithLocatorP50 = measure("region lookup+locator", i -> t.lookup(rk[i], withLocator) ? withLocator.locatorLength() : -1, order);
+            regionBatchedNs = batched(t, rk, order);
             long[] slots = Arrays.stream(rk).mapToLong(t::slotOf).toArray();
             heatNs = measure("region heat add", i -> {
                 t.addHeat(slots[i], 4096);
@@ -101,10 +103,10 @@ public final class ShmLookupBench {
                 Double.isNaN(chronicleP50) ? "not measured" : String.format(Locale.ROOT, "%.1f ns", chronicleP50));
         System.out.printf(Locale.ROOT, "RESULT shm-lookup ratio=%.2f region_p50_ns=%.1f region_with_locator_p50_ns=%.1f "
                 + "rocksdb_p50_ns=%.1f chm_p50_ns=%.1f "
-                + "region_over_chm=%.2f chronicle_p50_ns=%.1f chronicle_over_region=%.2f heat_add_ns=%.1f two_thread_Mops=%.1f "
+                + "region_over_chm=%.2f batched_ns=%.1f rocksdb_over_batched=%.2f chronicle_p50_ns=%.1f chronicle_over_region=%.2f heat_add_ns=%.1f two_thread_Mops=%.1f two_thread_batched_Mops=%.1f "
                 + "region_10k_p50_ns=%.1f region_%dk_p50_ns=%.1f scale_ratio=%.2f keys=%d sink=%d%n",
-                ratio, regionP50, regionWithLocatorP50, rocksP50, chmP50, regionP50 / chmP50, chronicleP50, chronicleP50 / regionP50, heatNs,
-                twoThreadMops, small, large / 1000, big, big / small, keys, sink & 1);
+                ratio, regionP50, regionWithLocatorP50, rocksP50, chmP50, regionP50 / chmP50, regionBatchedNs, rocksP50 / regionBatchedNs, chronicleP50, chronicleP50 / regionP50, heatNs,
+                twoThreadMops[0], twoThreadMops[1], small, large / 1000, big, big / small, keys, sink & 1);
     }
 
     static String[] names(int n) {
@@ -175,31 +177,72 @@ public final class ShmLookupBench {
         return p50;
     }
 
-    static double twoThreads(ObjectTable t, RegionKey[] rk) throws InterruptedException {
-        int perThread = 5_000_000;
-        long[] sums = new long[2];
-        Thread[] threads = new Thread[2];
-        long t0 = System.nanoTime();
-        for (int th = 0; th < 2; th++) {
-            int id = th;
-            int[] order = order(rk.length, 100 + th);
-            threads[th] = Thread.ofPlatform().start(() -> {
-                EntryView v = new EntryView(false);
-                long s = 0;
-                for (int i = 0; i < perThread; i++) {
-                    if (t.lookup(rk[order[i & (order.length - 1)]], v)) {
-                        s += v.sizeInBytes();
-                    }
+    /** Per-key cost of {@link ObjectTable#lookupAll} in batches of 32, timed like {@link #measure}. */
+    static double batched(ObjectTable t, RegionKey[] rk, int[] order) {
+        int batch = 32;
+        RegionKey[] keys = new RegionKey[batch];
+        EntryView[] views = new EntryView[batch];
+        for (int k = 0; k < batch; k++) {
+            views[k] = new EntryView(false);
+        }
+        boolean[] found = new boolean[batch];
+        int[] cursor = {0};
+        return measure("region lookupAll(32)", ignored -> {
+            if (cursor[0] % batch == 0) {
+                for (int k = 0; k < batch; k++) {
+                    keys[k] = rk[order[(cursor[0] + k) & (order.length - 1)]];
                 }
-                sums[id] = s;
-            });
+                t.lookupAll(keys, views, found);
+            }
+            return views[cursor[0]++ % batch].sizeInBytes();
+        }, order);
+    }
+
+    /** Lookups per second (millions) with two threads, one key at a time and in batches of 32. */
+    static double[] twoThreads(ObjectTable t, RegionKey[] rk) throws InterruptedException {
+        double[] mops = new double[2];
+        for (int mode = 0; mode < 2; mode++) {
+            int perThread = 5_000_000;
+            boolean batchedMode = mode == 1;
+            long[] sums = new long[2];
+            Thread[] threads = new Thread[2];
+            long t0 = System.nanoTime();
+            for (int th = 0; th < 2; th++) {
+                int id = th;
+                int[] order = order(rk.length, 100 + th);
+                threads[th] = Thread.ofPlatform().start(() -> {
+                    long s = 0;
+                    if (batchedMode) {
+                        RegionKey[] keys = new RegionKey[32];
+                        EntryView[] views = new EntryView[32];
+                        for (int k = 0; k < 32; k++) {
+                            views[k] = new EntryView(false);
+                        }
+                        boolean[] found = new boolean[32];
+                        for (int i = 0; i < perThread; i += 32) {
+                            for (int k = 0; k < 32; k++) {
+                                keys[k] = rk[order[(i + k) & (order.length - 1)]];
+                            }
+                            s += t.lookupAll(keys, views, found);
+                        }
+                    } else {
+                        EntryView v = new EntryView(false);
+                        for (int i = 0; i < perThread; i++) {
+                            if (t.lookup(rk[order[i & (order.length - 1)]], v)) {
+                                s += v.sizeInBytes();
+                            }
+                        }
+                    }
+                    sums[id] = s;
+                });
+            }
+            for (Thread th : threads) {
+                th.join();
+            }
+            mops[mode] = 2.0 * perThread / ((System.nanoTime() - t0) / 1e9) / 1e6;
+            sink += sums[0] + sums[1];
+            System.out.printf(Locale.ROOT, "region %s, 2 threads: %.1f M lookups/s%n", batchedMode ? "lookupAll(32)" : "lookup", mops[mode]);
         }
-        for (Thread th : threads) {
-            th.join();
-        }
-        double mops = 2.0 * perThread / ((System.nanoTime() - t0) / 1e9) / 1e6;
-        sink += sums[0] + sums[1];
-        System.out.printf(Locale.ROOT, "region lookup, 2 threads: %.1f M lookups/s%n", mops);
         return mops;
     }
 

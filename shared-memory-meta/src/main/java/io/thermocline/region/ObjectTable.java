@@ -114,6 +114,47 @@ public final class ObjectTable {
         return find(key, out) >= 0;
     }
 
+    /**
+     * Looks up many keys at once: {@code found[i]} tells whether {@code keys[i]} is present and
+     * {@code views[i]} receives its entry. Same results as a {@link #lookup} per key, but the
+     * memory of all keys' home slots, then of their arena keys (and the callers' key bytes), is
+     * touched before any key is compared, so the cache misses of the batch overlap instead of
+     * queueing one after another.
+     *
+     * @return how many keys were found
+     */
+    public int lookupAll(RegionKey[] keys, EntryView[] views, boolean[] found) {
+        int n = keys.length;
+        if (views.length < n || found.length < n) {
+            throw new IllegalArgumentException("views and found must hold " + n + " entries");
+        }
+        long touched = 0;
+        for (int k = 0; k < n; k++) {
+            touched += seg.get(LONG, slotsOffset + home(keys[k].hash()) * SLOT_LENGTH + SLOT_KEY_REF_OFFSET);
+        }
+        for (int k = 0; k < n; k++) {
+            long keyRef = seg.get(LONG, slotsOffset + home(keys[k].hash()) * SLOT_LENGTH + SLOT_KEY_REF_OFFSET);
+            long off = refOffset(keyRef);
+            if (off >= 0 && off < arenaLength) {
+                touched += seg.get(ValueLayout.JAVA_BYTE, arenaOffset + off);
+            }
+            touched += keys[k].words()[0];
+        }
+        int hits = 0;
+        for (int k = 0; k < n; k++) {
+            found[k] = find(keys[k], views[k]) >= 0;
+            if (found[k]) {
+                hits++;
+            }
+        }
+        prefetchSink = touched;
+        return hits;
+    }
+
+    /** Keeps the touching loads of {@link #lookupAll} from being optimised away. */
+    @SuppressWarnings("unused")
+    private volatile long prefetchSink;
+
     /** The slot index of {@code key}, or -1; a handle for {@link #addHeat(long, long)}. */
     public long slotOf(RegionKey key) {
         return find(key, null);

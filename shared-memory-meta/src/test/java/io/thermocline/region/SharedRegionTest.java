@@ -105,6 +105,33 @@ class SharedRegionTest {
     }
 
     @Test
+    void lookupAll_agreesWithSingleLookups() {
+        ObjectTable t = region.table();
+        for (int i = 0; i < 600; i += 2) {
+            t.put(RegionKey.of("batch/" + i), values(i, i, "loc-" + i), -1);
+        }
+        RegionKey[] keys = new RegionKey[100];
+        EntryView[] views = new EntryView[100];
+        boolean[] found = new boolean[100];
+        for (int round = 0; round < 6; round++) {
+            for (int k = 0; k < 100; k++) {
+                keys[k] = RegionKey.of("batch/" + (round * 100 + k));
+                views[k] = new EntryView(k % 2 == 0);
+            }
+            assertEquals(50, t.lookupAll(keys, views, found));
+            EntryView single = new EntryView();
+            for (int k = 0; k < 100; k++) {
+                assertEquals(t.lookup(keys[k], single), found[k], keys[k].toString());
+                if (found[k]) {
+                    assertEquals(single.sizeInBytes(), views[k].sizeInBytes());
+                    assertEquals(single.epoch(), views[k].epoch());
+                    assertEquals(k % 2 == 0 ? single.locatorLength() : 0, views[k].locatorLength());
+                }
+            }
+        }
+    }
+
+    @Test
     void deletesAndReinserts_doNotFillTheTableOrTheArena() {
         ObjectTable t = region.table();
         long topAfterFirstRound = -1;
