@@ -28,19 +28,10 @@ public final class RegionInspector {
             top = Integer.parseInt(args[2]);
         }
         Path path = Path.of(args[0]);
-        RegionLayout.Geometry g;
-        try {
-            g = SharedRegion.validate(path);
+        try (SharedRegion region = SharedRegion.attach(RegionConfig.builder(path).build())) {
+            print(region, System.out, top);
         } catch (RegionCorruptException e) {
             System.err.println(e.getMessage());
-            System.exit(1);
-            return;
-        }
-        RegionConfig config = RegionConfig.builder(path).build();
-        try (SharedRegion region = SharedRegion.attach(config)) {
-            print(region, System.out, top);
-        }
-        if (g.slotCount() < 0) {
             System.exit(1);
         }
     }

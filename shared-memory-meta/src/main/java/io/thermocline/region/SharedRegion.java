@@ -279,11 +279,6 @@ public final class SharedRegion implements AutoCloseable {
         }
     }
 
-    /** Deletes the region file (processes that have it mapped keep their mapping). */
-    public static boolean delete(Path path) throws IOException {
-        return Files.deleteIfExists(path);
-    }
-
     @Override
     public void close() {
         if (arena.scope().isAlive()) {

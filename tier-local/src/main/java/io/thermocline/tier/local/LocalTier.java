@@ -34,7 +34,6 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentSkipListMap;
@@ -568,10 +567,5 @@ public final class LocalTier implements Tier {
                 }
             }
         }
-    }
-
-    /** For tests: every object key and its footprint. */
-    Map<String, Long> indexSnapshot() {
-        return Map.copyOf(index);
     }
 }
