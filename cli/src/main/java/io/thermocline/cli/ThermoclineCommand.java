@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 @Command(name = "thermocline",
         mixinStandardHelpOptions = true,
         versionProvider = ThermoclineCommand.Version.class,
-        subcommands = {DemoCommand.class, RegionCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {DemoCommand.class, RegionCommand.class, S3Command.class, CommandLine.HelpCommand.class},
         usageHelpAutoWidth = true,
         description = {
             "Places large immutable objects (model weights, checkpoints, datasets) on the tier that fits "
@@ -25,6 +25,7 @@ import picocli.CommandLine.Command;
             "  thermocline demo            write, verify and read back a synthetic model",
             "  thermocline demo --help     what the demo does, and its options",
             "  thermocline region --data-root /mnt/nvme/thermocline   inspect the shared region",
+            "  thermocline s3 serve --dir /tmp/s3                     an S3-compatible server on 127.0.0.1",
             "  thermocline --version",
             "",
             "Exit codes: 0 done, 1 partly done or failed, 2 usage error, 3 a tier is unavailable."})

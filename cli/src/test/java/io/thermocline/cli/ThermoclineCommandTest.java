@@ -75,6 +75,36 @@ class ThermoclineCommandTest {
     }
 
     @Test
+    void s3Serve_startsAServerThatTheSdkCanUse_andStops() throws Exception {
+        S3Command.Serve serve = new S3Command.Serve();
+        CommandLine cl = new CommandLine(serve);
+        StringWriter serveOut = new StringWriter();
+        cl.setOut(new PrintWriter(serveOut, true));
+        Thread running = Thread.ofPlatform().start(() -> cl.execute("--dir", dir.resolve("s3").toString(),
+                "--access-key", "demo", "--secret-key", "demo-secret", "--bucket", "models"));
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (!serveOut.toString().contains("Serving until") && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        String printed = serveOut.toString();
+        assertThat(printed).contains("endpoint    http://127.0.0.1:").contains("access key  demo");
+        String endpoint = printed.substring(printed.indexOf("http://"), printed.indexOf(" (path-style)"));
+        try (var s3 = software.amazon.awssdk.services.s3.S3Client.builder()
+                .endpointOverride(java.net.URI.create(endpoint)).forcePathStyle(true)
+                .region(software.amazon.awssdk.regions.Region.US_EAST_1)
+                .credentialsProvider(software.amazon.awssdk.auth.credentials.StaticCredentialsProvider.create(
+                        software.amazon.awssdk.auth.credentials.AwsBasicCredentials.create("demo", "demo-secret")))
+                .build()) {
+            s3.putObject(b -> b.bucket("models").key("a.txt"), software.amazon.awssdk.core.sync.RequestBody.fromString("hi"));
+            assertEquals("hi", s3.getObjectAsBytes(b -> b.bucket("models").key("a.txt")).asUtf8String());
+        } finally {
+            serve.stop.countDown();
+            running.join(30_000);
+        }
+        assertThat(running.isAlive()).isFalse();
+    }
+
+    @Test
     void byteSizes_parseBinaryAndDecimalUnits() {
         assertEquals(4096, ByteSizeConverter.parse("4096"));
         assertEquals(64L << 10, ByteSizeConverter.parse("64KiB"));
