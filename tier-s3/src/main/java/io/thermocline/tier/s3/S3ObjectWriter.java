@@ -1,0 +1,219 @@
+package io.thermocline.tier.s3;
+
+import io.thermocline.tier.InvalidArgumentException;
+import io.thermocline.tier.ObjectInfo;
+import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.TierException;
+import io.thermocline.tier.TierUnavailableException;
+import io.thermocline.tier.WriteRequest;
+import io.thermocline.tier.support.ChunkChecksumTracker;
+import io.thermocline.tier.support.ObjectInfoCodec;
+import java.nio.ByteBuffer;
+import java.security.SecureRandom;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import software.amazon.awssdk.core.async.AsyncRequestBody;
+import software.amazon.awssdk.services.s3.model.CompletedPart;
+
+/**
+ * A multipart upload into an {@link S3Tier} (see its class comment for the publication order).
+ * Parts are whole chunks; each part is filled in memory, in any order across chunks, and
+ * uploaded as soon as it is full.
+ */
+final class S3ObjectWriter implements ObjectWriter {
+
+    private enum State { OPEN, COMMITTING, COMMITTED, ABORTED }
+
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final S3Tier tier;
+    private final WriteRequest request;
+    private final String token;
+    private final String uploadId;
+    private final ChunkChecksumTracker tracker;
+    private final long partSize;
+    private final ConcurrentHashMap<Integer, Part> filling = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Integer, CompletableFuture<CompletedPart>> uploads = new ConcurrentHashMap<>();
+    private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
+    private final AtomicReference<Throwable> failure = new AtomicReference<>();
+    private final AtomicBoolean reservationHeld = new AtomicBoolean(true);
+    private volatile boolean sumsWritten;
+
+    private record Part(ByteBuffer buffer, AtomicInteger filled) {
+    }
+
+    private S3ObjectWriter(S3Tier tier, WriteRequest request, String token, String uploadId) {
+        this.tier = tier;
+        this.request = request;
+        this.token = token;
+        this.uploadId = uploadId;
+        this.tracker = new ChunkChecksumTracker(request);
+        int chunk = request.chunkSizeInBytes();
+        this.partSize = (tier.config().partSizeInBytes() + (long) chunk - 1) / chunk * chunk;
+    }
+
+    /** Starts the upload: the token is fixed now, before any byte is sent. */
+    static CompletableFuture<ObjectWriter> start(S3Tier tier, WriteRequest request) {
+        byte[] random = new byte[16];
+        RANDOM.nextBytes(random);
+        String token = HexFormat.of().formatHex(random);
+        if (request.sizeInBytes() == 0) {
+            return CompletableFuture.completedFuture(new S3ObjectWriter(tier, request, token, null));
+        }
+        return tier.client().createMultipartUpload(b -> b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
+                        .contentType(request.contentType()).metadata(Map.of(S3Tier.SUMS_METADATA, token)))
+                .handle((r, t) -> {
+                    if (t != null) {
+                        throw new CompletionException(tier.translate(t, "create", request.key()));
+                    }
+                    return (ObjectWriter) new S3ObjectWriter(tier, request, token, r.uploadId());
+                });
+    }
+
+    @Override
+    public WriteRequest request() {
+        return request;
+    }
+
+    @Override
+    public CompletableFuture<Void> write(long position, ByteBuffer src) {
+        try {
+            if (state.get() != State.OPEN) {
+                throw new TierUnavailableException("writer of " + request.key() + " is " + state.get().name().toLowerCase(), false);
+            }
+            tracker.checkRange(position, src.remaining());
+            ByteBuffer data = src.duplicate();
+            long p = position;
+            while (data.hasRemaining()) {
+                int part = (int) (p / partSize);
+                long partStart = part * partSize;
+                int partLength = (int) Math.min(partSize, request.sizeInBytes() - partStart);
+                int inPart = (int) (p - partStart);
+                int n = Math.min(data.remaining(), partLength - inPart);
+                Part target = filling.computeIfAbsent(part, k -> new Part(ByteBuffer.allocate(partLength), new AtomicInteger()));
+                target.buffer().put(inPart, data, data.position(), n);
+                recordChunks(p, data.slice(data.position(), n));
+                if (target.filled().addAndGet(n) == partLength) {
+                    filling.remove(part);
+                    uploads.put(part, upload(part, target.buffer()));
+                }
+                data.position(data.position() + n);
+                p += n;
+            }
+            return CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            if (!(e instanceof InvalidArgumentException)) {
+                failure.compareAndSet(null, e);
+            }
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    private void recordChunks(long position, ByteBuffer bytes) {
+        int chunk = request.chunkSizeInBytes();
+        long p = position;
+        while (bytes.hasRemaining()) {
+            int n = (int) Math.min(bytes.remaining(), chunk - p % chunk);
+            tracker.record(p, bytes.slice(bytes.position(), n));
+            bytes.position(bytes.position() + n);
+            p += n;
+        }
+    }
+
+    private CompletableFuture<CompletedPart> upload(int part, ByteBuffer buffer) {
+        int partNumber = part + 1; // S3 part numbers start at 1
+        return tier.client().uploadPart(b -> b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
+                        .uploadId(uploadId).partNumber(partNumber).contentLength((long) buffer.capacity()),
+                AsyncRequestBody.fromByteBuffer(buffer))
+                .thenApply(r -> CompletedPart.builder().partNumber(partNumber).eTag(r.eTag()).build());
+    }
+
+    @Override
+    public CompletableFuture<ObjectInfo> commit() {
+        if (!state.compareAndSet(State.OPEN, State.COMMITTING)) {
+            return CompletableFuture.failedFuture(new InvalidArgumentException(
+                    "cannot commit " + request.key() + ": the writer is " + state.get().name().toLowerCase()));
+        }
+        ObjectInfo info;
+        try {
+            Throwable earlier = failure.get();
+            if (earlier != null) {
+                throw new InvalidArgumentException("cannot commit " + request.key() + ": an earlier write failed: " + earlier.getMessage());
+            }
+            info = tracker.finish(Instant.now());
+        } catch (RuntimeException e) {
+            return discard().thenCompose(v -> CompletableFuture.failedFuture(e));
+        }
+        String bucket = tier.config().bucket();
+        String key = tier.s3Key(request.key());
+        CompletableFuture<Long> replaced = tier.client().headObject(b -> b.bucket(bucket).key(key))
+                .handle((head, t) -> t == null ? head.contentLength() : null);
+        List<CompletableFuture<CompletedPart>> parts = new ArrayList<>(uploads.values());
+        CompletableFuture<Void> published = CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new))
+                .thenCompose(v -> tier.client().putObject(b -> b.bucket(bucket).key(tier.sumsPrefix(request.key()) + token),
+                        AsyncRequestBody.fromBytes(ObjectInfoCodec.encode(info))))
+                .thenCompose(r -> {
+                    sumsWritten = true;
+                    if (uploadId == null) {
+                        return tier.client().putObject(b -> b.bucket(bucket).key(key).contentType(request.contentType())
+                                .metadata(Map.of(S3Tier.SUMS_METADATA, token)), AsyncRequestBody.empty()).thenApply(x -> null);
+                    }
+                    List<CompletedPart> done = parts.stream().map(CompletableFuture::join)
+                            .sorted(Comparator.comparing(CompletedPart::partNumber)).toList();
+                    return tier.client().completeMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(uploadId)
+                            .multipartUpload(m -> m.parts(done))).thenApply(x -> null);
+                });
+        return published.thenCombine(replaced, (v, previousSize) -> previousSize)
+                .thenCompose(previousSize -> {
+                    if (reservationHeld.compareAndSet(true, false)) {
+                        tier.published(request.sizeInBytes(), previousSize);
+                    }
+                    state.set(State.COMMITTED);
+                    return tier.deleteSums(request.key(), token).handle((v, t) -> info);
+                })
+                .exceptionallyCompose(t -> discard().thenCompose(v ->
+                        CompletableFuture.failedFuture(tier.translate(t, "commit", request.key()))));
+    }
+
+    @Override
+    public CompletableFuture<Void> abort() {
+        State s = state.get();
+        if (s != State.OPEN || !state.compareAndSet(State.OPEN, State.ABORTED)) {
+            return CompletableFuture.completedFuture(null);
+        }
+        return discard();
+    }
+
+    /** Aborts the upload, deletes a written checksum record and gives the reservation back; never fails. */
+    private CompletableFuture<Void> discard() {
+        state.set(State.ABORTED);
+        filling.clear();
+        if (reservationHeld.compareAndSet(true, false)) {
+            tier.release(request.sizeInBytes());
+        }
+        String bucket = tier.config().bucket();
+        List<CompletableFuture<?>> cleanups = new ArrayList<>();
+        if (uploadId != null) {
+            cleanups.add(tier.client().abortMultipartUpload(b -> b.bucket(bucket).key(tier.s3Key(request.key())).uploadId(uploadId)));
+        }
+        if (sumsWritten) {
+            cleanups.add(tier.client().deleteObject(b -> b.bucket(bucket).key(tier.sumsPrefix(request.key()) + token)));
+        }
+        return CompletableFuture.allOf(cleanups.toArray(CompletableFuture[]::new)).handle((v, t) -> null);
+    }
+
+    @Override
+    public void close() {
+        abort().join();
+    }
+}
