@@ -47,6 +47,8 @@ final class S3ObjectWriter implements ObjectWriter {
     private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final AtomicBoolean reservationHeld = new AtomicBoolean(true);
+    /** Part uploads not finished yet: a writer that gets ahead of them waits (bounded memory). */
+    private final java.util.Set<CompletableFuture<CompletedPart>> inFlight = ConcurrentHashMap.newKeySet();
     private volatile boolean sumsWritten;
 
     private record Part(ByteBuffer buffer, AtomicInteger filled) {
@@ -105,18 +107,34 @@ final class S3ObjectWriter implements ObjectWriter {
                 recordChunks(p, data.slice(data.position(), n));
                 if (target.filled().addAndGet(n) == partLength) {
                     filling.remove(part);
-                    uploads.put(part, upload(part, target.buffer()));
+                    CompletableFuture<CompletedPart> upload = upload(part, target.buffer());
+                    uploads.put(part, upload);
+                    inFlight.add(upload);
+                    upload.whenComplete((r, t) -> inFlight.remove(upload));
                 }
                 data.position(data.position() + n);
                 p += n;
             }
-            return CompletableFuture.completedFuture(null);
+            return backPressure();
         } catch (RuntimeException e) {
             if (!(e instanceof InvalidArgumentException)) {
                 failure.compareAndSet(null, e);
             }
             return CompletableFuture.failedFuture(e);
         }
+    }
+
+    /**
+     * Completes at once while fewer than {@code maxConcurrency / 2} (at least 2) parts are being
+     * uploaded; otherwise when one of them finishes. Bounds the part buffers a fast writer can pile up.
+     */
+    private CompletableFuture<Void> backPressure() {
+        int limit = Math.max(2, tier.config().maxConcurrency() / 2);
+        List<CompletableFuture<CompletedPart>> pending = List.copyOf(inFlight);
+        if (pending.size() < limit) {
+            return CompletableFuture.completedFuture(null);
+        }
+        return CompletableFuture.anyOf(pending.toArray(CompletableFuture[]::new)).handle((r, t) -> null);
     }
 
     private void recordChunks(long position, ByteBuffer bytes) {

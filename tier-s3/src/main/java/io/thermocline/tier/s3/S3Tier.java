@@ -223,6 +223,21 @@ public final class S3Tier implements Tier {
         });
     }
 
+    /**
+     * Downloads {@code key} into {@code target} with {@code parallelism} ranged GETs of
+     * {@code rangeSizeInBytes} in flight, verified chunk by chunk as the bytes stream in; the file
+     * appears only complete and verified. Memory use is the HTTP buffers in flight, not the object.
+     *
+     * @param progress receives the bytes written as they land
+     */
+    public CompletableFuture<ObjectInfo> download(ObjectKey key, java.nio.file.Path target, int parallelism,
+                                                  long rangeSizeInBytes, java.util.function.LongConsumer progress) {
+        if (parallelism < 1 || parallelism > 1024) {
+            return CompletableFuture.failedFuture(InvalidArgumentException.of("parallelism", parallelism, "1..1024"));
+        }
+        return guard("download", key, () -> S3Download.toFile(this, key, target, parallelism, rangeSizeInBytes, progress));
+    }
+
     @Override
     public CompletableFuture<ObjectWriter> create(WriteRequest request) {
         if (request.key().value().startsWith(SUMS_DIR) || request.key().value().equals(".thermocline")) {
@@ -391,8 +406,10 @@ public final class S3Tier implements Tier {
     /** Maps an SDK failure to the tier's exceptions; messages name endpoint, bucket and key, never a secret. */
     TierException translate(Throwable t, String what, ObjectKey key) {
         Throwable c = TierException.unwrap(t);
-        if (c instanceof TierException te) {
-            return te;
+        for (Throwable cause = c; cause != null; cause = cause.getCause()) {
+            if (cause instanceof TierException te) {
+                return te; // ours, possibly wrapped by the SDK (a failed response transformer)
+            }
         }
         if (c instanceof S3Exception s) {
             String code = s.awsErrorDetails() == null ? null : s.awsErrorDetails().errorCode();
