@@ -15,7 +15,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         usageHelpAutoWidth = true,
         description = "S3 utilities.",
-        subcommands = {S3Command.Serve.class})
+        subcommands = {S3Command.Serve.class, S3CopyCommand.class})
 final class S3Command implements Runnable {
 
     @CommandLine.Spec

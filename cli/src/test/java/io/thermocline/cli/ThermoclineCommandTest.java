@@ -105,6 +105,33 @@ class ThermoclineCommandTest {
     }
 
     @Test
+    void s3Cp_uploadsADirectory_andDownloadsItBackVerified() throws Exception {
+        Path model = dir.resolve("model");
+        Files.createDirectories(model.resolve("sub"));
+        byte[] shard = new byte[(3 << 20) + 17];
+        new java.util.Random(1).nextBytes(shard);
+        Files.write(model.resolve("model-00001.safetensors"), shard);
+        Files.writeString(model.resolve("sub/config.json"), "{\"layers\": 2}");
+        try (var server = io.thermocline.tier.s3.EmbeddedS3Server.start(dir.resolve("s3"))) {
+            server.createBucket("models");
+            String[] auth = {"--endpoint", server.endpoint().toString(), "--access-key", server.accessKey(),
+                "--secret-key", server.secretKey()};
+            String[] up = java.util.stream.Stream.concat(java.util.stream.Stream.of("s3", "cp", model.toString(), "s3://models/m/"),
+                    java.util.Arrays.stream(auth)).toArray(String[]::new);
+            assertEquals(0, run(up), err.toString());
+            assertThat(out.toString()).contains("2 of 2 objects");
+            Path back = dir.resolve("back");
+            String[] down = java.util.stream.Stream.concat(java.util.stream.Stream.of("s3", "cp", "s3://models/m/", back.toString(),
+                    "--parallel", "3", "--range-size", "1MiB"), java.util.Arrays.stream(auth)).toArray(String[]::new);
+            assertEquals(0, run(down), err.toString());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(shard, Files.readAllBytes(back.resolve("model-00001.safetensors")));
+            assertEquals("{\"layers\": 2}", Files.readString(back.resolve("sub/config.json")));
+            assertEquals(1, run("s3", "cp", "s3://models/nothing/", back.toString(), auth[0], auth[1], auth[2], auth[3], auth[4], auth[5]));
+            assertEquals(2, run("s3", "cp", back.toString(), dir.toString()));
+        }
+    }
+
+    @Test
     void byteSizes_parseBinaryAndDecimalUnits() {
         assertEquals(4096, ByteSizeConverter.parse("4096"));
         assertEquals(64L << 10, ByteSizeConverter.parse("64KiB"));
