@@ -15,7 +15,9 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongConsumer;
@@ -146,84 +148,150 @@ final class S3Download {
 
         @Override
         public void onStream(SdkPublisher<ByteBuffer> publisher) {
-            publisher.subscribe(new Subscriber<ByteBuffer>() {
-                private Subscription subscription;
-                private final AtomicLong position = new AtomicLong(start);
-                private final CRC32C crc = new CRC32C();
-                private CompletableFuture<Void> lastWrite = CompletableFuture.completedFuture(null);
+            publisher.subscribe(new Writer());
+        }
 
-                @Override
-                public void onSubscribe(Subscription s) {
-                    subscription = s;
-                    s.request(1);
-                }
+        /**
+         * Takes body buffers off the event loop: up to {@value #WINDOW} are requested ahead, queued,
+         * and drained by one task at a time on the executor, which checks each chunk's CRC32C and
+         * writes through a {@value #STAGE_BYTES}-byte staging buffer so that a range costs few
+         * system calls however small the network buffers are.
+         */
+        private final class Writer implements Subscriber<ByteBuffer> {
+            private static final int WINDOW = 64;
+            private static final int STAGE_BYTES = 1 << 20;
 
-                @Override
-                public void onNext(ByteBuffer buffer) {
-                    lastWrite = CompletableFuture.runAsync(() -> {
-                        try {
-                            write(buffer);
-                            subscription.request(1);
-                        } catch (Throwable t) {
-                            failure = t;
-                            result.completeExceptionally(t); // before cancelling, so the SDK reports this, not the cancel
-                            subscription.cancel();
-                        }
-                    }, executor);
-                }
+            private final ConcurrentLinkedQueue<ByteBuffer> queue = new ConcurrentLinkedQueue<>();
+            private final AtomicBoolean draining = new AtomicBoolean();
+            private final CRC32C crc = new CRC32C();
+            private final ByteBuffer stage = ByteBuffer.allocateDirect(STAGE_BYTES);
+            private volatile boolean completed;
+            private volatile Throwable upstreamError;
+            private Subscription subscription;
+            private long position = start;   // bytes checked so far (object offset)
+            private long written = start;    // bytes in the file so far
+            private int consumed;
 
-                private void write(ByteBuffer buffer) throws IOException {
-                    long p = position.get();
-                    if (p + buffer.remaining() > end) {
-                        throw new TierIoException(resource + ": the server sent more than the range " + start + "-" + (end - 1), true);
+            @Override
+            public void onSubscribe(Subscription s) {
+                subscription = s;
+                s.request(WINDOW);
+            }
+
+            @Override
+            public void onNext(ByteBuffer buffer) {
+                queue.add(buffer);
+                schedule();
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                upstreamError = t;
+                completed = true;
+                schedule();
+            }
+
+            @Override
+            public void onComplete() {
+                completed = true;
+                schedule();
+            }
+
+            private void schedule() {
+                if (draining.compareAndSet(false, true)) {
+                    try {
+                        executor.execute(this::drain);
+                    } catch (RuntimeException e) {
+                        fail(e);
                     }
-                    ByteBuffer b = buffer.duplicate();
-                    // checksum, chunk by chunk
-                    long q = p;
-                    while (b.hasRemaining()) {
-                        int chunk = info.chunkIndexOf(q);
-                        long chunkEnd = info.chunkOffset(chunk) + info.chunkLength(chunk);
-                        int n = (int) Math.min(b.remaining(), chunkEnd - q);
-                        crc.update(b.slice(b.position(), n));
-                        b.position(b.position() + n);
-                        q += n;
-                        if (q == chunkEnd) {
-                            int actual = (int) crc.getValue();
-                            crc.reset();
-                            if (actual != info.chunkCrc32c(chunk)) {
-                                throw new ChecksumMismatchException(resource, info.chunkOffset(chunk), info.chunkLength(chunk),
-                                        info.chunkCrc32c(chunk), actual);
+                }
+            }
+
+            private void drain() {
+                try {
+                    for (;;) {
+                        ByteBuffer buffer = queue.poll();
+                        if (buffer == null) {
+                            if (completed && queue.isEmpty()) {
+                                finish();
+                                return;
                             }
+                            draining.set(false);
+                            if ((queue.isEmpty() && !completed) || !draining.compareAndSet(false, true)) {
+                                return;
+                            }
+                            continue;
+                        }
+                        accept(buffer);
+                        if (++consumed >= WINDOW / 2) {
+                            subscription.request(consumed);
+                            consumed = 0;
                         }
                     }
-                    ByteBuffer w = buffer.duplicate();
-                    long at = p;
-                    while (w.hasRemaining()) {
-                        at += ch.write(w, at);
-                    }
-                    position.set(q);
-                    progress.accept(q - p);
+                } catch (Throwable t) {
+                    fail(t);
                 }
+            }
 
-                @Override
-                public void onError(Throwable t) {
-                    lastWrite.whenComplete((v, x) -> result.completeExceptionally(t));
+            private void fail(Throwable t) {
+                failure = t;
+                result.completeExceptionally(t); // before cancelling, so the SDK reports this, not the cancel
+                subscription.cancel();
+            }
+
+            private void accept(ByteBuffer buffer) throws IOException {
+                if (position + buffer.remaining() > end) {
+                    throw new TierIoException(resource + ": the server sent more than the range " + start + "-" + (end - 1), true);
                 }
-
-                @Override
-                public void onComplete() {
-                    lastWrite.whenComplete((v, x) -> {
-                        if (x != null) {
-                            result.completeExceptionally(x);
-                        } else if (position.get() != end) {
-                            result.completeExceptionally(new TierIoException(resource + ": the body of range " + start + "-"
-                                    + (end - 1) + " ended at " + position.get() + " (truncated)", true));
-                        } else {
-                            result.complete(null);
+                ByteBuffer b = buffer.duplicate();
+                while (b.hasRemaining()) {
+                    int chunk = info.chunkIndexOf(position);
+                    long chunkEnd = info.chunkOffset(chunk) + info.chunkLength(chunk);
+                    int n = (int) Math.min(Math.min(b.remaining(), chunkEnd - position), stage.remaining());
+                    ByteBuffer piece = b.slice(b.position(), n);
+                    crc.update(piece.duplicate());
+                    stage.put(piece);
+                    b.position(b.position() + n);
+                    position += n;
+                    if (position == chunkEnd) {
+                        int actual = (int) crc.getValue();
+                        crc.reset();
+                        if (actual != info.chunkCrc32c(chunk)) {
+                            throw new ChecksumMismatchException(resource, info.chunkOffset(chunk), info.chunkLength(chunk),
+                                    info.chunkCrc32c(chunk), actual);
                         }
-                    });
+                    }
+                    if (!stage.hasRemaining()) {
+                        flush();
+                    }
                 }
-            });
+            }
+
+            private void flush() throws IOException {
+                stage.flip();
+                long at = written;
+                int n = stage.remaining();
+                while (stage.hasRemaining()) {
+                    at += ch.write(stage, at);
+                }
+                stage.clear();
+                written += n;
+                progress.accept(n);
+            }
+
+            private void finish() throws IOException {
+                if (upstreamError != null) {
+                    failure = upstreamError;
+                    result.completeExceptionally(upstreamError);
+                    return;
+                }
+                flush();
+                if (position != end) {
+                    throw new TierIoException(resource + ": the body of range " + start + "-" + (end - 1) + " ended at "
+                            + position + " (truncated)", true);
+                }
+                result.complete(null);
+            }
         }
 
         @Override
