@@ -1,0 +1,52 @@
+package io.thermocline.nvmeof.host;
+
+import io.netty.buffer.ByteBuf;
+import io.thermocline.nvmeof.pdu.Fabrics;
+import io.thermocline.nvmeof.pdu.IdentifyLayout.Controller;
+
+/**
+ * What Identify Controller said (NVMe Base 2.0 §5.17.2.1, Figure 275), the fields the host uses.
+ *
+ * @param maxTransferSizeInBytes from MDTS and CAP.MPSMIN; 0 means the controller sets no limit
+ * @param ioccszInBytes I/O queue command capsule size: SQE plus the most in-capsule data
+ * @param keepAliveGranularityMillis from KAS; 0 means Keep Alive is not supported
+ */
+public record ControllerInfo(int vendorId, String serialNumber, String modelNumber, String firmwareRevision,
+                             int controllerId, int version, int controllerType, long maxTransferSizeInBytes,
+                             int maxCommands, int namespaceCount, int optionalNvmCommands, boolean volatileWriteCache,
+                             int sglSupport, String subsystemNqn, int ioccszInBytes, int keepAliveGranularityMillis) {
+
+    static ControllerInfo parse(ByteBuf b, int memoryPageSize) {
+        int mdts = b.getUnsignedByte(Controller.MDTS);
+        return new ControllerInfo(
+                b.getUnsignedShortLE(Controller.VID),
+                Fabrics.readString(b, Controller.SN, Controller.SN_LENGTH),
+                Fabrics.readString(b, Controller.MN, Controller.MN_LENGTH),
+                Fabrics.readString(b, Controller.FR, Controller.FR_LENGTH),
+                b.getUnsignedShortLE(Controller.CNTLID),
+                b.getIntLE(Controller.VER),
+                b.getUnsignedByte(Controller.CNTRLTYPE),
+                mdts == 0 ? 0 : (long) memoryPageSize << mdts,
+                b.getUnsignedShortLE(Controller.MAXCMD),
+                b.getIntLE(Controller.NN),
+                b.getUnsignedShortLE(Controller.ONCS),
+                (b.getUnsignedByte(Controller.VWC) & 1) != 0,
+                b.getIntLE(Controller.SGLS),
+                Fabrics.readString(b, Controller.SUBNQN, Fabrics.NQN_FIELD_LENGTH),
+                b.getIntLE(Controller.IOCCSZ) * 16,
+                b.getUnsignedShortLE(Controller.KAS) * 100);
+    }
+
+    public boolean supportsDatasetManagement() {
+        return (optionalNvmCommands & Controller.ONCS_DSM) != 0;
+    }
+
+    public boolean supportsWriteZeroes() {
+        return (optionalNvmCommands & Controller.ONCS_WRITE_ZEROES) != 0;
+    }
+
+    /** "major.minor.tertiary" from VER. */
+    public String versionString() {
+        return (version >>> 16) + "." + ((version >>> 8) & 0xFF) + "." + (version & 0xFF);
+    }
+}
