@@ -1,0 +1,299 @@
+package io.thermocline.cli;
+
+import io.thermocline.nvmeof.discovery.DiscoveryLogEntry;
+import io.thermocline.nvmeof.discovery.NvmeDiscovery;
+import io.thermocline.nvmeof.host.HostIdentity;
+import io.thermocline.nvmeof.host.NvmeEventLoops;
+import io.thermocline.nvmeof.host.NvmeTcpBlockDevice;
+import io.thermocline.nvmeof.host.NvmeTcpController;
+import io.thermocline.nvmeof.host.NvmeTcpHostOptions;
+import io.thermocline.nvmeof.load.BlockLoad;
+import io.thermocline.nvmeof.load.LatencyHistogram;
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ThreadLocalRandom;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code thermocline nvme ...}: the user-space NVMe/TCP host, with nvme-cli's option names. */
+@Command(name = "nvme",
+        mixinStandardHelpOptions = true,
+        usageHelpAutoWidth = true,
+        description = "NVMe over Fabrics (TCP) from user space: discover subsystems and drive load against a namespace. "
+                + "Option names are nvme-cli's.",
+        subcommands = {NvmeCommand.Discover.class, NvmeCommand.Bench.class})
+final class NvmeCommand implements Runnable {
+
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    /** The transport address options shared by every subcommand, named as in {@code nvme connect}. */
+    static final class Transport {
+        @Option(names = {"-t", "--transport"}, defaultValue = "tcp", paramLabel = "TYPE",
+                description = "Transport type; only tcp is spoken in user space (default: tcp).")
+        String transport;
+
+        @Option(names = {"-a", "--traddr"}, required = true, paramLabel = "ADDR", description = "Target address.")
+        String traddr;
+
+        @Option(names = {"-s", "--trsvcid"}, paramLabel = "PORT", description = "Target port (default: 4420; 8009 for discover).")
+        Integer trsvcid;
+
+        @Option(names = {"-q", "--hostnqn"}, paramLabel = "HOSTNQN",
+                description = "Host NQN (default: /etc/nvme/hostnqn, else one generated once and kept in ~/.config/thermocline/hostnqn).")
+        String hostnqn;
+
+        @Option(names = {"-g", "--hdr-digest"}, description = "Ask for header digests (CRC32C).")
+        boolean hdrDigest;
+
+        @Option(names = {"-G", "--data-digest"}, description = "Ask for data digests (CRC32C).")
+        boolean dataDigest;
+
+        void check(CommandLine cmd) {
+            if (!"tcp".equals(transport)) {
+                throw new CommandLine.ParameterException(cmd, "--transport: " + transport
+                        + " (expected: tcp; rdma and fc namespaces are reached through the kernel's nvme connect)");
+            }
+            if (trsvcid != null && (trsvcid < 1 || trsvcid > 65535)) {
+                throw new CommandLine.ParameterException(cmd, "--trsvcid: " + trsvcid + " (expected: 1..65535)");
+            }
+        }
+
+        int port(int fallback) {
+            return trsvcid != null ? trsvcid : fallback;
+        }
+    }
+
+    @Command(name = "discover",
+            mixinStandardHelpOptions = true,
+            usageHelpAutoWidth = true,
+            description = {"Reads the discovery log of a discovery controller and prints its entries the way nvme discover does.", ""},
+            footer = {"", "Examples:",
+                "  thermocline nvme discover -t tcp -a 127.0.0.1 -s 4420",
+                "  thermocline nvme discover -a 10.0.0.5 -s 8009 -q nqn.2014-08.org.nvmexpress:uuid:0f2c...",
+                "  thermocline nvme discover -a 127.0.0.1 -s 4420 --json"})
+    static final class Discover implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Mixin
+        Transport transport;
+
+        @Option(names = "--json", description = "Print JSON instead of nvme-cli's text layout.")
+        boolean json;
+
+        @Option(names = "--timeout", defaultValue = "10s", paramLabel = "DURATION", converter = DurationConverter.class,
+                description = "Connect and command timeout (default: 10s).")
+        Duration timeout;
+
+        @Override
+        public Integer call() {
+            transport.check(spec.commandLine());
+            PrintWriter out = spec.commandLine().getOut();
+            try (NvmeEventLoops loops = new NvmeEventLoops(1)) {
+                NvmeDiscovery.Log log = NvmeDiscovery.discover(loops, transport.traddr, transport.port(8009),
+                        HostIdentity.resolveDefault(transport.hostnqn), timeout);
+                if (json) {
+                    printJson(out, log);
+                } else {
+                    out.printf("%nDiscovery Log Number of Records %d, Generation counter %d%n", log.entries().size(), log.generation());
+                    int i = 0;
+                    for (DiscoveryLogEntry e : log.entries()) {
+                        out.printf("=====Discovery Log Entry %d======%n", i++);
+                        out.printf("trtype:  %s%n", e.trtypeName());
+                        out.printf("adrfam:  %s%n", e.adrfamName());
+                        out.printf("subtype: %s%n", e.subtypeName());
+                        out.printf("treq:    %s%n", e.treqName());
+                        out.printf("portid:  %d%n", e.portId());
+                        out.printf("trsvcid: %s%n", e.trsvcid());
+                        out.printf("subnqn:  %s%n", e.subnqn());
+                        out.printf("traddr:  %s%n", e.traddr());
+                        out.printf("eflags:  %s%n", e.eflags() == 0 ? "none" : "0x" + Integer.toHexString(e.eflags()));
+                        out.printf("sectype: %s%n", e.sectypeName());
+                    }
+                }
+                out.flush();
+            }
+            return 0;
+        }
+
+        private static void printJson(PrintWriter out, NvmeDiscovery.Log log) {
+            StringBuilder b = new StringBuilder();
+            b.append("{\"genctr\":").append(log.generation()).append(",\"records\":[");
+            String sep = "";
+            for (DiscoveryLogEntry e : log.entries()) {
+                b.append(sep).append('{');
+                Json.field(b, "trtype", e.trtypeName()).append(',');
+                Json.field(b, "adrfam", e.adrfamName()).append(',');
+                Json.field(b, "subtype", e.subtypeName()).append(',');
+                Json.field(b, "treq", e.treqName()).append(',');
+                b.append("\"portid\":").append(e.portId()).append(',');
+                Json.field(b, "trsvcid", e.trsvcid()).append(',');
+                Json.field(b, "subnqn", e.subnqn()).append(',');
+                Json.field(b, "traddr", e.traddr()).append(',');
+                b.append("\"eflags\":").append(e.eflags()).append(',');
+                Json.field(b, "sectype", e.sectypeName());
+                b.append('}');
+                sep = ",";
+            }
+            out.println(b.append("]}"));
+        }
+    }
+
+    @Command(name = "bench",
+            mixinStandardHelpOptions = true,
+            usageHelpAutoWidth = true,
+            description = {
+                "A fio-like load generator over the user-space NVMe/TCP host: keeps --qd I/Os of --bs bytes in flight for "
+                + "--runtime seconds and prints IOPS, MiB/s and latency percentiles. Works against any NVMe/TCP target, "
+                + "the Linux kernel's nvmet included. With --verify it first writes a pattern over the region, and checks "
+                + "every byte it reads back (after a write run, it reads the whole region back).",
+                "",
+                "WARNING: write modes and --verify overwrite the namespace's data in the region.", ""},
+            footer = {"", "Examples:",
+                "  thermocline nvme bench -a 127.0.0.1 -s 4420 -n nqn.2026-11.io.thermocline:jbof --rw randread --bs 4k --qd 32 --runtime 10",
+                "  thermocline nvme bench -a 127.0.0.1 -s 4420 -n NQN --rw write --bs 128k --qd 16 --runtime 5 --verify",
+                "  thermocline nvme bench -a 127.0.0.1 -s 4420 -n NQN --rw randread --bs 4k --qd 1 --runtime 10 --json"})
+    static final class Bench implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Mixin
+        Transport transport;
+
+        @Option(names = {"-n", "--nqn"}, required = true, paramLabel = "NQN", description = "Subsystem NQN.")
+        String nqn;
+
+        @Option(names = "--nsid", paramLabel = "ID", description = "Namespace ID (default: the first active namespace).")
+        Integer nsid;
+
+        @Option(names = "--rw", required = true, paramLabel = "MODE", description = "read, write, randread or randwrite.")
+        String rw;
+
+        @Option(names = "--bs", defaultValue = "4k", paramLabel = "SIZE", converter = ByteSizeConverter.class,
+                description = "I/O size, a multiple of the namespace's block size (default: 4k).")
+        long bs;
+
+        @Option(names = "--qd", defaultValue = "1", paramLabel = "N", description = "I/Os in flight (default: 1).")
+        int qd;
+
+        @Option(names = "--runtime", defaultValue = "10", paramLabel = "SECONDS", description = "How long to run (default: 10).")
+        double runtime;
+
+        @Option(names = "--size", paramLabel = "SIZE", converter = ByteSizeConverter.class,
+                description = "Bytes of the namespace to use from offset 0 (default: the whole namespace, at most 1GiB).")
+        Long size;
+
+        @Option(names = "--verify", description = "Write a pattern first and check every byte read back.")
+        boolean verify;
+
+        @Option(names = {"-i", "--nr-io-queues"}, defaultValue = "2", paramLabel = "N", description = "I/O queues (default: 2).")
+        int nrIoQueues;
+
+        @Option(names = {"-Q", "--queue-size"}, defaultValue = "128", paramLabel = "N", description = "Entries per I/O queue (default: 128).")
+        int queueSize;
+
+        @Option(names = "--json", description = "Print one JSON object instead of text.")
+        boolean json;
+
+        @Override
+        public Integer call() throws Exception {
+            CommandLine cmd = spec.commandLine();
+            transport.check(cmd);
+            BlockLoad.Mode mode;
+            try {
+                mode = BlockLoad.Mode.parse(rw);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(cmd, "--rw: " + rw + " (expected: read, write, randread or randwrite)");
+            }
+            if (qd < 1 || qd > 65536) {
+                throw new CommandLine.ParameterException(cmd, "--qd: " + qd + " (expected: 1..65536)");
+            }
+            if (runtime <= 0) {
+                throw new CommandLine.ParameterException(cmd, "--runtime: " + runtime + " (expected: a positive number of seconds)");
+            }
+            if (bs <= 0 || bs > (64 << 20)) {
+                throw new CommandLine.ParameterException(cmd, "--bs: " + bs + " (expected: 1..64MiB, a multiple of the block size)");
+            }
+            NvmeTcpHostOptions options;
+            try {
+                options = NvmeTcpHostOptions.builder(transport.traddr, transport.port(4420), nqn)
+                        .identity(HostIdentity.resolveDefault(transport.hostnqn))
+                        .nrIoQueues(nrIoQueues).queueSize(queueSize)
+                        .headerDigest(transport.hdrDigest).dataDigest(transport.dataDigest)
+                        .maxTransferSizeInBytes((int) Math.max(bs, 1 << 20)).build();
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(cmd, e.getMessage());
+            }
+            PrintWriter out = cmd.getOut();
+            try (NvmeEventLoops loops = new NvmeEventLoops(Math.max(1, Math.min(nrIoQueues, Runtime.getRuntime().availableProcessors())));
+                 NvmeTcpController controller = NvmeTcpController.connectAndWait(loops, options)) {
+                List<Integer> namespaces = controller.activeNamespaces();
+                int id = nsid != null ? nsid : namespaces.isEmpty() ? 1 : namespaces.getFirst();
+                NvmeTcpBlockDevice device = controller.openNamespace(id);
+                long region = size != null ? size : Math.min(device.sizeInBytes(), 1L << 30);
+                region = region / bs * bs;
+                if (bs % device.blockSizeInBytes() != 0 || region < bs || region > device.sizeInBytes()) {
+                    throw new CommandLine.ParameterException(cmd, "--bs " + bs + " / --size " + region + " (expected a multiple of the "
+                            + device.blockSizeInBytes() + "-byte block size, and a region within the namespace's "
+                            + device.sizeInBytes() + " bytes)");
+                }
+                if (!json) {
+                    out.printf("%s: %s, %d x %d-byte blocks; %d I/O queue(s) over %s; %s bs=%d qd=%d runtime=%ss%s%n",
+                            device.name(), controller.info().modelNumber(), device.namespace().sizeInBlocks(), device.blockSizeInBytes(),
+                            controller.ioQueueCount(), loops.transport(), mode.fioName(), bs, qd, fmt(runtime),
+                            verify ? " verify" : "");
+                    out.flush();
+                }
+                BlockLoad.Result r = BlockLoad.run(device, new BlockLoad.Spec(mode, (int) bs, qd,
+                        Duration.ofNanos((long) (runtime * 1e9)), 0, region, verify, ThreadLocalRandom.current().nextLong()));
+                print(out, r);
+            }
+            return 0;
+        }
+
+        private void print(PrintWriter out, BlockLoad.Result r) {
+            LatencyHistogram h = r.latency();
+            if (json) {
+                StringBuilder b = new StringBuilder("{");
+                Json.field(b, "rw", r.mode().fioName()).append(',');
+                b.append("\"bs\":").append(r.blockSize()).append(",\"qd\":").append(r.queueDepth())
+                        .append(",\"ios\":").append(r.ios()).append(",\"bytes\":").append(r.bytes())
+                        .append(",\"elapsed_s\":").append(fmt(r.elapsedNanos() / 1e9))
+                        .append(",\"iops\":").append(fmt(r.iops()))
+                        .append(",\"mib_per_s\":").append(fmt(r.mibPerSecond()))
+                        .append(",\"lat_us\":{\"mean\":").append(fmt(h.meanNanos() / 1e3))
+                        .append(",\"p50\":").append(fmt(h.quantileNanos(0.50) / 1e3))
+                        .append(",\"p99\":").append(fmt(h.quantileNanos(0.99) / 1e3))
+                        .append(",\"p99.9\":").append(fmt(h.quantileNanos(0.999) / 1e3))
+                        .append(",\"max\":").append(fmt(h.maxNanos() / 1e3)).append('}')
+                        .append(",\"verified_bytes\":").append(r.verifiedBytes()).append('}');
+                out.println(b);
+            } else {
+                out.printf("%s: IOPS=%s, BW=%s MiB/s, ios=%d in %.2fs%n", r.mode().fioName(), fmt(r.iops()), fmt(r.mibPerSecond()),
+                        r.ios(), r.elapsedNanos() / 1e9);
+                out.printf("  lat (usec): mean=%s, p50=%s, p99=%s, p99.9=%s, max=%s%n", fmt(h.meanNanos() / 1e3),
+                        fmt(h.quantileNanos(0.50) / 1e3), fmt(h.quantileNanos(0.99) / 1e3), fmt(h.quantileNanos(0.999) / 1e3),
+                        fmt(h.maxNanos() / 1e3));
+                if (verify) {
+                    out.printf("  verify: %d bytes read back, all as written%n", r.verifiedBytes());
+                }
+            }
+            out.flush();
+        }
+    }
+
+    static String fmt(double v) {
+        return v >= 100 ? String.format(Locale.ROOT, "%.0f", v) : String.format(Locale.ROOT, "%.2f", v);
+    }
+}
