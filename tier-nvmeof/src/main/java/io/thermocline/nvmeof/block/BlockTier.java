@@ -109,6 +109,8 @@ public final class BlockTier implements Tier {
     private final Object journal = new Object();
     private volatile Superblock superblock;
     private volatile boolean closed;
+    /** Set once by close, which runs once. */
+    private boolean shutDown;
     private volatile boolean crashed;
     private volatile String degradedReason;
 
@@ -463,9 +465,10 @@ public final class BlockTier implements Tier {
     @Override
     public void close() {
         synchronized (journal) {
-            if (closed && !crashed) {
+            if (shutDown) {
                 return;
             }
+            shutDown = true;
             closed = true;
         }
         if (ownedExecutor != null) {
@@ -517,11 +520,7 @@ public final class BlockTier implements Tier {
      */
     void simulateCrash() {
         crashed = true;
-        closed = true;
-        if (ownedExecutor != null) {
-            ownedExecutor.close();
-        }
-        catalog.close();
+        close();
     }
 
     BlockDevice blockDevice() {
