@@ -165,8 +165,8 @@ public final class BlockTier implements Tier {
      *
      * <p>Refuses a device that already carries a superblock of this format unless
      * {@link BlockTierConfig#allowReformat()}, and a catalog directory that holds a catalog with
-     * objects in any case. If format stops half-way (a crash), run it again: the device has no
-     * valid superblock yet and the catalog has no objects.
+     * objects in any case; a refused format changes nothing. If format stops half-way (a crash),
+     * run it again: the catalog is written first and has no objects yet.
      *
      * @throws InvalidArgumentException if the allocation unit does not suit the device, or the device is too small
      * @throws TierUnavailableException if the device or the catalog directory is already in use
@@ -195,6 +195,10 @@ public final class BlockTier implements Tier {
         }
         UUID uuid = UUID.randomUUID();
         Instant now = Instant.now();
+        // The catalog first: a refused format leaves the device untouched, and a format stopped
+        // before the superblock is written fails to open (uuid mismatch or blank device) and can
+        // be run again, since the catalog still has no objects.
+        Catalog.create(config.catalogDirectory(), new Catalog.Identity(uuid, au, units, dataOffset, now)).close();
         SuperblockJournal.clear(device, dataOffset);
         if (config.trimOnFormat()) {
             try {
@@ -203,7 +207,6 @@ public final class BlockTier implements Tier {
                 log.warn("format of {}: trimming the data area failed, continuing: {}", device.name(), e.getMessage());
             }
         }
-        Catalog.create(config.catalogDirectory(), new Catalog.Identity(uuid, au, units, dataOffset, now)).close();
         Superblock first = new Superblock(Superblock.MAJOR_VERSION, Superblock.MINOR_VERSION, 1, uuid, au, block,
                 device.sizeInBytes(), dataOffset, units, now, now, 0, Superblock.State.CLEAN, config.hostNqn());
         SuperblockJournal.write(device, buffers, first);
