@@ -72,6 +72,11 @@ final class BlockObjectWriter implements ObjectWriter {
         return request;
     }
 
+    /** The extents reserved for this object, in the order it fills them. */
+    List<Extent> reservedExtents() {
+        return map.extents();
+    }
+
     @Override
     public CompletableFuture<Void> write(long position, ByteBuffer src) {
         ByteBuffer data = src.duplicate();

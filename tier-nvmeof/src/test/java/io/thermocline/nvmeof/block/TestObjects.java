@@ -33,9 +33,9 @@ final class TestObjects {
 
     /** Writes {@code size} bytes of stream {@code seed} in 5000-byte pieces and commits. */
     static ObjectInfo put(Tier tier, String key, long seed, long size) {
-        try (ObjectWriter w = tier.create(WriteRequest.builder(ObjectKey.of(key), size).chunkSizeInBytes(CHUNK).build()).join()) {
+        try (ObjectWriter w = join(tier.create(WriteRequest.builder(ObjectKey.of(key), size).chunkSizeInBytes(CHUNK).build()))) {
             write(w, seed, 0, size);
-            return w.commit().join();
+            return join(w.commit());
         }
     }
 
