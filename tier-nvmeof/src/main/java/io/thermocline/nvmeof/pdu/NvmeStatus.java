@@ -20,11 +20,15 @@ public enum NvmeStatus {
     SGL_INVALID_DATA_LENGTH(0, 0x0F),
     SGL_DESCRIPTOR_TYPE_INVALID(0, 0x11),
     SGL_OFFSET_INVALID(0, 0x16),
+    /** A transport error the host may retry, e.g. a data digest mismatch (NVMe Base 2.0 Figure 95; NVMe/TCP 1.0 §3.5.2). */
+    TRANSIENT_TRANSPORT_ERROR(0, 0x22),
     LBA_OUT_OF_RANGE(0, 0x80),
     CAPACITY_EXCEEDED(0, 0x81),
     NAMESPACE_NOT_READY(0, 0x82),
     INVALID_QUEUE_IDENTIFIER(1, 0x01),
     INVALID_QUEUE_SIZE(1, 0x02),
+    /** More Asynchronous Event Requests outstanding than Identify Controller AERL + 1 allows. */
+    ASYNC_EVENT_LIMIT_EXCEEDED(1, 0x05),
     INVALID_LOG_PAGE(1, 0x09),
     FEATURE_NOT_SAVEABLE(1, 0x0D),
     /** Fabrics: Connect Incompatible Format. */

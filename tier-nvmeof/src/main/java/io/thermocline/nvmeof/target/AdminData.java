@@ -1,0 +1,224 @@
+package io.thermocline.nvmeof.target;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.thermocline.nvmeof.pdu.IdentifyLayout;
+import io.thermocline.nvmeof.pdu.NvmeOpcodes;
+import java.net.Inet6Address;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * The data structures admin commands return: Identify (controller, namespace, active namespace
+ * list, namespace identification descriptors, I/O command set specific controller) and log
+ * pages. Each method returns a new buffer the caller owns and must release (or hand to the
+ * encoder, which takes it).
+ */
+final class AdminData {
+    private AdminData() {
+    }
+
+    /** Model and firmware strings of the discovery controller. */
+    static final String DISCOVERY_MODEL = "Thermocline discovery";
+    static final String DISCOVERY_SERIAL = "thermocline-disc";
+    static final String FIRMWARE = "0.1";
+
+    private static final int LOG_ERROR_ENTRY_LENGTH = 64;
+    private static final int LOG_SMART_LENGTH = 512;
+    private static final int LOG_FIRMWARE_SLOT_LENGTH = 512;
+    private static final int LOG_CHANGED_NAMESPACES_LENGTH = 4096;
+
+    /** Identify Controller (CNS 01h; NVMe Base 2.0 Figure 275, Fabrics fields NVMe-oF 1.1 Figure 28). */
+    static ByteBuf identifyController(ByteBufAllocator alloc, Controller c, TargetConfig config) {
+        ByteBuf b = zeroed(alloc, IdentifyLayout.IDENTIFY_LENGTH);
+        boolean disc = c.discovery();
+        ascii(b, IdentifyLayout.Controller.SN, IdentifyLayout.Controller.SN_LENGTH, disc ? DISCOVERY_SERIAL : c.subsystem.serial());
+        ascii(b, IdentifyLayout.Controller.MN, IdentifyLayout.Controller.MN_LENGTH, disc ? DISCOVERY_MODEL : c.subsystem.model());
+        ascii(b, IdentifyLayout.Controller.FR, IdentifyLayout.Controller.FR_LENGTH, disc ? FIRMWARE : c.subsystem.firmware());
+        b.setByte(IdentifyLayout.Controller.RAB, 6);
+        // CMIC bit 1: the subsystem may have more than one controller (one per association), so
+        // a host may connect twice without being told the subsystem is single-controller.
+        b.setByte(IdentifyLayout.Controller.CMIC, disc ? 0 : 0x02);
+        b.setByte(IdentifyLayout.Controller.MDTS, config.mdts());
+        b.setShortLE(IdentifyLayout.Controller.CNTLID, c.cntlid);
+        b.setIntLE(IdentifyLayout.Controller.VER, Controller.VERSION);
+        b.setByte(IdentifyLayout.Controller.CNTRLTYPE, disc ? IdentifyLayout.Controller.CNTRLTYPE_DISCOVERY
+                : IdentifyLayout.Controller.CNTRLTYPE_IO);
+        b.setByte(IdentifyLayout.Controller.ACL, TargetConfig.ACL);
+        b.setByte(IdentifyLayout.Controller.AERL, TargetConfig.AERL);
+        // FRMW: bit 0 slot 1 read-only, bits 3:1 one slot.
+        b.setByte(IdentifyLayout.Controller.FRMW, disc ? 0 : 0x03);
+        // LPA bit 2: extended data for Get Log Page (NUMDU, LPOL/LPOU), which discovery needs.
+        b.setByte(IdentifyLayout.Controller.LPA, 0x04);
+        b.setByte(IdentifyLayout.Controller.ELPE, 0);
+        b.setShortLE(IdentifyLayout.Controller.KAS, TargetConfig.KAS);
+        b.setByte(IdentifyLayout.Controller.SQES, 0x66);
+        b.setByte(IdentifyLayout.Controller.CQES, 0x44);
+        b.setShortLE(IdentifyLayout.Controller.MAXCMD, disc ? TargetConfig.ADMIN_QUEUE_SIZE : config.maxQueueSize());
+        b.setIntLE(IdentifyLayout.Controller.NN, disc ? 0 : c.subsystem.namespaces().size());
+        if (!disc) {
+            b.setShortLE(IdentifyLayout.Controller.ONCS, IdentifyLayout.Controller.ONCS_DSM | IdentifyLayout.Controller.ONCS_WRITE_ZEROES);
+            b.setByte(IdentifyLayout.Controller.VWC, 0x01);
+        }
+        // SGLS bits 1:0 = 01b: SGLs without alignment constraints; bit 20: the address of an SGL
+        // Data Block descriptor may be an offset (into in-capsule data).
+        b.setIntLE(IdentifyLayout.Controller.SGLS, 0x1 | (1 << 20));
+        ascii0(b, IdentifyLayout.Controller.SUBNQN, 256, c.subsystemNqn());
+        if (!disc) {
+            // IOCCSZ/IORCSZ in 16-byte units: SQE plus in-capsule data, and the 16-byte CQE.
+            b.setIntLE(IdentifyLayout.Controller.IOCCSZ, (64 + config.ioInCapsuleDataSize()) / 16);
+            b.setIntLE(IdentifyLayout.Controller.IORCSZ, 1);
+        }
+        b.setShortLE(IdentifyLayout.Controller.ICDOFF, 0);
+        b.setByte(IdentifyLayout.Controller.FCATT, 0);  // dynamic controller model
+        b.setByte(IdentifyLayout.Controller.MSDBD, 1);
+        return b;
+    }
+
+    /** Identify Namespace for the NVM command set (CNS 00h; NVM Command Set 1.0 Figure 97). */
+    static ByteBuf identifyNamespace(ByteBufAllocator alloc, Subsystem s, int nsid) {
+        Namespace ns = s.namespace(nsid);
+        ByteBuf b = zeroed(alloc, IdentifyLayout.IDENTIFY_LENGTH);
+        long blocks = ns.blocks();
+        b.setLongLE(IdentifyLayout.Namespace.NSZE, blocks);
+        b.setLongLE(IdentifyLayout.Namespace.NCAP, blocks);
+        b.setLongLE(IdentifyLayout.Namespace.NUSE, blocks);
+        b.setByte(IdentifyLayout.Namespace.NLBAF, 0);
+        b.setByte(IdentifyLayout.Namespace.FLBAS, 0);
+        // NMIC bit 0: the namespace may be reached through more than one controller.
+        b.setByte(IdentifyLayout.Namespace.NMIC, 0x01);
+        // DLFEAT bits 2:0 = 001b deallocated blocks read as zeros; bit 3: Write Zeroes honours DEAC.
+        b.setByte(IdentifyLayout.Namespace.DLFEAT, ns.deallocatedReadsZeroes() ? 0x09 : 0x00);
+        b.setBytes(IdentifyLayout.Namespace.NGUID, s.nguid(nsid));
+        b.setBytes(IdentifyLayout.Namespace.EUI64, s.eui64(nsid));
+        b.setByte(IdentifyLayout.Namespace.LBAF0_LBADS, Integer.numberOfTrailingZeros(ns.blockSize()));
+        return b;
+    }
+
+    /** Active Namespace ID list (CNS 02h; NVMe Base 2.0 §5.17.2.2): NSIDs above {@code after}, ascending. */
+    static ByteBuf activeNamespaces(ByteBufAllocator alloc, int count, int after) {
+        ByteBuf b = zeroed(alloc, IdentifyLayout.IDENTIFY_LENGTH);
+        int at = 0;
+        for (long nsid = Integer.toUnsignedLong(after) + 1; nsid <= count && at < IdentifyLayout.IDENTIFY_LENGTH; nsid++) {
+            b.setIntLE(at, (int) nsid);
+            at += 4;
+        }
+        return b;
+    }
+
+    /**
+     * Namespace Identification Descriptor list (CNS 03h; NVMe Base 2.0 §5.17.2.3, Figure 278):
+     * EUI-64, NGUID, UUID and the command set identifier (NVM, 0).
+     */
+    static ByteBuf namespaceDescriptors(ByteBufAllocator alloc, Subsystem s, int nsid) {
+        ByteBuf b = zeroed(alloc, IdentifyLayout.IDENTIFY_LENGTH);
+        b.writerIndex(0);
+        descriptor(b, IdentifyLayout.NamespaceDescriptor.NIDT_EUI64, s.eui64(nsid));
+        descriptor(b, IdentifyLayout.NamespaceDescriptor.NIDT_NGUID, s.nguid(nsid));
+        UUID uuid = s.uuid(nsid);
+        byte[] u = new byte[16];
+        for (int i = 0; i < 8; i++) {
+            u[i] = (byte) (uuid.getMostSignificantBits() >>> (56 - 8 * i));
+            u[8 + i] = (byte) (uuid.getLeastSignificantBits() >>> (56 - 8 * i));
+        }
+        descriptor(b, IdentifyLayout.NamespaceDescriptor.NIDT_UUID, u);
+        descriptor(b, IdentifyLayout.NamespaceDescriptor.NIDT_CSI, new byte[] {0});
+        b.writerIndex(IdentifyLayout.IDENTIFY_LENGTH);
+        return b;
+    }
+
+    private static void descriptor(ByteBuf b, int type, byte[] id) {
+        b.writeByte(type).writeByte(id.length).writeShort(0).writeBytes(id);
+    }
+
+    /**
+     * I/O Command Set specific Identify Controller for the NVM command set (CNS 06h, CSI 0; NVM
+     * Command Set 1.0 §4.1.5.2): VSL, WZSL, WUSL, DMRL, DMRSL, DMSL all 0, "no limit reported".
+     */
+    static ByteBuf identifyNvmController(ByteBufAllocator alloc) {
+        return zeroed(alloc, IdentifyLayout.IDENTIFY_LENGTH);
+    }
+
+    /**
+     * A log page an I/O controller serves (NVMe Base 2.0 §5.16.1, Figure 202), or {@code null}
+     * when the identifier is not supported. Error Information holds one empty entry (ELPE 0);
+     * SMART / Health and Changed Namespace List are zero-filled (nothing to report); Firmware Slot
+     * reports slot 1 active with the firmware revision.
+     */
+    static ByteBuf logPage(ByteBufAllocator alloc, int lid, Subsystem s) {
+        return switch (lid) {
+            case NvmeOpcodes.LOG_ERROR -> zeroed(alloc, LOG_ERROR_ENTRY_LENGTH);  // ELPE + 1 = 1 entry
+            case NvmeOpcodes.LOG_SMART -> zeroed(alloc, LOG_SMART_LENGTH);
+            case NvmeOpcodes.LOG_FIRMWARE_SLOT -> {
+                // Figure 209: AFI bits 2:0 = active slot 1; FRS1 at byte 8.
+                ByteBuf b = zeroed(alloc, LOG_FIRMWARE_SLOT_LENGTH);
+                b.setByte(0, 0x01);
+                ascii(b, 8, 8, s.firmware());
+                yield b;
+            }
+            case NvmeOpcodes.LOG_CHANGED_NAMESPACES -> zeroed(alloc, LOG_CHANGED_NAMESPACES_LENGTH);
+            default -> null;
+        };
+    }
+
+    /**
+     * The Discovery log page (NVMe Base 2.0 §5.16.1.23, Figures 262–263): a 1024-byte header
+     * (GENCTR, NUMREC, RECFMT 0) and one 1024-byte entry per subsystem, each naming this port as
+     * {@code local} — the target's address as seen on the connection that asks.
+     */
+    static ByteBuf discoveryLog(ByteBufAllocator alloc, long generation, List<Subsystem> subsystems,
+                                InetSocketAddress local, int portId) {
+        int n = subsystems.size();
+        ByteBuf b = zeroed(alloc, IdentifyLayout.DiscoveryLog.HEADER_LENGTH + n * IdentifyLayout.DiscoveryLog.ENTRY_LENGTH);
+        b.setLongLE(IdentifyLayout.DiscoveryLog.GENCTR, generation);
+        b.setLongLE(IdentifyLayout.DiscoveryLog.NUMREC, n);
+        b.setShortLE(IdentifyLayout.DiscoveryLog.RECFMT, 0);
+        String traddr = local.getAddress().getHostAddress();
+        int percent = traddr.indexOf('%');
+        if (percent >= 0) {
+            traddr = traddr.substring(0, percent);  // an IPv6 scope is not part of TRADDR
+        }
+        boolean v6 = local.getAddress() instanceof Inet6Address;
+        for (int i = 0; i < n; i++) {
+            int e = IdentifyLayout.DiscoveryLog.HEADER_LENGTH + i * IdentifyLayout.DiscoveryLog.ENTRY_LENGTH;
+            b.setByte(e + IdentifyLayout.DiscoveryLog.TRTYPE, IdentifyLayout.DiscoveryLog.TRTYPE_TCP);
+            b.setByte(e + IdentifyLayout.DiscoveryLog.ADRFAM, v6 ? IdentifyLayout.DiscoveryLog.ADRFAM_IPV6
+                    : IdentifyLayout.DiscoveryLog.ADRFAM_IPV4);
+            b.setByte(e + IdentifyLayout.DiscoveryLog.SUBTYPE, IdentifyLayout.DiscoveryLog.SUBTYPE_NVME);
+            b.setByte(e + IdentifyLayout.DiscoveryLog.TREQ, 0);  // secure channel not specified
+            b.setShortLE(e + IdentifyLayout.DiscoveryLog.PORTID, portId);
+            b.setShortLE(e + IdentifyLayout.DiscoveryLog.CNTLID, 0xFFFF);  // dynamic controller model
+            b.setShortLE(e + IdentifyLayout.DiscoveryLog.ASQSZ, TargetConfig.ADMIN_QUEUE_SIZE);
+            ascii(b, e + IdentifyLayout.DiscoveryLog.TRSVCID, IdentifyLayout.DiscoveryLog.TRSVCID_LENGTH,
+                    Integer.toString(local.getPort()));
+            ascii0(b, e + IdentifyLayout.DiscoveryLog.SUBNQN, 256, subsystems.get(i).nqn());
+            ascii(b, e + IdentifyLayout.DiscoveryLog.TRADDR, IdentifyLayout.DiscoveryLog.TRADDR_LENGTH, traddr);
+            // TSAS byte 0, SECTYPE: 0, no security (already zero).
+        }
+        return b;
+    }
+
+    private static ByteBuf zeroed(ByteBufAllocator alloc, int length) {
+        ByteBuf b = alloc.buffer(length, length);
+        b.writeZero(length);
+        return b;
+    }
+
+    /** An ASCII field padded with spaces (NVMe Base 2.0 §1.5, "ASCII string"). */
+    private static void ascii(ByteBuf b, int at, int length, String s) {
+        byte[] bytes = s.getBytes(StandardCharsets.US_ASCII);
+        int n = Math.min(bytes.length, length);
+        b.setBytes(at, bytes, 0, n);
+        for (int i = n; i < length; i++) {
+            b.setByte(at + i, ' ');
+        }
+    }
+
+    /** A UTF-8 field padded with NULs (NQN fields). */
+    private static void ascii0(ByteBuf b, int at, int length, String s) {
+        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+        b.setBytes(at, bytes, 0, Math.min(bytes.length, length - 1));
+    }
+}

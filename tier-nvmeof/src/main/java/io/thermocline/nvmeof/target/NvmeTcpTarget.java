@@ -1,0 +1,500 @@
+package io.thermocline.nvmeof.target;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.Future;
+import io.thermocline.nvmeof.pdu.PduDecoder;
+import io.thermocline.nvmeof.pdu.PduEncoder;
+import io.thermocline.nvmeof.pdu.PduSession;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A software NVMe/TCP target: serves {@link Subsystem}s and a discovery controller on one TCP
+ * port, to the Linux kernel's nvme-tcp host ({@code nvme discover}, {@code nvme connect}) and to
+ * Thermocline's own host.
+ *
+ * <pre>{@code
+ * try (NvmeTcpTarget target = NvmeTcpTarget.builder()
+ *         .port(4420)
+ *         .subsystem(Subsystem.builder("nqn.2024-01.io.thermocline:demo")
+ *                 .namespace(Namespace.openFile(Path.of("/var/lib/demo.img"), 1L << 30, 4096, false))
+ *                 .allowHost("nqn.2014-08.org.nvmexpress:uuid:...")
+ *                 .build())
+ *         .build()) {
+ *     InetSocketAddress at = target.start();
+ *     ...
+ * }
+ * }</pre>
+ *
+ * <p>What it implements: NVMe/TCP Transport 1.0 (connection initialisation, every PDU, header and
+ * data digests, R2T/H2CData with its own transfer tags, C2HData, TermReq on fatal errors), NVMe
+ * over Fabrics 1.1 (Connect with the dynamic controller model, Property Get/Set, Disconnect,
+ * keep-alive, SQ flow control or none), and of NVMe Base 2.0 / the NVM command set what a host
+ * needs: Identify, Get Log Page (with the discovery log), Get/Set Features, Asynchronous Event
+ * Request, Keep Alive, Abort, Read, Write, Flush, Write Zeroes, Dataset Management.
+ *
+ * <p>Threads: one group of event loops, epoll where the native transport loads, NIO otherwise;
+ * each connection (queue) is served on one loop, and block I/O completes on the namespace's own
+ * threads before its response is sent from the loop. Nothing blocks a loop.
+ *
+ * <p>Thread-safe. {@link #close()} must not be called from one of the target's event loops.
+ */
+public final class NvmeTcpTarget implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(NvmeTcpTarget.class);
+
+    private final InetAddress bindAddress;
+    private final int port;
+    private final int eventLoopThreads;
+    private final List<Subsystem> subsystems;
+    private final Map<String, Subsystem> byNqn;
+    private final TargetConfig config;
+    private final Map<Integer, Controller> controllers = new ConcurrentHashMap<>();
+    private final AtomicInteger nextCntlid = new AtomicInteger();
+    private final Set<QueueConnection> connections = ConcurrentHashMap.newKeySet();
+    /** Read-only channels for zero-copy reads, by namespace; filled by start(), read-only after. */
+    private final Map<Namespace, FileChannel> zeroCopy = Collections.synchronizedMap(new IdentityHashMap<>());
+    private volatile boolean closing;
+    private boolean started;
+    private boolean closed;
+    private EventLoopGroup group;
+    private Channel server;
+    private String transport = "none";
+
+    private NvmeTcpTarget(Builder b) {
+        this.bindAddress = b.bindAddress;
+        this.port = b.port;
+        this.eventLoopThreads = b.eventLoopThreads;
+        this.subsystems = List.copyOf(b.subsystems.values());
+        this.byNqn = Map.copyOf(b.subsystems);
+        this.config = new TargetConfig(b.maxH2cData, b.inCapsuleDataSize, b.maxQueueSize, b.maxIoQueues, b.mdts,
+                b.c2hSuccess, b.maxC2hDataPerPdu, b.portId, b.connectTimeout, b.shutdownTimeout);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Opens the zero-copy files, binds the port and starts accepting connections.
+     *
+     * @return the address bound (with the actual port when the builder asked for port 0)
+     * @throws UncheckedIOException if the port cannot be bound or a zero-copy file cannot be opened
+     * @throws IllegalStateException if already started or closed
+     */
+    public synchronized InetSocketAddress start() {
+        if (started || closed) {
+            throw new IllegalStateException("target " + (closed ? "is closed" : "is started already")
+                    + " (expected a new target)");
+        }
+        started = true;
+        boolean ok = false;
+        try {
+            openZeroCopyFiles();
+            boolean epoll = Epoll.isAvailable();
+            IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+            transport = epoll ? "epoll" : "nio";
+            group = new MultiThreadIoEventLoopGroup(eventLoopThreads, new DefaultThreadFactory("nvme-target", true), factory);
+            Class<? extends ServerChannel> serverType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
+            ServerBootstrap bootstrap = new ServerBootstrap()
+                    .group(group)
+                    .channel(serverType)
+                    .option(ChannelOption.SO_BACKLOG, 128)
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childHandler(new ChannelInitializer<>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            int firstCapsuleLimit = Math.max(TargetConfig.ADMIN_IN_CAPSULE_DATA_SIZE, config.ioInCapsuleDataSize());
+                            PduSession session = new PduSession(PduSession.Role.CONTROLLER, firstCapsuleLimit, config.maxH2cData());
+                            PduEncoder encoder = new PduEncoder(session);
+                            ch.pipeline().addLast("nvme-tcp-decoder", new PduDecoder(session, encoder));
+                            ch.pipeline().addLast("nvme-queue", new QueueConnection(NvmeTcpTarget.this, session, encoder));
+                        }
+                    });
+            ChannelFuture bound = bootstrap.bind(bindAddress, port).awaitUninterruptibly();
+            if (!bound.isSuccess()) {
+                Throwable cause = bound.cause();
+                throw new UncheckedIOException("cannot listen on " + bindAddress.getHostAddress() + ":" + port + ": " + cause,
+                        cause instanceof IOException io ? io : new IOException(cause));
+            }
+            server = bound.channel();
+            InetSocketAddress at = (InetSocketAddress) server.localAddress();
+            log.info("NVMe/TCP target listening on {}:{} ({}), subsystems {}", at.getAddress().getHostAddress(), at.getPort(),
+                    transport, subsystemNqns());
+            ok = true;
+            return at;
+        } finally {
+            if (!ok) {
+                shutdownQuietly();
+            }
+        }
+    }
+
+    private void openZeroCopyFiles() {
+        for (Subsystem s : subsystems) {
+            for (Namespace ns : s.namespaces()) {
+                if (ns.zeroCopyFile() == null || zeroCopy.containsKey(ns)) {
+                    continue;
+                }
+                try {
+                    FileChannel ch = FileChannel.open(ns.zeroCopyFile(), StandardOpenOption.READ);
+                    zeroCopy.put(ns, ch);
+                    long size = ch.size();
+                    if (size < ns.device().sizeInBytes()) {
+                        throw new IllegalArgumentException("zero-copy file " + ns.zeroCopyFile() + " has " + size
+                                + " bytes (expected at least the namespace's " + ns.device().sizeInBytes() + ")");
+                    }
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot open " + ns.zeroCopyFile() + " for zero-copy reads: " + e, e);
+                }
+            }
+        }
+    }
+
+    /** The bound address, or {@code null} before {@link #start()}. */
+    public synchronized InetSocketAddress address() {
+        return server == null ? null : (InetSocketAddress) server.localAddress();
+    }
+
+    /** "epoll" or "nio" once started. */
+    public synchronized String transport() {
+        return transport;
+    }
+
+    public List<Subsystem> subsystems() {
+        return subsystems;
+    }
+
+    /**
+     * Stops accepting connections, lets the commands in flight finish (up to the shutdown timeout;
+     * new ones complete with Command Aborted due to SQ Deletion), closes every connection, stops
+     * the event loops, and closes the namespaces marked {@link Namespace#closeWithTarget()}.
+     */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            closing = true;
+        }
+        if (server != null) {
+            server.close().awaitUninterruptibly();
+        }
+        long deadline = System.nanoTime() + config.shutdownTimeout().toNanos();
+        List<Future<Void>> drains = new ArrayList<>();
+        for (QueueConnection q : connections) {
+            drains.add(q.drain());
+        }
+        for (Future<Void> d : drains) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0 || !d.awaitUninterruptibly(left, TimeUnit.NANOSECONDS)) {
+                log.warn("commands still in flight after the shutdown timeout of {} ms: closing their connections",
+                        config.shutdownTimeout().toMillis());
+                break;
+            }
+        }
+        List<Future<Void>> closes = new ArrayList<>();
+        for (QueueConnection q : connections) {
+            closes.add(q.channel().close());
+        }
+        for (Future<Void> c : closes) {
+            c.awaitUninterruptibly(1, TimeUnit.SECONDS);
+        }
+        shutdownQuietly();
+        log.info("NVMe/TCP target closed");
+    }
+
+    private void shutdownQuietly() {
+        if (group != null) {
+            group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(10, TimeUnit.SECONDS);
+        }
+        synchronized (zeroCopy) {
+            for (FileChannel ch : zeroCopy.values()) {
+                try {
+                    ch.close();
+                } catch (IOException e) {
+                    log.debug("closing a zero-copy channel: {}", e.toString());
+                }
+            }
+            zeroCopy.clear();
+        }
+        if (closed) {
+            Set<Namespace> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+            for (Subsystem s : subsystems) {
+                for (Namespace ns : s.namespaces()) {
+                    if (ns.closeWithTarget() && seen.add(ns)) {
+                        try {
+                            ns.device().close();
+                        } catch (RuntimeException e) {
+                            log.warn("closing namespace {}: {}", ns.device().name(), e.toString());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- for queues and controllers
+
+    TargetConfig config() {
+        return config;
+    }
+
+    Subsystem subsystem(String nqn) {
+        return byNqn.get(nqn);
+    }
+
+    List<String> subsystemNqns() {
+        return subsystems.stream().map(Subsystem::nqn).toList();
+    }
+
+    /** The subsystems a host may connect to: the entries of its discovery log page. */
+    List<Subsystem> subsystemsFor(String hostNqn) {
+        return subsystems.stream().filter(s -> s.allows(hostNqn)).toList();
+    }
+
+    /**
+     * GENCTR of the discovery log page. The subsystems and their hosts are fixed when the target
+     * is built, so the log page never changes and neither does its generation.
+     */
+    long discoveryGeneration() {
+        return 1;
+    }
+
+    FileChannel zeroCopyChannel(Namespace ns) {
+        return zeroCopy.get(ns);
+    }
+
+    /** A controller with a fresh CNTLID (1..FFEFh, reused last), or {@code null} if all are taken. */
+    Controller newController(Subsystem subsystem, String hostNqn, UUID hostId, QueueConnection admin, int katoMillis) {
+        for (int tries = 0; tries < 0xFFEF; tries++) {
+            int id = Math.floorMod(nextCntlid.getAndIncrement(), 0xFFEF) + 1;
+            Controller c = new Controller(this, id, subsystem, hostNqn, hostId, admin, katoMillis);
+            if (controllers.putIfAbsent(id, c) == null) {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    Controller controller(int cntlid) {
+        return controllers.get(cntlid);
+    }
+
+    void forgetController(Controller c) {
+        controllers.remove(c.cntlid, c);
+    }
+
+    int controllerCount() {
+        return controllers.size();
+    }
+
+    int connectionCount() {
+        return connections.size();
+    }
+
+    boolean connectionOpened(QueueConnection q) {
+        connections.add(q);
+        if (closing) {
+            connections.remove(q);
+            return false;
+        }
+        return true;
+    }
+
+    void connectionClosed(QueueConnection q) {
+        connections.remove(q);
+    }
+
+    /** Builds an {@link NvmeTcpTarget}. Not thread-safe. */
+    public static final class Builder {
+        private InetAddress bindAddress;
+        private int port = 4420;
+        private int eventLoopThreads = Math.min(4, Runtime.getRuntime().availableProcessors());
+        private final Map<String, Subsystem> subsystems = new LinkedHashMap<>();
+        private int maxH2cData = 128 * 1024;
+        private int inCapsuleDataSize = 16 * 1024;
+        private int maxQueueSize = 128;
+        private int maxIoQueues = 16;
+        private int mdts = 8;
+        private boolean c2hSuccess;
+        private int maxC2hDataPerPdu = 128 * 1024;
+        private int portId = 1;
+        private Duration connectTimeout = Duration.ofSeconds(10);
+        private Duration shutdownTimeout = Duration.ofSeconds(5);
+
+        private Builder() {
+            try {
+                bindAddress = InetAddress.getByAddress("127.0.0.1", new byte[] {127, 0, 0, 1});
+            } catch (UnknownHostException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+
+        /** The address to listen on; default 127.0.0.1. */
+        public Builder bindAddress(InetAddress address) {
+            this.bindAddress = Objects.requireNonNull(address, "bind address");
+            return this;
+        }
+
+        /** The address to listen on, as a literal or a name; default 127.0.0.1. */
+        public Builder bindAddress(String address) {
+            try {
+                return bindAddress(InetAddress.getByName(Objects.requireNonNull(address, "bind address")));
+            } catch (UnknownHostException e) {
+                throw new IllegalArgumentException("bind address: '" + address + "' does not resolve (expected an IP address)", e);
+            }
+        }
+
+        /** TCP port; 0 picks a free one (see {@link #start()}); default 4420, NVMe/TCP's well-known port. */
+        public Builder port(int port) {
+            this.port = check("port", port, 0, 65535);
+            return this;
+        }
+
+        /** Adds a subsystem; NQNs must be distinct. */
+        public Builder subsystem(Subsystem subsystem) {
+            Objects.requireNonNull(subsystem, "subsystem");
+            if (subsystems.putIfAbsent(subsystem.nqn(), subsystem) != null) {
+                throw new IllegalArgumentException("subsystem NQN " + subsystem.nqn() + " is added twice (expected distinct NQNs)");
+            }
+            return this;
+        }
+
+        /** Event loop threads serving connections; default min(4, processors). */
+        public Builder eventLoopThreads(int threads) {
+            this.eventLoopThreads = check("event loop threads", threads, 1, 1024);
+            return this;
+        }
+
+        /** MAXH2CDATA: the most data one H2CData PDU (and one R2T) carries; default 128 KiB. */
+        public Builder maxH2cData(int bytes) {
+            check("MAXH2CDATA", bytes, 4096, 16 << 20);
+            if (bytes % 4 != 0) {
+                throw new IllegalArgumentException("MAXH2CDATA: " + bytes + " (expected a multiple of 4, which the Linux host requires)");
+            }
+            this.maxH2cData = bytes;
+            return this;
+        }
+
+        /**
+         * The most in-capsule data an I/O queue command may carry (reported as IOCCSZ); the Linux
+         * host sends writes up to this size inside the capsule. Default 16 KiB; 0 sends every
+         * write through R2T.
+         */
+        public Builder inCapsuleDataSize(int bytes) {
+            check("in-capsule data size", bytes, 0, 1 << 20);
+            if (bytes % 16 != 0) {
+                throw new IllegalArgumentException("in-capsule data size: " + bytes + " (expected a multiple of 16: IOCCSZ counts 16-byte units)");
+            }
+            this.inCapsuleDataSize = bytes;
+            return this;
+        }
+
+        /** The most entries an I/O queue may have (CAP.MQES + 1, and MAXCMD); default 128. */
+        public Builder maxQueueSize(int entries) {
+            this.maxQueueSize = check("max queue size", entries, 2, 1024);
+            return this;
+        }
+
+        /** The most I/O queues one controller may create; default 16. */
+        public Builder maxIoQueues(int queues) {
+            this.maxIoQueues = check("max I/O queues", queues, 1, 1024);
+            return this;
+        }
+
+        /** MDTS: transfers of at most 2^mdts × 4 KiB; default 8 (1 MiB). */
+        public Builder mdts(int mdts) {
+            this.mdts = check("MDTS", mdts, 1, 12);
+            return this;
+        }
+
+        /**
+         * On a queue whose SQ flow control is disabled, complete reads with SUCCESS in the last
+         * C2HData instead of a CapsuleResp; default off.
+         */
+        public Builder c2hSuccessOptimization(boolean on) {
+            this.c2hSuccess = on;
+            return this;
+        }
+
+        /** The most data bytes per C2HData PDU; longer reads are split. Default 128 KiB. */
+        public Builder maxC2hDataPerPdu(int bytes) {
+            this.maxC2hDataPerPdu = check("C2HData size", bytes, 512, 16 << 20);
+            return this;
+        }
+
+        /** PORTID reported in discovery log entries; default 1. */
+        public Builder portId(int portId) {
+            this.portId = check("port ID", portId, 0, 0xFFFE);
+            return this;
+        }
+
+        /** How long a new connection has for ICReq and a successful Connect; default 10 s. */
+        public Builder connectTimeout(Duration timeout) {
+            this.connectTimeout = checkPositive("connect timeout", timeout);
+            return this;
+        }
+
+        /** How long {@link #close()} waits for commands in flight; default 5 s. */
+        public Builder shutdownTimeout(Duration timeout) {
+            this.shutdownTimeout = checkPositive("shutdown timeout", timeout);
+            return this;
+        }
+
+        public NvmeTcpTarget build() {
+            return new NvmeTcpTarget(this);
+        }
+
+        private static int check(String what, int value, int min, int max) {
+            if (value < min || value > max) {
+                throw new IllegalArgumentException(what + ": " + value + " (expected " + min + ".." + max + ")");
+            }
+            return value;
+        }
+
+        private static Duration checkPositive(String what, Duration d) {
+            Objects.requireNonNull(d, what);
+            if (d.isNegative() || d.isZero()) {
+                throw new IllegalArgumentException(what + ": " + d + " (expected a positive duration)");
+            }
+            return d;
+        }
+    }
+}

@@ -1,0 +1,1474 @@
+package io.thermocline.nvmeof.target;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.DefaultFileRegion;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.collection.IntObjectHashMap;
+import io.netty.util.collection.IntObjectMap;
+import io.netty.util.concurrent.Promise;
+import io.netty.util.concurrent.ScheduledFuture;
+import io.thermocline.nvmeof.pdu.Cqe;
+import io.thermocline.nvmeof.pdu.Fabrics;
+import io.thermocline.nvmeof.pdu.FatalErrorStatus;
+import io.thermocline.nvmeof.pdu.NvmeOpcodes;
+import io.thermocline.nvmeof.pdu.NvmeStatus;
+import io.thermocline.nvmeof.pdu.Pdu;
+import io.thermocline.nvmeof.pdu.PduDecoder;
+import io.thermocline.nvmeof.pdu.PduEncoder;
+import io.thermocline.nvmeof.pdu.PduSession;
+import io.thermocline.nvmeof.pdu.PduType;
+import io.thermocline.nvmeof.pdu.Sqe;
+import io.thermocline.tier.InvalidArgumentException;
+import io.thermocline.tier.TierException;
+import io.thermocline.tier.TierIoException;
+import io.thermocline.tier.TierUnavailableException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The controller end of one NVMe/TCP connection, which carries one queue (NVMe/TCP 1.0 §2.2: one
+ * connection per queue pair). Sits after the {@link PduDecoder} and runs entirely on the
+ * connection's event loop; block I/O runs on the namespace's own threads and its completion comes
+ * back to this loop before anything is sent.
+ *
+ * <p><b>Life of a connection.</b> ICReq → ICResp (§3.3), then the first capsule must be a Connect
+ * (NVMe over Fabrics 1.1 §3.3): on the admin queue it creates a {@link Controller}, on an I/O queue
+ * it joins one. Any other first command is answered with Command Sequence Error and the connection
+ * is closed. A protocol violation the decoder cannot see (an H2CData PDU for a transfer tag this
+ * end never issued, data outside the R2T's range) ends the connection with a C2HTermReq.
+ *
+ * <p><b>Commands.</b> Each capsule becomes a {@link Command} kept until its CapsuleResp (or a
+ * C2HData with SUCCESS) is written; at most the queue's size are in flight, more is a PDU
+ * sequence error. Commands that carry data to the controller get it in the capsule (SGL Data Block,
+ * offset sub-type) or through R2T/H2CData (Transport SGL Data Block) with transfer tags this end
+ * allocates; command identifiers are echoed, never interpreted.
+ *
+ * <p><b>Buffers.</b> Whoever holds a {@link ByteBuf} releases it: a capsule's data is owned by
+ * {@link #onCapsule} until it hands it to a command's {@link Command#data} or releases it; a
+ * command's data is released when the command completes or the connection closes — except while
+ * a block device reads or writes through it ({@link Command#ioInFlight}), when the completion of
+ * that I/O releases it. Buffers given to the {@link PduEncoder} belong to it from then on.
+ */
+final class QueueConnection extends ChannelInboundHandlerAdapter {
+    private static final Logger log = LoggerFactory.getLogger(QueueConnection.class);
+
+    /** Connect response DW0, Invalid Parameters (NVMe-oF 1.1 Figure 21): IATTR bit 16 = the offset is in the data. */
+    private static final int IATTR_DATA = 1 << 16;
+
+    private enum State { AWAIT_IC, AWAIT_CONNECT, READY, CLOSED }
+
+    /** A command between its capsule and its completion. */
+    private static final class Command {
+        final int cid;
+        final Sqe sqe;
+        /** Data received for it, or read for it; owned by the command. */
+        ByteBuf data;
+        /** A block device is using {@link #data}: only the I/O's completion may release it. */
+        boolean ioInFlight;
+        /** An Asynchronous Event Request held until an event (none yet) or the end. */
+        boolean aer;
+        /** Host-to-controller data through R2T: total length, next offset to ask for, R2Ts outstanding, bytes in. */
+        int length;
+        int nextR2tOffset;
+        int outstandingR2ts;
+        int receivedBytes;
+        DataHandler onData;
+
+        Command(int cid, Sqe sqe) {
+            this.cid = cid;
+            this.sqe = sqe;
+        }
+
+        void releaseData() {
+            if (data != null) {
+                data.release();
+                data = null;
+            }
+        }
+    }
+
+    /** What to do with a command's data once all of it is here; takes ownership of {@code data}. */
+    @FunctionalInterface
+    private interface DataHandler {
+        void accept(Command cmd, ByteBuf data);
+    }
+
+    /** One R2T: the range of a command's data it asked for, and how much of it has arrived. */
+    private static final class Transfer {
+        final Command cmd;
+        final int ttag;
+        final int offset;
+        final int length;
+        int received;
+
+        Transfer(Command cmd, int ttag, int offset, int length) {
+            this.cmd = cmd;
+            this.ttag = ttag;
+            this.offset = offset;
+            this.length = length;
+        }
+    }
+
+    /**
+     * A file region over the target's shared read-only channel of a namespace file: releasing it
+     * must not close that channel. Being a {@link DefaultFileRegion}, the epoll transport sends it
+     * with sendfile(2).
+     */
+    private static final class SharedFileRegion extends DefaultFileRegion {
+        SharedFileRegion(FileChannel file, long position, long count) {
+            super(file, position, count);
+        }
+
+        @Override
+        protected void deallocate() {
+            // the channel belongs to the target, which closes it when it closes
+        }
+    }
+
+    private final NvmeTcpTarget target;
+    private final TargetConfig config;
+    private final PduSession session;
+    private final PduEncoder encoder;
+    private ChannelHandlerContext ctx;
+    private Channel channel;
+    private State state = State.AWAIT_IC;
+    /** A TermReq went out or came in: everything after is dropped. */
+    private boolean terminated;
+    private int hostMaxR2t = 1;
+    private Controller controller;
+    private int qid = -1;
+    private int queueSize;
+    private boolean sqFlowControl = true;
+    /** Commands consumed from the submission queue; SQHD is this modulo the queue size. */
+    private long consumed;
+    private final IntObjectMap<Command> commands = new IntObjectHashMap<>();
+    private final IntObjectMap<Transfer> transfers = new IntObjectHashMap<>();
+    /** Transfer tags of commands failed for a data digest error: their late H2CData is dropped quietly. */
+    private final Set<Integer> retiredTags = new HashSet<>();
+    private int nextTtag;
+    private int heldAers;
+    private Command disconnect;
+    private boolean draining;
+    private Promise<Void> drained;
+    private ScheduledFuture<?> connectTimer;
+
+    QueueConnection(NvmeTcpTarget target, PduSession session, PduEncoder encoder) {
+        this.target = target;
+        this.config = target.config();
+        this.session = session;
+        this.encoder = encoder;
+    }
+
+    Channel channel() {
+        return channel;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        this.channel = ctx.channel();
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        if (!target.connectionOpened(this)) {
+            ctx.close();
+            return;
+        }
+        log.debug("{}: NVMe/TCP connection accepted", channel.remoteAddress());
+        long timeout = config.connectTimeout().toNanos();
+        connectTimer = ctx.executor().schedule(() -> {
+            if (state != State.READY && state != State.CLOSED) {
+                log.warn("{}: no successful Connect within {} ms: closing the connection", channel.remoteAddress(),
+                        TimeUnit.NANOSECONDS.toMillis(timeout));
+                ctx.close();
+            }
+        }, timeout, TimeUnit.NANOSECONDS);
+        ctx.fireChannelActive();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        State was = state;
+        state = State.CLOSED;
+        if (connectTimer != null) {
+            connectTimer.cancel(false);
+        }
+        for (Command c : commands.values()) {
+            if (!c.ioInFlight) {
+                c.releaseData();
+            }
+        }
+        commands.clear();
+        transfers.clear();
+        heldAers = 0;
+        if (controller != null) {
+            if (qid == 0) {
+                controller.destroy("admin queue connection from " + channel.remoteAddress() + " closed");
+            } else {
+                controller.removeIoQueue(qid, this);
+                log.info("I/O queue {} of controller {} ({}) closed", qid, controller.cntlid, channel.remoteAddress());
+            }
+        } else if (was != State.AWAIT_IC) {
+            log.debug("{}: connection closed before a Connect succeeded", channel.remoteAddress());
+        }
+        target.connectionClosed(this);
+        if (drained != null) {
+            drained.trySuccess(null);
+        }
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof PduDecoder.Terminated) {
+            terminated = true;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.warn("{}: closing the NVMe/TCP connection after an error: {}", channel.remoteAddress(), cause.toString());
+        ctx.close();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (terminated || state == State.CLOSED) {
+            release(msg);
+            return;
+        }
+        switch (msg) {
+            case Pdu.IcReq req -> onIcReq(req);
+            case Pdu.CapsuleCmd cmd -> onCapsule(cmd.sqe(), cmd.data());
+            case Pdu.H2cData data -> onH2cData(data);
+            case PduDecoder.DataDigestError error -> onDataDigestError(error);
+            case Pdu.TermReq term -> {
+                term.release();
+                terminated = true;
+                log.warn("{}: host ended the connection: {}", channel.remoteAddress(), term);
+                ctx.close();
+            }
+            default -> {
+                release(msg);
+                log.warn("{}: unexpected message {}: closing the connection", channel.remoteAddress(), msg);
+                ctx.close();
+            }
+        }
+    }
+
+    private static void release(Object msg) {
+        if (msg instanceof Pdu pdu) {
+            pdu.release();
+        } else {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    // ---------------------------------------------------------------- initialisation
+
+    /** ICReq (NVMe/TCP 1.0 §3.6.2.2): answer with ICResp and apply what was agreed to the session. */
+    private void onIcReq(Pdu.IcReq req) {
+        // MAXR2T is 0's based; the kernel host sends 0 (one R2T at a time per command).
+        hostMaxR2t = (int) Math.min(Integer.toUnsignedLong(req.maxR2t()) + 1, TargetConfig.MAX_R2T_PER_COMMAND);
+        boolean hd = req.headerDigest();
+        boolean dd = req.dataDigest();
+        // ICResp (§3.6.2.3, Figure 16): PFV 0, CPDA 0 (no alignment asked of the host: the kernel
+        // host refuses any other), the digests the host asked for, MAXH2CDATA.
+        ByteBuf resp = encoder.icResp(ctx.alloc(), new Pdu.IcResp(0, 0, hd, dd, config.maxH2cData()));
+        session.initialize(hd, dd, 0, req.hpda());
+        session.maxDataPerPdu(config.maxH2cData());
+        state = State.AWAIT_CONNECT;
+        ctx.writeAndFlush(resp);
+        log.debug("{}: ICReq HPDA {} MAXR2T {} header digest {} data digest {}", channel.remoteAddress(), req.hpda(),
+                req.maxR2t(), hd, dd);
+    }
+
+    // ---------------------------------------------------------------- capsules
+
+    /** A CapsuleCmd; owns {@code data} (possibly empty). */
+    private void onCapsule(Sqe sqe, ByteBuf data) {
+        int cid = sqe.commandId();
+        if (state == State.AWAIT_CONNECT
+                && (sqe.opcode() != NvmeOpcodes.FABRICS || sqe.fabricsType() != NvmeOpcodes.FCTYPE_CONNECT)) {
+            data.release();
+            log.warn("{}: the first command on a queue is {} (expected a Fabrics Connect): closing the connection",
+                    channel.remoteAddress(), sqe);
+            state = State.CLOSED;
+            ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(0, 0, 0, cid, status(NvmeStatus.COMMAND_SEQUENCE_ERROR))))
+                    .addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
+        consumed++;
+        if (controller != null) {
+            controller.touch();
+        }
+        if (commands.containsKey(cid)) {
+            data.release();
+            log.warn("{}: queue {} got command id {} while a command with that id is in flight", channel.remoteAddress(),
+                    qid, cid);
+            sendCqe(cid, Math.max(qid, 0), status(NvmeStatus.COMMAND_ID_CONFLICT), 0);
+            return;
+        }
+        int limit = state == State.READY ? queueSize : 1;
+        if (commands.size() >= limit) {
+            data.release();
+            fatal(FatalErrorStatus.PDU_SEQUENCE_ERROR, 0, "a command arrived with " + commands.size()
+                    + " in flight on a queue of " + limit + " entries (expected at most " + limit + ")",
+                    capsuleHeader(sqe));
+            return;
+        }
+        Command cmd = new Command(cid, sqe);
+        commands.put(cid, cmd);
+        if (log.isDebugEnabled()) {
+            log.debug("{} q{}: {} ({} bytes in capsule)", channel.remoteAddress(), qid, sqe, data.readableBytes());
+        }
+        if (draining) {
+            data.release();
+            complete(cmd, retryable(NvmeStatus.ABORTED_SQ_DELETION), 0);
+            return;
+        }
+        if (disconnect != null) {
+            data.release();
+            fail(cmd, NvmeStatus.COMMAND_SEQUENCE_ERROR, "command after Disconnect on queue " + qid);
+            return;
+        }
+        try {
+            dispatch(cmd, data);
+        } catch (RuntimeException e) {
+            log.error("{}: command {} failed inside the target", channel.remoteAddress(), sqe, e);
+            if (commands.get(cid) == cmd) {
+                complete(cmd, retryable(NvmeStatus.INTERNAL_ERROR), 0);
+            }
+        }
+    }
+
+    /** Owns {@code data}. */
+    private void dispatch(Command cmd, ByteBuf data) {
+        Sqe sqe = cmd.sqe;
+        int opcode = sqe.opcode();
+        if (opcode == NvmeOpcodes.FABRICS) {
+            fabrics(cmd, data);
+            return;
+        }
+        // NVMe Base 2.0 Figure 87, CDW0: FUSE bits 9:8, PSDT bits 15:14 (01b: SGL, the only form
+        // NVMe over Fabrics uses).
+        int flags = sqe.flags();
+        if ((flags & 0x03) != 0) {
+            data.release();
+            fail(cmd, NvmeStatus.INVALID_FIELD, "FUSE " + (flags & 3) + " (expected 0: fused operations are not supported)");
+            return;
+        }
+        if ((flags & 0xC0) != Sqe.FLAGS_SGL) {
+            data.release();
+            fail(cmd, NvmeStatus.INVALID_FIELD, "PSDT " + ((flags >>> 6) & 3) + " (expected 1: SGLs)");
+            return;
+        }
+        if (!controller.ready()) {
+            data.release();
+            fail(cmd, NvmeStatus.COMMAND_SEQUENCE_ERROR, "controller " + controller.cntlid
+                    + " is not ready (CSTS 0x" + Integer.toHexString(controller.csts()) + "; expected RDY after CC.EN=1)");
+            return;
+        }
+        if (qid == 0) {
+            data.release();  // no admin command served here takes data from the host
+            admin(cmd);
+        } else {
+            io(cmd, data);
+        }
+    }
+
+    // ---------------------------------------------------------------- Fabrics commands
+
+    private void fabrics(Command cmd, ByteBuf data) {
+        Sqe sqe = cmd.sqe;
+        int fctype = sqe.fabricsType();
+        if (fctype == NvmeOpcodes.FCTYPE_CONNECT) {
+            connect(cmd, data);
+            return;
+        }
+        data.release();
+        switch (fctype) {
+            case NvmeOpcodes.FCTYPE_PROPERTY_GET -> {
+                if (qid != 0) {
+                    fail(cmd, NvmeStatus.INVALID_OPCODE, "Property Get on I/O queue " + qid + " (expected the admin queue)");
+                } else {
+                    propertyGet(cmd);
+                }
+            }
+            case NvmeOpcodes.FCTYPE_PROPERTY_SET -> {
+                if (qid != 0) {
+                    fail(cmd, NvmeStatus.INVALID_OPCODE, "Property Set on I/O queue " + qid + " (expected the admin queue)");
+                } else {
+                    propertySet(cmd);
+                }
+            }
+            case NvmeOpcodes.FCTYPE_DISCONNECT -> {
+                if (qid == 0) {
+                    fail(cmd, NvmeStatus.INVALID_FIELD, "Disconnect on the admin queue (expected an I/O queue: "
+                            + "the admin queue ends with its connection)");
+                } else {
+                    disconnect = cmd;
+                    checkDisconnect();
+                }
+            }
+            case NvmeOpcodes.FCTYPE_AUTH_SEND, NvmeOpcodes.FCTYPE_AUTH_RECEIVE ->
+                    fail(cmd, NvmeStatus.INVALID_OPCODE, "in-band authentication (FCTYPE 0x" + Integer.toHexString(fctype)
+                            + ") is not supported, and no Connect asked for it");
+            default -> fail(cmd, NvmeStatus.INVALID_OPCODE, "Fabrics command type 0x" + Integer.toHexString(fctype)
+                    + " (expected Connect, Property Get/Set or Disconnect)");
+        }
+    }
+
+    /** Connect (NVMe-oF 1.1 §3.3, Figure 20): its 1024 bytes of data come in the capsule or through R2T. */
+    private void connect(Command cmd, ByteBuf data) {
+        if (state != State.AWAIT_CONNECT) {
+            data.release();
+            fail(cmd, NvmeStatus.CONNECT_CONTROLLER_BUSY, "Connect on queue " + qid + ", which is connected already");
+            return;
+        }
+        long length = Integer.toUnsignedLong(cmd.sqe.sglLength());
+        if (length != Fabrics.CONNECT_DATA_LENGTH) {
+            data.release();
+            fail(cmd, NvmeStatus.SGL_INVALID_DATA_LENGTH, "Connect data length " + length + " (expected "
+                    + Fabrics.CONNECT_DATA_LENGTH + ")");
+            return;
+        }
+        receiveData(cmd, data, Fabrics.CONNECT_DATA_LENGTH, this::connectWithData);
+    }
+
+    private void connectWithData(Command cmd, ByteBuf data) {
+        Fabrics.ConnectData d;
+        try {
+            d = Fabrics.readConnectData(data);
+        } finally {
+            data.release();
+        }
+        Sqe sqe = cmd.sqe;
+        int recfmt = sqe.u16(Fabrics.CONNECT_RECFMT_OFFSET);
+        int q = sqe.u16(Fabrics.CONNECT_QID_OFFSET);
+        int sqsize = sqe.u16(Fabrics.CONNECT_SQSIZE_OFFSET);
+        int cattr = sqe.u8(Fabrics.CONNECT_CATTR_OFFSET);
+        int kato = sqe.u32(Fabrics.CONNECT_KATO_OFFSET);
+        if (recfmt != 0) {
+            refuseConnect(cmd, q, NvmeStatus.CONNECT_INCOMPATIBLE_FORMAT, 0, "RECFMT " + recfmt + " (expected 0)");
+            return;
+        }
+        if (sqsize == 0) {
+            refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, Fabrics.CONNECT_SQSIZE_OFFSET,
+                    "SQSIZE 0 (expected at least 1: a queue of two entries, 0's based)");
+            return;
+        }
+        String subnqn = d.subsystemNqn();
+        String hostnqn = d.hostNqn();
+        if (hostnqn.isEmpty()) {
+            refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_HOSTNQN_OFFSET,
+                    "empty HOSTNQN (expected the host's NQN)");
+            return;
+        }
+        boolean discovery = NvmeOpcodes.DISCOVERY_NQN.equals(subnqn);
+        Subsystem subsystem = discovery ? null : target.subsystem(subnqn);
+        if (!discovery && subsystem == null) {
+            refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_SUBNQN_OFFSET,
+                    "SUBNQN '" + subnqn + "' is not a subsystem of this target (expected one of "
+                            + target.subsystemNqns() + " or the discovery NQN)");
+            return;
+        }
+        if (q == 0) {
+            if (d.controllerId() != Fabrics.CNTLID_DYNAMIC) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_CNTLID_OFFSET,
+                        "CNTLID 0x" + Integer.toHexString(d.controllerId())
+                                + " in an admin queue Connect (expected FFFFh: dynamic controller model)");
+                return;
+            }
+            if (sqsize + 1 > TargetConfig.ADMIN_QUEUE_SIZE) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, Fabrics.CONNECT_SQSIZE_OFFSET,
+                        "admin SQSIZE " + sqsize + " (expected at most " + (TargetConfig.ADMIN_QUEUE_SIZE - 1) + ", 0's based)");
+                return;
+            }
+            if (!discovery && !subsystem.allows(hostnqn)) {
+                log.info("{}: host {} is not allowed to connect to {}", channel.remoteAddress(), hostnqn, subnqn);
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_HOST, 0, "host " + hostnqn + " is not in the allowed hosts of " + subnqn);
+                return;
+            }
+            Controller c = target.newController(subsystem, hostnqn, d.hostId(), this, kato);
+            if (c == null) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_CONTROLLER_BUSY, 0, "every controller ID is in use");
+                return;
+            }
+            bind(c, 0, sqsize + 1, cattr);
+            log.info("{}: controller {} for host {} on {} (KATO {} ms{})", channel.remoteAddress(), c.cntlid, hostnqn,
+                    c.subsystemNqn(), c.katoMillis(), sqFlowControl ? "" : ", SQ flow control disabled");
+            complete(cmd, 0, c.cntlid);
+            c.armKeepAlive();
+        } else {
+            if (discovery) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, Fabrics.CONNECT_QID_OFFSET,
+                        "QID " + q + " on the discovery controller (expected 0: it has no I/O queues)");
+                return;
+            }
+            Controller c = target.controller(d.controllerId());
+            if (c == null || c.subsystem != subsystem || !c.hostNqn.equals(hostnqn)) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_CNTLID_OFFSET,
+                        "CNTLID " + d.controllerId() + " is no controller of host " + hostnqn + " on " + subnqn);
+                return;
+            }
+            if (!c.hostId.equals(d.hostId())) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_HOSTID_OFFSET,
+                        "HOSTID " + d.hostId() + " (expected " + c.hostId + ", the admin queue's)");
+                return;
+            }
+            if (q > c.ioQueueLimit()) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, Fabrics.CONNECT_QID_OFFSET,
+                        "QID " + q + " (expected 1.." + c.ioQueueLimit() + ")");
+                return;
+            }
+            if (sqsize + 1 > config.maxQueueSize()) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, Fabrics.CONNECT_SQSIZE_OFFSET,
+                        "SQSIZE " + sqsize + " (expected at most CAP.MQES " + (config.maxQueueSize() - 1) + ")");
+                return;
+            }
+            if (!c.ready()) {
+                fail(cmd, NvmeStatus.COMMAND_SEQUENCE_ERROR, "I/O queue Connect to controller " + c.cntlid
+                        + " before it is enabled (expected CC.EN=1 and CSTS.RDY first)");
+                return;
+            }
+            if (!c.addIoQueue(q, this)) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, Fabrics.CONNECT_QID_OFFSET,
+                        "QID " + q + " of controller " + c.cntlid + " is connected already");
+                return;
+            }
+            bind(c, q, sqsize + 1, cattr);
+            c.touch();
+            log.info("{}: I/O queue {} of controller {} ({} entries{})", channel.remoteAddress(), q, c.cntlid, queueSize,
+                    sqFlowControl ? "" : ", SQ flow control disabled");
+            complete(cmd, 0, 0);
+        }
+    }
+
+    private void bind(Controller c, int q, int size, int cattr) {
+        controller = c;
+        qid = q;
+        queueSize = size;
+        sqFlowControl = (cattr & Fabrics.CATTR_DISABLE_SQ_FLOW_CONTROL) == 0;
+        state = State.READY;
+        session.maxInCapsuleData(q == 0 ? TargetConfig.ADMIN_IN_CAPSULE_DATA_SIZE : config.ioInCapsuleDataSize());
+        if (connectTimer != null) {
+            connectTimer.cancel(false);
+            connectTimer = null;
+        }
+    }
+
+    private void refuseConnect(Command cmd, int q, NvmeStatus status, int dw0, String why) {
+        log.info("{}: Connect for queue {} refused: {}", channel.remoteAddress(), q, why);
+        if (commands.remove(cmd.cid) == cmd) {
+            cmd.releaseData();
+            sendCqe(cmd.cid, q, status(status), Integer.toUnsignedLong(dw0));
+            afterCompletion();
+        }
+    }
+
+    /** Property Get (NVMe-oF 1.1 §3.5, Figure 16): CAP as 8 bytes; VS, CC, CSTS as 4. */
+    private void propertyGet(Command cmd) {
+        Sqe sqe = cmd.sqe;
+        boolean eight = (sqe.u8(Fabrics.PROPERTY_ATTRIB_OFFSET) & 7) == 1;
+        int offset = sqe.u32(Fabrics.PROPERTY_OFST_OFFSET);
+        long value;
+        if (eight && offset == NvmeOpcodes.PROPERTY_CAP) {
+            value = controller.cap();
+        } else if (!eight && offset == NvmeOpcodes.PROPERTY_VS) {
+            value = Controller.VERSION;
+        } else if (!eight && offset == NvmeOpcodes.PROPERTY_CC) {
+            value = Integer.toUnsignedLong(controller.cc());
+        } else if (!eight && offset == NvmeOpcodes.PROPERTY_CSTS) {
+            value = Integer.toUnsignedLong(controller.csts());
+        } else {
+            fail(cmd, NvmeStatus.INVALID_FIELD, "Property Get of " + (eight ? 8 : 4) + " bytes at 0x" + Integer.toHexString(offset)
+                    + " (expected CAP as 8 bytes, or VS, CC, CSTS as 4)");
+            return;
+        }
+        complete(cmd, 0, value);
+    }
+
+    /** Property Set (NVMe-oF 1.1 §3.6, Figure 18): CC only, 4 bytes. */
+    private void propertySet(Command cmd) {
+        Sqe sqe = cmd.sqe;
+        boolean eight = (sqe.u8(Fabrics.PROPERTY_ATTRIB_OFFSET) & 7) == 1;
+        int offset = sqe.u32(Fabrics.PROPERTY_OFST_OFFSET);
+        if (eight || offset != NvmeOpcodes.PROPERTY_CC) {
+            fail(cmd, NvmeStatus.INVALID_FIELD, "Property Set of " + (eight ? 8 : 4) + " bytes at 0x" + Integer.toHexString(offset)
+                    + " (expected CC at 0x14, 4 bytes)");
+            return;
+        }
+        controller.writeCc((int) sqe.u64(Fabrics.PROPERTY_VALUE_OFFSET));
+        complete(cmd, 0, 0);
+    }
+
+    private void checkDisconnect() {
+        if (disconnect != null && commands.size() == 1 && commands.get(disconnect.cid) == disconnect) {
+            Command d = disconnect;
+            log.info("{}: Disconnect of I/O queue {} of controller {}", channel.remoteAddress(), qid, controller.cntlid);
+            complete(d, 0, 0);
+            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+
+    // ---------------------------------------------------------------- admin commands
+
+    private void admin(Command cmd) {
+        boolean discovery = controller.discovery();
+        switch (cmd.sqe.opcode()) {
+            case NvmeOpcodes.ADMIN_IDENTIFY -> identify(cmd);
+            case NvmeOpcodes.ADMIN_GET_LOG_PAGE -> getLogPage(cmd);
+            case NvmeOpcodes.ADMIN_SET_FEATURES -> setFeatures(cmd);
+            case NvmeOpcodes.ADMIN_GET_FEATURES -> getFeatures(cmd);
+            case NvmeOpcodes.ADMIN_ASYNC_EVENT_REQUEST -> asyncEventRequest(cmd);
+            case NvmeOpcodes.ADMIN_KEEP_ALIVE -> complete(cmd, 0, 0);  // every command restarts the timer
+            case NvmeOpcodes.ADMIN_ABORT -> {
+                if (discovery) {
+                    fail(cmd, NvmeStatus.INVALID_OPCODE, "Abort on the discovery controller");
+                } else {
+                    // NVMe Base 2.0 §5.1, Figure 145: DW0 bit 0 = 1, the command was not aborted.
+                    complete(cmd, 0, 1);
+                }
+            }
+            default -> fail(cmd, NvmeStatus.INVALID_OPCODE, "admin opcode 0x" + Integer.toHexString(cmd.sqe.opcode())
+                    + " is not supported");
+        }
+    }
+
+    /** Identify (NVMe Base 2.0 §5.17): CNS in CDW10 bits 7:0, CSI in CDW11 bits 31:24. */
+    private void identify(Command cmd) {
+        Sqe sqe = cmd.sqe;
+        int cns = sqe.cdw(10) & 0xFF;
+        int nsid = sqe.nsid();
+        int csi = sqe.cdw(11) >>> 24;
+        if (!checkControllerToHostSgl(cmd)) {
+            return;
+        }
+        Subsystem s = controller.subsystem;
+        if (controller.discovery() && cns != NvmeOpcodes.CNS_CONTROLLER) {
+            fail(cmd, NvmeStatus.INVALID_FIELD, "Identify CNS 0x" + Integer.toHexString(cns)
+                    + " on the discovery controller (expected 01h)");
+            return;
+        }
+        ByteBuf data;
+        switch (cns) {
+            case NvmeOpcodes.CNS_NAMESPACE -> {
+                if (s.namespace(nsid) == null) {
+                    fail(cmd, NvmeStatus.INVALID_NAMESPACE, "Identify Namespace of NSID " + Integer.toUnsignedString(nsid)
+                            + " (expected 1.." + s.namespaces().size() + ")");
+                    return;
+                }
+                data = AdminData.identifyNamespace(ctx.alloc(), s, nsid);
+            }
+            case NvmeOpcodes.CNS_CONTROLLER -> data = AdminData.identifyController(ctx.alloc(), controller, config);
+            case NvmeOpcodes.CNS_ACTIVE_NAMESPACES -> {
+                if (Integer.compareUnsigned(nsid, 0xFFFFFFFE) >= 0) {
+                    fail(cmd, NvmeStatus.INVALID_NAMESPACE, "active namespace list after NSID " + Integer.toUnsignedString(nsid)
+                            + " (expected below FFFFFFFEh)");
+                    return;
+                }
+                data = AdminData.activeNamespaces(ctx.alloc(), s.namespaces().size(), nsid);
+            }
+            case NvmeOpcodes.CNS_NAMESPACE_DESCRIPTORS -> {
+                if (s.namespace(nsid) == null) {
+                    fail(cmd, NvmeStatus.INVALID_NAMESPACE, "namespace descriptors of NSID " + Integer.toUnsignedString(nsid)
+                            + " (expected 1.." + s.namespaces().size() + ")");
+                    return;
+                }
+                data = AdminData.namespaceDescriptors(ctx.alloc(), s, nsid);
+            }
+            case 0x06 -> {
+                if (csi != 0) {
+                    fail(cmd, NvmeStatus.INVALID_FIELD, "I/O command set specific Identify Controller for CSI " + csi
+                            + " (expected 0, the NVM command set)");
+                    return;
+                }
+                data = AdminData.identifyNvmController(ctx.alloc());
+            }
+            default -> {
+                fail(cmd, NvmeStatus.INVALID_FIELD, "Identify CNS 0x" + Integer.toHexString(cns)
+                        + " is not supported (expected 00h, 01h, 02h, 03h or 06h)");
+                return;
+            }
+        }
+        sendData(cmd, data, 0);
+    }
+
+    /**
+     * Get Log Page (NVMe Base 2.0 §5.16, Figure 197–201): LID CDW10 7:0, NUMDL 31:16, NUMDU CDW11
+     * 15:0 (NUMD 0's based dwords), LPOL/LPOU CDW12–13 (byte offset, a multiple of 4), OT CDW14 bit 23.
+     */
+    private void getLogPage(Command cmd) {
+        Sqe sqe = cmd.sqe;
+        int cdw10 = sqe.cdw(10);
+        int lid = cdw10 & 0xFF;
+        long numd = ((long) (sqe.cdw(11) & 0xFFFF) << 16 | (cdw10 >>> 16)) + 1;
+        long length = numd * 4;
+        long offset = Integer.toUnsignedLong(sqe.cdw(13)) << 32 | Integer.toUnsignedLong(sqe.cdw(12));
+        if (!checkControllerToHostSgl(cmd)) {
+            return;
+        }
+        if ((sqe.cdw(14) & (1 << 23)) != 0) {
+            fail(cmd, NvmeStatus.INVALID_FIELD, "Get Log Page with an index offset (OT=1; expected a byte offset)");
+            return;
+        }
+        if ((offset & 3) != 0) {
+            fail(cmd, NvmeStatus.INVALID_FIELD, "log page offset " + Long.toUnsignedString(offset) + " (expected a multiple of 4)");
+            return;
+        }
+        if (length > config.maxTransferBytes()) {
+            fail(cmd, NvmeStatus.INVALID_FIELD, "log page read of " + length + " bytes (expected at most MDTS, "
+                    + config.maxTransferBytes() + ")");
+            return;
+        }
+        ByteBuf page;
+        if (controller.discovery()) {
+            if (lid != NvmeOpcodes.LOG_DISCOVERY) {
+                fail(cmd, NvmeStatus.INVALID_FIELD, "log page 0x" + Integer.toHexString(lid)
+                        + " on the discovery controller (expected 70h, Discovery)");
+                return;
+            }
+            page = AdminData.discoveryLog(ctx.alloc(), target.discoveryGeneration(),
+                    target.subsystemsFor(controller.hostNqn),
+                    (java.net.InetSocketAddress) channel.localAddress(), config.portId());
+        } else {
+            page = AdminData.logPage(ctx.alloc(), lid, controller.subsystem);
+            if (page == null) {
+                fail(cmd, NvmeStatus.INVALID_FIELD, "log page 0x" + Integer.toHexString(lid)
+                        + " is not supported (expected 01h, 02h, 03h or 04h)");
+                return;
+            }
+        }
+        int size = page.readableBytes();
+        if (offset < 0 || offset > size) {
+            page.release();
+            fail(cmd, NvmeStatus.INVALID_FIELD, "log page 0x" + Integer.toHexString(lid) + " offset " + Long.toUnsignedString(offset)
+                    + " (expected at most its size, " + size + ")");
+            return;
+        }
+        int n = (int) length;
+        ByteBuf out = ctx.alloc().buffer(n, n);
+        int copy = (int) Math.min(n, size - offset);
+        out.writeBytes(page, (int) offset, copy).writeZero(n - copy);
+        page.release();
+        sendData(cmd, out, 0);
+    }
+
+    /** Set Features (NVMe Base 2.0 §5.27): FID CDW10 7:0, SV bit 31; value in CDW11. */
+    private void setFeatures(Command cmd) {
+        Sqe sqe = cmd.sqe;
+        int cdw10 = sqe.cdw(10);
+        int fid = cdw10 & 0xFF;
+        int cdw11 = sqe.cdw(11);
+        if (cdw10 < 0) {
+            fail(cmd, NvmeStatus.FEATURE_NOT_SAVEABLE, "Set Features 0x" + Integer.toHexString(fid) + " with SV=1 (nothing is saveable)");
+            return;
+        }
+        boolean discovery = controller.discovery();
+        switch (fid) {
+            case NvmeOpcodes.FEATURE_NUMBER_OF_QUEUES -> {
+                int nsqr = cdw11 & 0xFFFF;
+                int ncqr = cdw11 >>> 16;
+                if (discovery) {
+                    fail(cmd, NvmeStatus.INVALID_FIELD, "Number of Queues on the discovery controller, which has no I/O queues");
+                } else if (nsqr == 0xFFFF || ncqr == 0xFFFF) {
+                    fail(cmd, NvmeStatus.INVALID_FIELD, "Number of Queues NSQR " + nsqr + " NCQR " + ncqr
+                            + " (expected below 65535, 0's based)");
+                } else {
+                    long granted = controller.setNumberOfQueues(nsqr + 1, ncqr + 1);
+                    if (granted < 0) {
+                        fail(cmd, NvmeStatus.COMMAND_SEQUENCE_ERROR, "Number of Queues after I/O queues were created");
+                    } else {
+                        complete(cmd, 0, granted);
+                    }
+                }
+            }
+            case NvmeOpcodes.FEATURE_KEEP_ALIVE_TIMER -> {
+                controller.setKato(cdw11);
+                complete(cmd, 0, 0);
+            }
+            case NvmeOpcodes.FEATURE_ASYNC_EVENT_CONFIG -> {
+                controller.asyncEventConfig(cdw11);
+                complete(cmd, 0, 0);
+            }
+            default -> fail(cmd, NvmeStatus.INVALID_FIELD, "Set Features 0x" + Integer.toHexString(fid)
+                    + " is not supported (expected 07h, 0Bh or 0Fh)");
+        }
+    }
+
+    /** Get Features: SEL CDW10 10:8 — current, default and saved read the same; 3 reports "changeable". */
+    private void getFeatures(Command cmd) {
+        Sqe sqe = cmd.sqe;
+        int cdw10 = sqe.cdw(10);
+        int fid = cdw10 & 0xFF;
+        int sel = (cdw10 >>> 8) & 7;
+        boolean supported = fid == NvmeOpcodes.FEATURE_KEEP_ALIVE_TIMER || fid == NvmeOpcodes.FEATURE_ASYNC_EVENT_CONFIG
+                || fid == NvmeOpcodes.FEATURE_NUMBER_OF_QUEUES && !controller.discovery();
+        if (!supported) {
+            fail(cmd, NvmeStatus.INVALID_FIELD, "Get Features 0x" + Integer.toHexString(fid)
+                    + " is not supported (expected 07h, 0Bh or 0Fh)");
+            return;
+        }
+        if (sel > 3) {
+            fail(cmd, NvmeStatus.INVALID_FIELD, "Get Features SEL " + sel + " (expected 0..3)");
+            return;
+        }
+        if (sel == 3) {
+            complete(cmd, 0, 0x04);  // Figure 325: changeable, neither saveable nor namespace specific
+            return;
+        }
+        long value = switch (fid) {
+            case NvmeOpcodes.FEATURE_NUMBER_OF_QUEUES -> controller.numberOfQueues();
+            case NvmeOpcodes.FEATURE_KEEP_ALIVE_TIMER -> Integer.toUnsignedLong(controller.katoMillis());
+            default -> Integer.toUnsignedLong(controller.asyncEventConfig());
+        };
+        complete(cmd, 0, value);
+    }
+
+    /**
+     * Asynchronous Event Request (NVMe Base 2.0 §5.2): held until an event occurs. This target
+     * raises none yet, so they stay outstanding until the connection ends; more than AERL + 1 at
+     * once fail with Asynchronous Event Request Limit Exceeded.
+     */
+    private void asyncEventRequest(Command cmd) {
+        if (heldAers >= TargetConfig.AERL + 1) {
+            fail(cmd, NvmeStatus.ASYNC_EVENT_LIMIT_EXCEEDED, "Asynchronous Event Request beyond AERL+1 = "
+                    + (TargetConfig.AERL + 1) + " outstanding");
+            return;
+        }
+        cmd.aer = true;
+        heldAers++;
+        checkDrained();
+    }
+
+    // ---------------------------------------------------------------- I/O commands
+
+    private void io(Command cmd, ByteBuf data) {
+        switch (cmd.sqe.opcode()) {
+            case NvmeOpcodes.IO_READ -> {
+                data.release();
+                readOrWrite(cmd, null, false);
+            }
+            case NvmeOpcodes.IO_WRITE -> readOrWrite(cmd, data, true);
+            case NvmeOpcodes.IO_FLUSH -> {
+                data.release();
+                flush(cmd);
+            }
+            case NvmeOpcodes.IO_WRITE_ZEROES -> {
+                data.release();
+                writeZeroes(cmd);
+            }
+            case NvmeOpcodes.IO_DATASET_MANAGEMENT -> datasetManagement(cmd, data);
+            default -> {
+                data.release();
+                fail(cmd, NvmeStatus.INVALID_OPCODE, "I/O opcode 0x" + Integer.toHexString(cmd.sqe.opcode())
+                        + " is not supported (expected Read, Write, Flush, Write Zeroes or Dataset Management)");
+            }
+        }
+    }
+
+    private Namespace namespaceOf(Command cmd) {
+        int nsid = cmd.sqe.nsid();
+        Namespace ns = controller.subsystem.namespace(nsid);
+        if (ns == null) {
+            fail(cmd, NvmeStatus.INVALID_NAMESPACE, "NSID " + Integer.toUnsignedString(nsid) + " (expected 1.."
+                    + controller.subsystem.namespaces().size() + ")");
+        }
+        return ns;
+    }
+
+    /** Whether {@code [slba, slba + nlb)} lies within the namespace; fails the command if not. */
+    private boolean checkRange(Command cmd, Namespace ns, long slba, long nlb) {
+        long blocks = ns.blocks();
+        if (slba < 0 || slba > blocks || nlb > blocks - slba) {
+            fail(cmd, NvmeStatus.LBA_OUT_OF_RANGE, "LBAs " + Long.toUnsignedString(slba) + " + " + nlb
+                    + " (expected within the namespace's " + blocks + " blocks)");
+            return false;
+        }
+        return true;
+    }
+
+    /**
+     * Read and Write (NVM Command Set 1.0 §3.2.4, §3.2.6): SLBA CDW10–11, NLB CDW12 15:0 (0's
+     * based), FUA CDW12 bit 30. The SGL must describe exactly NLB blocks: a Transport SGL Data
+     * Block for reads, in-capsule or transport for writes. Owns {@code data} (writes; null for reads).
+     */
+    private void readOrWrite(Command cmd, ByteBuf data, boolean write) {
+        Sqe sqe = cmd.sqe;
+        Namespace ns = namespaceOf(cmd);
+        if (ns == null) {
+            release(data);
+            return;
+        }
+        long slba = sqe.cdw10And11();
+        int cdw12 = sqe.cdw(12);
+        int nlb = (cdw12 & 0xFFFF) + 1;
+        if (!checkRange(cmd, ns, slba, nlb)) {
+            release(data);
+            return;
+        }
+        long length = (long) nlb * ns.blockSize();
+        if (length > config.maxTransferBytes()) {
+            release(data);
+            fail(cmd, NvmeStatus.INVALID_FIELD, (write ? "write" : "read") + " of " + length + " bytes (expected at most MDTS, "
+                    + config.maxTransferBytes() + " bytes)");
+            return;
+        }
+        int type = sqe.sglIdentifier();
+        boolean typeOk = type == Sqe.SGL_TRANSPORT_DATA_BLOCK || write && type == Sqe.SGL_DATA_BLOCK_OFFSET;
+        if (!typeOk) {
+            release(data);
+            fail(cmd, NvmeStatus.SGL_DESCRIPTOR_TYPE_INVALID, "SGL identifier 0x" + Integer.toHexString(type) + " for a "
+                    + (write ? "write (expected 01h in-capsule or 5Ah transport)" : "read (expected 5Ah transport)"));
+            return;
+        }
+        long sglLength = Integer.toUnsignedLong(sqe.sglLength());
+        if (sglLength != length) {
+            release(data);
+            fail(cmd, NvmeStatus.SGL_INVALID_DATA_LENGTH, "SGL length " + sglLength + " for " + nlb + " blocks of "
+                    + ns.blockSize() + " bytes (expected " + length + ")");
+            return;
+        }
+        boolean fua = (cdw12 & (1 << 30)) != 0;
+        long offset = slba * ns.blockSize();
+        if (write) {
+            receiveData(cmd, data, (int) length, (c, buf) -> write(c, ns, offset, buf, fua));
+        } else {
+            read(cmd, ns, offset, (int) length);
+        }
+    }
+
+    private void write(Command cmd, Namespace ns, long offset, ByteBuf buf, boolean fua) {
+        cmd.data = buf;
+        ByteBuffer src = buf.nioBuffer(buf.readerIndex(), buf.readableBytes());
+        CompletableFuture<Void> f = ns.device().write(offset, src);
+        if (fua) {
+            f = f.thenCompose(v -> ns.device().flush());
+        }
+        whenDone(cmd, f, NvmeStatus.WRITE_FAULT, () -> complete(cmd, 0, 0));
+    }
+
+    private void read(Command cmd, Namespace ns, long offset, int length) {
+        FileChannel file = target.zeroCopyChannel(ns);
+        if (file != null && !session.dataDigest()) {
+            sendFileRegions(cmd, file, offset, length);
+            return;
+        }
+        ByteBuf buf = ctx.alloc().directBuffer(length, length);
+        cmd.data = buf;
+        CompletableFuture<Void> f = ns.device().read(offset, buf.nioBuffer(0, length));
+        whenDone(cmd, f, NvmeStatus.UNRECOVERED_READ_ERROR, () -> {
+            ByteBuf b = cmd.data;
+            cmd.data = null;
+            b.writerIndex(length);
+            respondWithData(cmd, b, 0);
+        });
+    }
+
+    /** Flush (NVM Command Set 1.0 §3.2.2); NSID FFFFFFFFh flushes every namespace. */
+    private void flush(Command cmd) {
+        if (cmd.sqe.nsid() == -1) {
+            whenDone(cmd, controller.flushAll(), NvmeStatus.WRITE_FAULT, () -> complete(cmd, 0, 0));
+            return;
+        }
+        Namespace ns = namespaceOf(cmd);
+        if (ns != null) {
+            whenDone(cmd, ns.device().flush(), NvmeStatus.WRITE_FAULT, () -> complete(cmd, 0, 0));
+        }
+    }
+
+    /**
+     * Write Zeroes (NVM Command Set 1.0 §3.2.8): SLBA, NLB as for Write; DEAC CDW12 bit 25 lets the
+     * range be deallocated instead, which this target does when deallocated blocks read as zeros.
+     * MDTS does not apply.
+     */
+    private void writeZeroes(Command cmd) {
+        Namespace ns = namespaceOf(cmd);
+        if (ns == null) {
+            return;
+        }
+        Sqe sqe = cmd.sqe;
+        long slba = sqe.cdw10And11();
+        int cdw12 = sqe.cdw(12);
+        int nlb = (cdw12 & 0xFFFF) + 1;
+        if (!checkRange(cmd, ns, slba, nlb)) {
+            return;
+        }
+        boolean deallocate = (cdw12 & (1 << 25)) != 0 && ns.deallocatedReadsZeroes();
+        boolean fua = (cdw12 & (1 << 30)) != 0;
+        long offset = slba * ns.blockSize();
+        long length = (long) nlb * ns.blockSize();
+        CompletableFuture<Void> f = deallocate ? ns.device().trim(offset, length) : ns.device().writeZeroes(offset, length);
+        if (fua) {
+            f = f.thenCompose(v -> ns.device().flush());
+        }
+        whenDone(cmd, f, NvmeStatus.WRITE_FAULT, () -> complete(cmd, 0, 0));
+    }
+
+    /**
+     * Dataset Management (NVM Command Set 1.0 §3.2.3): NR CDW10 7:0 (0's based ranges), AD CDW11
+     * bit 2 (deallocate). The data is NR+1 16-byte ranges (Figure 39: context attributes 4,
+     * length in blocks 4, starting LBA 8). Owns {@code data}.
+     */
+    private void datasetManagement(Command cmd, ByteBuf data) {
+        Namespace ns = namespaceOf(cmd);
+        if (ns == null) {
+            data.release();
+            return;
+        }
+        Sqe sqe = cmd.sqe;
+        int ranges = (sqe.cdw(10) & 0xFF) + 1;
+        boolean deallocate = (sqe.cdw(11) & (1 << 2)) != 0;
+        long sglLength = Integer.toUnsignedLong(sqe.sglLength());
+        if (sglLength < ranges * 16L || sglLength > 4096) {
+            data.release();
+            fail(cmd, NvmeStatus.SGL_INVALID_DATA_LENGTH, "Dataset Management of " + ranges + " ranges with SGL length "
+                    + sglLength + " (expected " + ranges * 16 + "..4096)");
+            return;
+        }
+        receiveData(cmd, data, (int) sglLength, (c, buf) -> deallocateRanges(c, ns, ranges, deallocate, buf));
+    }
+
+    private void deallocateRanges(Command cmd, Namespace ns, int ranges, boolean deallocate, ByteBuf buf) {
+        long[] starts = new long[ranges];
+        long[] lengths = new long[ranges];
+        try {
+            int base = buf.readerIndex();
+            for (int i = 0; i < ranges; i++) {
+                lengths[i] = buf.getUnsignedIntLE(base + i * 16 + 4);
+                starts[i] = buf.getLongLE(base + i * 16 + 8);
+            }
+        } finally {
+            buf.release();
+        }
+        for (int i = 0; i < ranges; i++) {
+            if (!checkRange(cmd, ns, starts[i], lengths[i])) {
+                return;
+            }
+        }
+        if (!deallocate) {
+            complete(cmd, 0, 0);  // only attributes: nothing to do
+            return;
+        }
+        List<CompletableFuture<Void>> trims = new ArrayList<>();
+        for (int i = 0; i < ranges; i++) {
+            if (lengths[i] > 0) {
+                trims.add(ns.device().trim(starts[i] * ns.blockSize(), lengths[i] * ns.blockSize()));
+            }
+        }
+        whenDone(cmd, CompletableFuture.allOf(trims.toArray(CompletableFuture[]::new)), NvmeStatus.WRITE_FAULT,
+                () -> complete(cmd, 0, 0));
+    }
+
+    /**
+     * Runs {@code onSuccess} on this loop when {@code io} completes, or fails the command with a
+     * status for the error. The command's data stays alive until then.
+     */
+    private void whenDone(Command cmd, CompletableFuture<?> io, NvmeStatus ioFailure, Runnable onSuccess) {
+        cmd.ioInFlight = true;
+        io.whenComplete((v, e) -> {
+            try {
+                channel.eventLoop().execute(() -> ioDone(cmd, e, ioFailure, onSuccess));
+            } catch (RejectedExecutionException closing) {
+                cmd.ioInFlight = false;
+                cmd.releaseData();
+            }
+        });
+    }
+
+    private void ioDone(Command cmd, Throwable error, NvmeStatus ioFailure, Runnable onSuccess) {
+        cmd.ioInFlight = false;
+        if (commands.get(cmd.cid) != cmd) {
+            cmd.releaseData();  // the connection closed meanwhile
+            return;
+        }
+        if (error == null) {
+            onSuccess.run();
+            return;
+        }
+        Throwable t = TierException.unwrap(error);
+        int status = switch (t) {
+            case InvalidArgumentException x -> status(NvmeStatus.INVALID_FIELD);
+            case TierUnavailableException x -> retryable(NvmeStatus.NAMESPACE_NOT_READY);
+            case TierIoException x -> status(ioFailure);
+            default -> retryable(NvmeStatus.INTERNAL_ERROR);
+        };
+        log.warn("{} q{}: {} failed: {}", channel.remoteAddress(), qid, cmd.sqe, t.toString());
+        complete(cmd, status, 0);
+    }
+
+    // ---------------------------------------------------------------- data to the controller
+
+    /**
+     * Gets {@code length} bytes of a command's data from the host — from the capsule (SGL Data
+     * Block, offset sub-type: the address is an offset into the in-capsule data) or with R2Ts
+     * (Transport SGL Data Block, NVMe/TCP 1.0 §2.1) — and hands them to {@code then}. Owns
+     * {@code capsuleData}.
+     */
+    private void receiveData(Command cmd, ByteBuf capsuleData, int length, DataHandler then) {
+        int type = cmd.sqe.sglIdentifier();
+        if (type == Sqe.SGL_DATA_BLOCK_OFFSET) {
+            long address = cmd.sqe.sglAddress();
+            int have = capsuleData.readableBytes();
+            if (address < 0 || address > have || length > have - address) {
+                capsuleData.release();
+                fail(cmd, address != 0 ? NvmeStatus.SGL_OFFSET_INVALID : NvmeStatus.SGL_INVALID_DATA_LENGTH,
+                        "in-capsule SGL at offset " + address + " of " + length + " bytes, but the capsule carries "
+                                + have + " bytes");
+                return;
+            }
+            ByteBuf slice = capsuleData.retainedSlice(capsuleData.readerIndex() + (int) address, length);
+            capsuleData.release();
+            then.accept(cmd, slice);
+        } else if (type == Sqe.SGL_TRANSPORT_DATA_BLOCK) {
+            if (capsuleData.isReadable()) {
+                int have = capsuleData.readableBytes();
+                capsuleData.release();
+                fail(cmd, NvmeStatus.SGL_DESCRIPTOR_TYPE_INVALID, "capsule carries " + have
+                        + " data bytes but the SGL is a Transport Data Block (5Ah; expected 01h for in-capsule data)");
+                return;
+            }
+            capsuleData.release();
+            if (length == 0) {
+                then.accept(cmd, Unpooled.EMPTY_BUFFER);
+                return;
+            }
+            cmd.data = ctx.alloc().buffer(length, length);
+            cmd.length = length;
+            cmd.onData = then;
+            sendR2ts(cmd);
+            ctx.flush();
+        } else {
+            capsuleData.release();
+            fail(cmd, NvmeStatus.SGL_DESCRIPTOR_TYPE_INVALID, "SGL identifier 0x" + Integer.toHexString(type)
+                    + " (expected 01h in-capsule or 5Ah transport data)");
+        }
+    }
+
+    /** Asks for the next ranges of a command's data, at most MAXH2CDATA each, as many as MAXR2T allows. */
+    private void sendR2ts(Command cmd) {
+        while (cmd.outstandingR2ts < hostMaxR2t && cmd.nextR2tOffset < cmd.length) {
+            int offset = cmd.nextR2tOffset;
+            int n = Math.min(config.maxH2cData(), cmd.length - offset);
+            int ttag = allocateTransferTag();
+            transfers.put(ttag, new Transfer(cmd, ttag, offset, n));
+            cmd.nextR2tOffset += n;
+            cmd.outstandingR2ts++;
+            ctx.write(encoder.r2t(ctx.alloc(), cmd.cid, ttag, offset, n));
+        }
+    }
+
+    /** The next 16-bit transfer tag not in use; FFFFh is skipped. */
+    private int allocateTransferTag() {
+        while (true) {
+            int t = nextTtag;
+            nextTtag = (nextTtag + 1) & 0xFFFF;
+            if (t != 0xFFFF && !transfers.containsKey(t)) {
+                retiredTags.remove(t);
+                return t;
+            }
+        }
+    }
+
+    /** H2CData (NVMe/TCP 1.0 §3.6.2.8): data answering one of our R2Ts, in order, LAST_PDU on the R2T's last. */
+    private void onH2cData(Pdu.H2cData pdu) {
+        int ttag = pdu.transferTag();
+        Transfer t = transfers.get(ttag);
+        int n = pdu.data().readableBytes();
+        if (t == null) {
+            boolean retired = retiredTags.contains(ttag);
+            pdu.release();
+            if (!retired) {
+                fatal(FatalErrorStatus.INVALID_HEADER_FIELD, 10, "H2CData for transfer tag " + ttag
+                        + ", which no outstanding R2T carries", h2cHeader(pdu, n));
+            }
+            return;
+        }
+        if (pdu.commandId() != t.cmd.cid) {
+            pdu.release();
+            fatal(FatalErrorStatus.INVALID_HEADER_FIELD, 8, "H2CData with command id " + pdu.commandId()
+                    + " for transfer tag " + ttag + " (expected " + t.cmd.cid + ")", h2cHeader(pdu, n));
+            return;
+        }
+        long end = (long) pdu.offset() + n;
+        if (pdu.offset() < t.offset || end > (long) t.offset + t.length) {
+            pdu.release();
+            fatal(FatalErrorStatus.DATA_TRANSFER_OUT_OF_RANGE, 0, "H2CData at " + pdu.offset() + " of " + n
+                    + " bytes for an R2T of " + t.offset + ".." + (t.offset + t.length), h2cHeader(pdu, n));
+            return;
+        }
+        if (pdu.offset() != t.offset + t.received) {
+            pdu.release();
+            fatal(FatalErrorStatus.PDU_SEQUENCE_ERROR, 0, "H2CData at offset " + pdu.offset() + " (expected "
+                    + (t.offset + t.received) + ", the next byte of transfer tag " + ttag + ")", h2cHeader(pdu, n));
+            return;
+        }
+        boolean complete = t.received + n == t.length;
+        if (pdu.last() != complete) {
+            pdu.release();
+            fatal(FatalErrorStatus.PDU_SEQUENCE_ERROR, 0, "H2CData " + (pdu.last() ? "with" : "without")
+                    + " LAST_PDU at " + pdu.offset() + "+" + n + " of an R2T for " + t.offset + "+" + t.length,
+                    h2cHeader(pdu, n));
+            return;
+        }
+        Command cmd = t.cmd;
+        cmd.data.setBytes(pdu.offset(), pdu.data(), pdu.data().readerIndex(), n);
+        pdu.release();
+        t.received += n;
+        if (!complete) {
+            return;
+        }
+        transfers.remove(ttag);
+        cmd.outstandingR2ts--;
+        cmd.receivedBytes += t.length;
+        if (cmd.receivedBytes == cmd.length) {
+            ByteBuf data = cmd.data;
+            cmd.data = null;
+            data.writerIndex(cmd.length);
+            DataHandler then = cmd.onData;
+            cmd.onData = null;
+            then.accept(cmd, data);
+        } else {
+            sendR2ts(cmd);
+            ctx.flush();
+        }
+    }
+
+    /**
+     * A data digest mismatch (NVMe/TCP 1.0 §3.5.2): the command fails with Transient Transport
+     * Error, which the host may retry, and nothing is written. The decoder already dropped the
+     * PDU; later H2CData for the same command is dropped quietly.
+     */
+    private void onDataDigestError(PduDecoder.DataDigestError e) {
+        log.warn("{} q{}: data digest error in {} for command {} at offset {} (received 0x{}, computed 0x{})",
+                channel.remoteAddress(), qid, e.type(), e.commandId(), e.offset(), Integer.toHexString(e.expected()),
+                Integer.toHexString(e.actual()));
+        if (e.type() == PduType.CAPSULE_CMD) {
+            consumed++;
+            if (controller != null) {
+                controller.touch();
+            }
+            sendCqe(e.commandId(), Math.max(qid, 0), retryable(NvmeStatus.TRANSIENT_TRANSPORT_ERROR), 0);
+            return;
+        }
+        Command cmd = commands.get(e.commandId());
+        if (cmd == null || cmd.onData == null) {
+            fatal(FatalErrorStatus.INVALID_HEADER_FIELD, 8, "H2CData (with a bad data digest) for command "
+                    + e.commandId() + ", which awaits no data", Unpooled.EMPTY_BUFFER);
+            return;
+        }
+        List<Integer> tags = new ArrayList<>();
+        for (IntObjectMap.PrimitiveEntry<Transfer> entry : transfers.entries()) {
+            if (entry.value().cmd == cmd) {
+                tags.add(entry.key());
+            }
+        }
+        for (int tag : tags) {
+            transfers.remove(tag);
+            retiredTags.add(tag);
+        }
+        cmd.onData = null;
+        complete(cmd, retryable(NvmeStatus.TRANSIENT_TRANSPORT_ERROR), 0);
+    }
+
+    // ---------------------------------------------------------------- data to the host
+
+    /** Checks that a command returning data describes its buffer with a Transport SGL Data Block. */
+    private boolean checkControllerToHostSgl(Command cmd) {
+        int type = cmd.sqe.sglIdentifier();
+        if (type != Sqe.SGL_TRANSPORT_DATA_BLOCK) {
+            fail(cmd, NvmeStatus.SGL_DESCRIPTOR_TYPE_INVALID, "SGL identifier 0x" + Integer.toHexString(type)
+                    + " for data to the host (expected 5Ah transport)");
+            return false;
+        }
+        return true;
+    }
+
+    /** Sends at most the SGL's length of {@code data} (owned) and completes the command. */
+    private void sendData(Command cmd, ByteBuf data, long result) {
+        long max = Integer.toUnsignedLong(cmd.sqe.sglLength());
+        if (data.readableBytes() > max) {
+            data.writerIndex(data.readerIndex() + (int) max);
+        }
+        respondWithData(cmd, data, result);
+    }
+
+    /** Whether the last C2HData may carry SUCCESS instead of a CapsuleResp following (§3.6.2.9). */
+    private boolean successInData(long result) {
+        return config.c2hSuccess() && !sqFlowControl && result == 0;
+    }
+
+    /** C2HData PDUs with {@code data} (owned), then the CapsuleResp unless SUCCESS stood in for it. */
+    private void respondWithData(Command cmd, ByteBuf data, long result) {
+        int n = data.readableBytes();
+        if (n == 0 || !channel.isActive()) {
+            data.release();
+            complete(cmd, 0, result);
+            return;
+        }
+        boolean success = successInData(result);
+        int chunk = config.maxC2hDataPerPdu();
+        int base = data.readerIndex();
+        for (int off = 0; off < n; off += chunk) {
+            int len = Math.min(chunk, n - off);
+            boolean last = off + len == n;
+            ctx.write(encoder.c2hData(ctx.alloc(), cmd.cid, off, last, last && success, data.retainedSlice(base + off, len)));
+        }
+        data.release();
+        finishWithoutResponse(cmd, success, result);
+    }
+
+    /** Zero-copy read: C2HData headers followed by regions of the namespace file, sent with sendfile. */
+    private void sendFileRegions(Command cmd, FileChannel file, long position, int length) {
+        boolean success = successInData(0);
+        int chunk = config.maxC2hDataPerPdu();
+        for (int off = 0; off < length; off += chunk) {
+            int len = Math.min(chunk, length - off);
+            boolean last = off + len == length;
+            ctx.write(encoder.c2hDataHeader(ctx.alloc(), cmd.cid, off, last, last && success, len));
+            ctx.write(new SharedFileRegion(file, position + off, len));
+        }
+        finishWithoutResponse(cmd, success, 0);
+    }
+
+    private void finishWithoutResponse(Command cmd, boolean successSent, long result) {
+        if (successSent) {
+            if (commands.remove(cmd.cid) == cmd) {
+                cmd.releaseData();
+                ctx.flush();
+                afterCompletion();
+            }
+        } else {
+            complete(cmd, 0, result);
+        }
+    }
+
+    // ---------------------------------------------------------------- completion
+
+    private void fail(Command cmd, NvmeStatus status, String why) {
+        log.debug("{} q{}: {} -> {}: {}", channel.remoteAddress(), qid, cmd.sqe, status, why);
+        complete(cmd, status(status), 0);
+    }
+
+    /** Sends the command's CapsuleResp and forgets it; releases its data. */
+    private void complete(Command cmd, int status, long result) {
+        if (commands.remove(cmd.cid) != cmd) {
+            cmd.releaseData();
+            return;
+        }
+        if (cmd.aer) {
+            heldAers--;
+        }
+        cmd.releaseData();
+        sendCqe(cmd.cid, Math.max(qid, 0), status, result);
+        afterCompletion();
+    }
+
+    private void sendCqe(int cid, int sqid, int status, long result) {
+        if (!channel.isActive()) {
+            return;
+        }
+        int sqHead = sqFlowControl && queueSize > 0 ? (int) (consumed % queueSize) : 0;
+        ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(result, sqHead, sqid, cid, status)));
+    }
+
+    private void afterCompletion() {
+        checkDisconnect();
+        checkDrained();
+    }
+
+    /** The status field with DNR set: the same command would fail again. */
+    private static int status(NvmeStatus s) {
+        return s.field(true);
+    }
+
+    /** The status field without DNR: the host may retry. */
+    private static int retryable(NvmeStatus s) {
+        return s.field(false);
+    }
+
+    // ---------------------------------------------------------------- errors and shutdown
+
+    /** Ends the connection with a C2HTermReq (§3.5.1); {@code header} (released) is the offending PDU header. */
+    private void fatal(int fes, int fei, String reason, ByteBuf header) {
+        log.warn("{} q{}: ending the NVMe/TCP connection: {} (FES {}: {})", channel.remoteAddress(), qid, reason, fes,
+                FatalErrorStatus.describe(fes));
+        terminated = true;
+        PduDecoder.sendTermReqAndClose(ctx, encoder, session, fes, fei, header);
+    }
+
+    /** The 72-byte CapsuleCmd header of {@code sqe}, as the host sent it (for a TermReq). */
+    private ByteBuf capsuleHeader(Sqe sqe) {
+        ByteBuf b = ctx.alloc().buffer(PduType.CAPSULE_CMD.headerLength());
+        b.writeByte(PduType.CAPSULE_CMD.code()).writeByte(session.headerDigest() ? PduDecoder.FLAG_HDGST : 0)
+                .writeByte(PduType.CAPSULE_CMD.headerLength()).writeByte(0).writeIntLE(PduType.CAPSULE_CMD.headerLength());
+        sqe.writeTo(b);
+        return b;
+    }
+
+    /**
+     * The 24-byte header of an H2CData PDU (Figure 22), rebuilt from its fields for a TermReq; PDO
+     * and PLEN are those this session's alignment and digests give.
+     */
+    private ByteBuf h2cHeader(Pdu.H2cData pdu, int length) {
+        int hlen = PduType.H2C_DATA.headerLength();
+        int hd = session.headerDigest() ? 4 : 0;
+        int dd = session.dataDigest() ? 4 : 0;
+        int align = session.receiveAlignment();
+        int pdo = (hlen + hd + align - 1) / align * align;
+        int flags = (pdu.last() ? PduDecoder.FLAG_LAST_PDU : 0) | (hd != 0 ? PduDecoder.FLAG_HDGST : 0)
+                | (dd != 0 ? PduDecoder.FLAG_DDGST : 0);
+        ByteBuf b = ctx.alloc().buffer(hlen);
+        b.writeByte(PduType.H2C_DATA.code()).writeByte(flags).writeByte(hlen).writeByte(pdo).writeIntLE(pdo + length + dd)
+                .writeShortLE(pdu.commandId()).writeShortLE(pdu.transferTag()).writeIntLE(pdu.offset()).writeIntLE(length)
+                .writeZero(4);
+        return b;
+    }
+
+    /**
+     * Stops taking new commands (they complete with Command Aborted due to SQ Deletion, which the
+     * host may retry elsewhere) and completes the returned promise once the commands in flight
+     * — other than held Asynchronous Event Requests — have completed, or the connection closed.
+     * Callable from any thread.
+     */
+    Promise<Void> drain() {
+        Promise<Void> p = channel.eventLoop().newPromise();
+        try {
+            channel.eventLoop().execute(() -> {
+                draining = true;
+                drained = p;
+                if (state == State.CLOSED) {
+                    p.trySuccess(null);
+                } else {
+                    checkDrained();
+                }
+            });
+        } catch (RejectedExecutionException closing) {
+            p.trySuccess(null);
+        }
+        return p;
+    }
+
+    private void checkDrained() {
+        if (drained != null && commands.size() - heldAers == 0) {
+            drained.trySuccess(null);
+        }
+    }
+}

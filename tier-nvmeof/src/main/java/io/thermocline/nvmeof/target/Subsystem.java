@@ -1,0 +1,221 @@
+package io.thermocline.nvmeof.target;
+
+import io.thermocline.nvmeof.pdu.Fabrics;
+import io.thermocline.nvmeof.pdu.NvmeOpcodes;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * An NVM subsystem the target exports: its NQN, the identity strings Identify Controller reports,
+ * namespaces 1..N, and which hosts may connect. Immutable; build with {@link #builder(String)}.
+ *
+ * <p><b>Access.</b> A host may connect when its host NQN is in {@link #allowedHosts()}, or when
+ * {@link #allowAnyHost()} is on (off by default). Any other host's admin queue Connect fails with
+ * Connect Invalid Host (NVMe over Fabrics 1.1, §3.3, Figure 21), and the discovery log page a host
+ * reads lists only the subsystems it may connect to.
+ *
+ * <p><b>Namespace identifiers.</b> NGUID, EUI-64 and UUID are derived from the subsystem NQN and
+ * the NSID, so they are unique per namespace and the same across restarts: hosts use them to
+ * recognise a namespace again and to tell paths of one namespace from different namespaces.
+ */
+public final class Subsystem {
+    private final String nqn;
+    private final String serial;
+    private final String model;
+    private final String firmware;
+    private final List<Namespace> namespaces;
+    private final Set<String> allowedHosts;
+    private final boolean allowAnyHost;
+
+    private Subsystem(Builder b) {
+        this.nqn = b.nqn;
+        this.serial = b.serial != null ? b.serial : defaultSerial(b.nqn);
+        this.model = b.model;
+        this.firmware = b.firmware;
+        this.namespaces = List.copyOf(b.namespaces);
+        this.allowedHosts = Set.copyOf(b.allowedHosts);
+        this.allowAnyHost = b.allowAnyHost;
+    }
+
+    /** A builder for the subsystem named {@code nqn}. */
+    public static Builder builder(String nqn) {
+        return new Builder(nqn);
+    }
+
+    public String nqn() {
+        return nqn;
+    }
+
+    /** Serial number (Identify Controller SN, 20 ASCII characters at most). */
+    public String serial() {
+        return serial;
+    }
+
+    /** Model number (Identify Controller MN, 40 ASCII characters at most). */
+    public String model() {
+        return model;
+    }
+
+    /** Firmware revision (Identify Controller FR, 8 ASCII characters at most). */
+    public String firmware() {
+        return firmware;
+    }
+
+    /** Namespaces in NSID order: element 0 is NSID 1. */
+    public List<Namespace> namespaces() {
+        return namespaces;
+    }
+
+    /** The namespace with this NSID, or {@code null} when there is none. */
+    public Namespace namespace(int nsid) {
+        return nsid >= 1 && nsid <= namespaces.size() ? namespaces.get(nsid - 1) : null;
+    }
+
+    public Set<String> allowedHosts() {
+        return allowedHosts;
+    }
+
+    public boolean allowAnyHost() {
+        return allowAnyHost;
+    }
+
+    /** Whether a host with this NQN may connect. */
+    public boolean allows(String hostNqn) {
+        return allowAnyHost || allowedHosts.contains(hostNqn);
+    }
+
+    /** The namespace's NGUID (16 bytes). */
+    byte[] nguid(int nsid) {
+        return digest("nguid", nsid, 16);
+    }
+
+    /** The namespace's IEEE EUI-64, marked locally administered (U/L bit set, group bit clear). */
+    byte[] eui64(int nsid) {
+        byte[] eui = digest("eui64", nsid, 8);
+        eui[0] = (byte) ((eui[0] & 0xFC) | 0x02);
+        return eui;
+    }
+
+    /** The namespace's UUID (name-based). */
+    UUID uuid(int nsid) {
+        return UUID.nameUUIDFromBytes((nqn + "/namespace/" + nsid).getBytes(StandardCharsets.UTF_8));
+    }
+
+    private byte[] digest(String kind, int nsid, int length) {
+        try {
+            byte[] d = MessageDigest.getInstance("SHA-256")
+                    .digest((kind + ":" + nqn + ":" + nsid).getBytes(StandardCharsets.UTF_8));
+            byte[] out = new byte[length];
+            System.arraycopy(d, 0, out, 0, length);
+            return out;
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+
+    private static String defaultSerial(String nqn) {
+        try {
+            byte[] d = MessageDigest.getInstance("SHA-256").digest(nqn.getBytes(StandardCharsets.UTF_8));
+            return HexFormat.of().formatHex(d, 0, 10);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Subsystem[" + nqn + ", " + namespaces.size() + " namespace(s)"
+                + (allowAnyHost ? ", any host" : ", hosts " + allowedHosts) + "]";
+    }
+
+    /** Checks an NQN (NVMe Base 2.0 §4.5): "nqn." then a name, at most 223 bytes of UTF-8. */
+    static String checkNqn(String what, String nqn) {
+        Objects.requireNonNull(nqn, what);
+        int bytes = nqn.getBytes(StandardCharsets.UTF_8).length;
+        if (!nqn.startsWith("nqn.") || bytes <= 4 || bytes > Fabrics.MAX_NQN_LENGTH) {
+            throw new IllegalArgumentException(what + ": '" + nqn + "' (expected an NQN such as "
+                    + "nqn.2024-01.io.example:name, \"nqn.\" and at most " + Fabrics.MAX_NQN_LENGTH + " bytes)");
+        }
+        return nqn;
+    }
+
+    private static String checkAscii(String what, String value, int max) {
+        Objects.requireNonNull(value, what);
+        if (value.isEmpty() || value.length() > max || !value.chars().allMatch(c -> c >= 0x20 && c < 0x7F)
+                || value.startsWith(" ")) {
+            throw new IllegalArgumentException(what + ": '" + value + "' (expected 1.." + max
+                    + " printable ASCII characters, not starting with a space)");
+        }
+        return value;
+    }
+
+    /** Builds a {@link Subsystem}. Not thread-safe. */
+    public static final class Builder {
+        private final String nqn;
+        private String serial;
+        private String model = "Thermocline";
+        private String firmware = "0.1";
+        private final List<Namespace> namespaces = new ArrayList<>();
+        private final Set<String> allowedHosts = new LinkedHashSet<>();
+        private boolean allowAnyHost;
+
+        private Builder(String nqn) {
+            this.nqn = checkNqn("subsystem NQN", nqn);
+            if (NvmeOpcodes.DISCOVERY_NQN.equals(nqn)) {
+                throw new IllegalArgumentException("subsystem NQN: '" + nqn
+                        + "' is the discovery NQN, which the target serves itself (expected an NVM subsystem's NQN)");
+            }
+        }
+
+        /** Serial number; default: 20 hex digits derived from the NQN. */
+        public Builder serial(String serial) {
+            this.serial = checkAscii("serial", serial, 20);
+            return this;
+        }
+
+        /** Model number; default "Thermocline". */
+        public Builder model(String model) {
+            this.model = checkAscii("model", model, 40);
+            return this;
+        }
+
+        /** Firmware revision; default "0.1". */
+        public Builder firmware(String firmware) {
+            this.firmware = checkAscii("firmware", firmware, 8);
+            return this;
+        }
+
+        /** Adds the next namespace: the first added is NSID 1. */
+        public Builder namespace(Namespace namespace) {
+            namespaces.add(Objects.requireNonNull(namespace, "namespace"));
+            return this;
+        }
+
+        /** Lets the host with this NQN connect (repeatable). */
+        public Builder allowHost(String hostNqn) {
+            allowedHosts.add(checkNqn("host NQN", hostNqn));
+            return this;
+        }
+
+        /** Lets every host connect; off by default. */
+        public Builder allowAnyHost(boolean allowAnyHost) {
+            this.allowAnyHost = allowAnyHost;
+            return this;
+        }
+
+        public Subsystem build() {
+            if (namespaces.isEmpty()) {
+                throw new IllegalStateException("subsystem " + nqn + " has no namespaces (expected at least one)");
+            }
+            return new Subsystem(this);
+        }
+    }
+}
