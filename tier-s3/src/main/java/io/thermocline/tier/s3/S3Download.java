@@ -14,6 +14,8 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalInt;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
@@ -37,6 +39,14 @@ import software.amazon.awssdk.services.s3.model.GetObjectResponse;
  * <p>Body buffers arrive on Netty's event loop; the file writes run on the tier's executor and
  * the next buffer is requested only when the previous one is written, so the event loop never
  * blocks and memory stays bounded.
+ *
+ * <p><b>Retries.</b> Each range is one {@link S3Retries#fetchRange}: when its body is cut short,
+ * the next attempt asks for the rest from the start of the chunk that was being received (the
+ * chunks before it are verified and in the file), so at most one chunk is fetched twice.
+ *
+ * <p><b>Objects written by other tools</b> have no chunk checksums: their chunks' CRC32Cs are
+ * computed as the bytes land (1 MiB chunks), combined into the object's CRC32C, and compared with
+ * S3's full-object CRC32C when the server keeps one, before the file is published.
  */
 final class S3Download {
 
@@ -48,11 +58,16 @@ final class S3Download {
      * @param parallelism GETs in flight
      * @param progress receives byte counts as they are written (may be called from several threads)
      */
-    static CompletableFuture<ObjectInfo> toFile(S3Tier tier, ObjectKey key, Path target, int parallelism,
-                                                long rangeSizeInBytes, LongConsumer progress) {
+    static CompletableFuture<S3Tier.Downloaded> toFile(S3Tier tier, ObjectKey key, Path target, int parallelism,
+                                                       long rangeSizeInBytes, LongConsumer progress) {
         return tier.statWithETag(key).thenCompose(s -> {
             S3Tier.Stat stat = s.orElseThrow(() -> new ObjectNotFoundException(tier.name(), key));
-            ObjectInfo info = stat.info();
+            boolean plain = stat.info() == null;
+            // another tool's object: chunking of our choosing, checksums filled in as the chunks land
+            ObjectInfo info = plain ? ObjectInfo.builder(key, stat.head().contentLength())
+                    .chunkCrc32c(new int[ObjectInfo.chunkCount(stat.head().contentLength(), ObjectInfo.DEFAULT_CHUNK_SIZE_IN_BYTES)])
+                    .build() : stat.info();
+            int[] computed = plain ? new int[info.chunkCount()] : null;
             Path tmp = target.resolveSibling(target.getFileName() + ".thermocline-part");
             FileChannel ch;
             try {
@@ -69,15 +84,17 @@ final class S3Download {
             AtomicInteger next = new AtomicInteger();
             List<CompletableFuture<Void>> workers = new ArrayList<>();
             for (int w = 0; w < Math.min(parallelism, Math.max(ranges, 1)); w++) {
-                workers.add(nextRange(tier, stat, ch, next, ranges, range, progress));
+                workers.add(nextRange(tier, stat, info, computed, ch, next, ranges, range, progress));
             }
             return CompletableFuture.allOf(workers.toArray(CompletableFuture[]::new))
                     .thenApplyAsync(v -> {
                         try (ch) {
+                            S3Tier.Downloaded done = plain ? checkPlain(tier, stat, key, computed) : new S3Tier.Downloaded(info,
+                                    S3ObjectDescription.Verification.CHUNK_CRC32C);
                             ch.force(false);
                             ch.close();
                             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                            return info;
+                            return done;
                         } catch (IOException e) {
                             throw new TierIoException("cannot publish " + target + ": " + e, false, e);
                         }
@@ -95,27 +112,114 @@ final class S3Download {
         });
     }
 
+    /**
+     * The info of another tool's object from the checksums computed as it landed, checked against
+     * S3's full-object CRC32C if the server keeps one.
+     */
+    private static S3Tier.Downloaded checkPlain(S3Tier tier, S3Tier.Stat stat, ObjectKey key, int[] computed) {
+        var head = stat.head();
+        ObjectInfo.Builder b = ObjectInfo.builder(key, head.contentLength()).chunkCrc32c(computed);
+        if (head.lastModified() != null) {
+            b.createdAt(head.lastModified());
+        }
+        if (head.contentType() != null && head.contentType().matches("[\\x21-\\x7e][\\x20-\\x7e]{0,254}")) {
+            b.contentType(head.contentType());
+        }
+        ObjectInfo info = b.build();
+        OptionalInt expected = stat.s3Crc32c();
+        if (expected.isEmpty()) {
+            S3Tier.log.info("{}: written by another tool and the server keeps no full-object CRC32C for it: downloaded unverified",
+                    tier.where(key));
+            return new S3Tier.Downloaded(info, S3ObjectDescription.Verification.NONE);
+        }
+        if (expected.getAsInt() != info.crc32c()) {
+            throw new ChecksumMismatchException(tier.where(key) + " (S3's full-object CRC32C)", 0, info.sizeInBytes(),
+                    expected.getAsInt(), info.crc32c());
+        }
+        return new S3Tier.Downloaded(info, S3ObjectDescription.Verification.OBJECT_CRC32C);
+    }
+
     /** Runs ranges one after another until none is left. */
-    private static CompletableFuture<Void> nextRange(S3Tier tier, S3Tier.Stat stat, FileChannel ch, AtomicInteger next,
-                                                     int ranges, long range, LongConsumer progress) {
+    private static CompletableFuture<Void> nextRange(S3Tier tier, S3Tier.Stat stat, ObjectInfo info, int[] computed,
+                                                     FileChannel ch, AtomicInteger next, int ranges, long range,
+                                                     LongConsumer progress) {
         int r = next.getAndIncrement();
         if (r >= ranges) {
             return CompletableFuture.completedFuture(null);
         }
         long start = r * range;
-        long end = Math.min(start + range, stat.info().sizeInBytes());
-        RangeToFile transformer = new RangeToFile(ch, stat.info(), start, end, tier.executor(), tier.where(stat.info().key()), progress);
-        return tier.client().getObject(b -> b.bucket(tier.config().bucket()).key(tier.s3Key(stat.info().key()))
-                        .range("bytes=" + start + "-" + (end - 1)).ifMatch(stat.eTag()), transformer)
-                .exceptionallyCompose(t -> CompletableFuture.failedFuture(
-                        tier.translate(transformer.failure != null ? transformer.failure : t, "download", stat.info().key())))
-                .thenCompose(v -> nextRange(tier, stat, ch, next, ranges, range, progress));
+        long end = Math.min(start + range, info.sizeInBytes());
+        OncePerByte once = new OncePerByte(start, progress);
+        return S3Retries.fetchRange(tier, "download", info.key(), start, end, new S3Retries.ResumableRange() {
+                    private volatile RangeToFile current;
+                    private volatile long from = start;
+
+                    @Override
+                    public CompletableFuture<Void> attempt(long from, Duration timeLeft) {
+                        this.from = from;
+                        if (from >= end) {
+                            return CompletableFuture.completedFuture(null);
+                        }
+                        RangeToFile transformer = new RangeToFile(ch, info, computed, from, end, tier.executor(),
+                                tier.where(info.key()), once.from(from));
+                        current = transformer;
+                        return tier.rangeClient().getObject(b -> b.bucket(tier.config().bucket()).key(tier.s3Key(info.key()))
+                                        .range("bytes=" + from + "-" + (end - 1)).ifMatch(stat.eTag())
+                                        .overrideConfiguration(o -> o.apiCallTimeout(timeLeft)), transformer)
+                                .exceptionallyCompose(t -> CompletableFuture.failedFuture(
+                                        transformer.failure != null ? transformer.failure : t));
+                    }
+
+                    @Override
+                    public long resumeAt() {
+                        RangeToFile t = current;
+                        if (t == null) {
+                            return from;
+                        }
+                        long flushed = t.flushedTo;
+                        // the chunk being received when the body broke starts over; the ones before it are in the file
+                        return flushed >= end ? end : Math.max(from, info.chunkOffset(info.chunkIndexOf(flushed)));
+                    }
+                })
+                .thenCompose(v -> nextRange(tier, stat, info, computed, ch, next, ranges, range, progress));
+    }
+
+    /**
+     * Passes on the bytes of a range written for the first time: a resumed attempt writes part of
+     * a chunk again, which is not progress.
+     */
+    private static final class OncePerByte {
+        private final LongConsumer progress;
+        private long highWater;
+
+        OncePerByte(long start, LongConsumer progress) {
+            this.progress = progress;
+            this.highWater = start;
+        }
+
+        /** The progress of an attempt whose writes start at {@code position} and follow one another. */
+        LongConsumer from(long position) {
+            long[] at = {position};
+            return n -> {
+                synchronized (this) {
+                    long newEnd = at[0] + n;
+                    long fresh = newEnd - Math.max(at[0], highWater);
+                    at[0] = newEnd;
+                    if (fresh > 0) {
+                        highWater = newEnd;
+                        progress.accept(fresh);
+                    }
+                }
+            };
+        }
     }
 
     /** Streams one chunk-aligned range of the body into the file, checking each chunk's CRC32C. */
     private static final class RangeToFile implements AsyncResponseTransformer<GetObjectResponse, Void> {
         private final FileChannel ch;
         private final ObjectInfo info;
+        /** Null to check each chunk against {@code info}; else where each chunk's CRC32C is recorded (another tool's object). */
+        private final int[] computed;
         private final long start;
         private final long end;
         private final Executor executor;
@@ -124,12 +228,16 @@ final class S3Download {
         private CompletableFuture<Void> result;
         /** What went wrong on our side (a checksum mismatch, a write error), if anything. */
         volatile Throwable failure;
+        /** Bytes from {@code start} up to here are checked and in the file: where a resumed attempt may start. */
+        volatile long flushedTo;
 
-        RangeToFile(FileChannel ch, ObjectInfo info, long start, long end, Executor executor, String resource,
+        RangeToFile(FileChannel ch, ObjectInfo info, int[] computed, long start, long end, Executor executor, String resource,
                     LongConsumer progress) {
             this.ch = ch;
             this.info = info;
+            this.computed = computed;
             this.start = start;
+            this.flushedTo = start;
             this.end = end;
             this.executor = executor;
             this.resource = resource;
@@ -256,7 +364,9 @@ final class S3Download {
                     if (position == chunkEnd) {
                         int actual = (int) crc.getValue();
                         crc.reset();
-                        if (actual != info.chunkCrc32c(chunk)) {
+                        if (computed != null) {
+                            computed[chunk] = actual;
+                        } else if (actual != info.chunkCrc32c(chunk)) {
                             throw new ChecksumMismatchException(resource, info.chunkOffset(chunk), info.chunkLength(chunk),
                                     info.chunkCrc32c(chunk), actual);
                         }
@@ -276,6 +386,7 @@ final class S3Download {
                 }
                 stage.clear();
                 written += n;
+                flushedTo = written;
                 progress.accept(n);
             }
 

@@ -23,7 +23,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import software.amazon.awssdk.core.async.AsyncRequestBody;
+import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
+import software.amazon.awssdk.services.s3.model.S3Exception;
 
 /**
  * A multipart upload into an {@link S3Tier} (see its class comment for the publication order).
@@ -72,8 +74,13 @@ final class S3ObjectWriter implements ObjectWriter {
         if (request.sizeInBytes() == 0) {
             return CompletableFuture.completedFuture(new S3ObjectWriter(tier, request, token, null));
         }
-        return tier.client().createMultipartUpload(b -> b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
-                        .contentType(request.contentType()).metadata(Map.of(S3Tier.SUMS_METADATA, token)))
+        return tier.client().createMultipartUpload(b -> {
+                    b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
+                            .contentType(request.contentType()).metadata(Map.of(S3Tier.SUMS_METADATA, token));
+                    if (tier.sendCrc32c()) {
+                        b.checksumAlgorithm(ChecksumAlgorithm.CRC32_C); // then every part must carry one
+                    }
+                })
                 .handle((r, t) -> {
                     if (t != null) {
                         throw new CompletionException(tier.translate(t, "create", request.key()));
@@ -148,12 +155,22 @@ final class S3ObjectWriter implements ObjectWriter {
         }
     }
 
+    /**
+     * Uploads a full part. The buffer is not copied (it is never written again) and the SDK
+     * replays it on a retry. With {@link S3TierConfig.AdditionalChecksums#WHEN_SUPPORTED} the part
+     * carries its CRC32C, which the server checks against the bytes it received.
+     */
     private CompletableFuture<CompletedPart> upload(int part, ByteBuffer buffer) {
         int partNumber = part + 1; // S3 part numbers start at 1
-        return tier.client().uploadPart(b -> b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
-                        .uploadId(uploadId).partNumber(partNumber).contentLength((long) buffer.capacity()),
-                AsyncRequestBody.fromByteBuffer(buffer))
-                .thenApply(r -> CompletedPart.builder().partNumber(partNumber).eTag(r.eTag()).build());
+        return tier.client().uploadPart(b -> {
+                    b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
+                            .uploadId(uploadId).partNumber(partNumber).contentLength((long) buffer.capacity());
+                    if (tier.sendCrc32c()) {
+                        b.checksumAlgorithm(ChecksumAlgorithm.CRC32_C);
+                    }
+                }, AsyncRequestBody.fromByteBufferUnsafe(buffer.asReadOnlyBuffer()))
+                .thenApply(r -> CompletedPart.builder().partNumber(partNumber).eTag(r.eTag())
+                        .checksumCRC32C(r.checksumCRC32C()).build());
     }
 
     @Override
@@ -178,18 +195,28 @@ final class S3ObjectWriter implements ObjectWriter {
                 .handle((head, t) -> t == null ? head.contentLength() : null);
         List<CompletableFuture<CompletedPart>> parts = new ArrayList<>(uploads.values());
         CompletableFuture<Void> published = CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new))
-                .thenCompose(v -> tier.client().putObject(b -> b.bucket(bucket).key(tier.sumsPrefix(request.key()) + token),
-                        AsyncRequestBody.fromBytes(ObjectInfoCodec.encode(info))))
+                .thenCompose(v -> tier.client().putObject(b -> {
+                    b.bucket(bucket).key(tier.sumsPrefix(request.key()) + token);
+                    if (tier.sendCrc32c()) {
+                        b.checksumAlgorithm(ChecksumAlgorithm.CRC32_C);
+                    }
+                }, AsyncRequestBody.fromBytes(ObjectInfoCodec.encode(info))))
                 .thenCompose(r -> {
                     sumsWritten = true;
                     if (uploadId == null) {
-                        return tier.client().putObject(b -> b.bucket(bucket).key(key).contentType(request.contentType())
-                                .metadata(Map.of(S3Tier.SUMS_METADATA, token)), AsyncRequestBody.empty()).thenApply(x -> null);
+                        return tier.client().putObject(b -> {
+                            b.bucket(bucket).key(key).contentType(request.contentType())
+                                    .metadata(Map.of(S3Tier.SUMS_METADATA, token));
+                            if (tier.sendCrc32c()) {
+                                b.checksumAlgorithm(ChecksumAlgorithm.CRC32_C);
+                            }
+                        }, AsyncRequestBody.empty()).thenApply(x -> null);
                     }
                     List<CompletedPart> done = parts.stream().map(CompletableFuture::join)
                             .sorted(Comparator.comparing(CompletedPart::partNumber)).toList();
                     return tier.client().completeMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(uploadId)
-                            .multipartUpload(m -> m.parts(done))).thenApply(x -> null);
+                            .multipartUpload(m -> m.parts(done))).thenApply(x -> (Void) null)
+                            .exceptionallyCompose(t -> completedByAnEarlierAttempt(t, bucket, key));
                 });
         return published.thenCombine(replaced, (v, previousSize) -> previousSize)
                 .thenCompose(previousSize -> {
@@ -201,6 +228,25 @@ final class S3ObjectWriter implements ObjectWriter {
                 })
                 .exceptionallyCompose(t -> discard().thenCompose(v ->
                         CompletableFuture.failedFuture(tier.translate(t, "commit", request.key()))));
+    }
+
+    /**
+     * A retried CompleteMultipartUpload whose first attempt did complete (only its answer was
+     * lost) is answered {@code 404 NoSuchUpload}: the upload is gone because it became the object.
+     * The object's token, chosen by this writer alone, tells whether it is ours.
+     */
+    private CompletableFuture<Void> completedByAnEarlierAttempt(Throwable t, String bucket, String key) {
+        Throwable c = TierException.unwrap(t);
+        if (!(c instanceof S3Exception s && s.statusCode() == 404 && s.awsErrorDetails() != null
+              && "NoSuchUpload".equals(s.awsErrorDetails().errorCode()))) {
+            return CompletableFuture.failedFuture(t);
+        }
+        return tier.client().headObject(b -> b.bucket(bucket).key(key)).handle((head, h) -> {
+            if (h == null && token.equals(head.metadata().get(S3Tier.SUMS_METADATA))) {
+                return null;
+            }
+            throw new java.util.concurrent.CompletionException(t);
+        });
     }
 
     @Override

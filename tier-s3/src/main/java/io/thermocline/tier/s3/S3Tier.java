@@ -19,9 +19,11 @@ import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.support.ObjectInfoCodec;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
@@ -29,15 +31,21 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
 import software.amazon.awssdk.core.async.AsyncRequestBody;
 import software.amazon.awssdk.core.async.AsyncResponseTransformer;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.core.exception.ApiCallTimeoutException;
 import software.amazon.awssdk.core.exception.SdkClientException;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.http.async.SdkAsyncHttpClient;
 import software.amazon.awssdk.http.nio.netty.NettyNioAsyncHttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
+import software.amazon.awssdk.services.s3.model.ChecksumMode;
+import software.amazon.awssdk.services.s3.model.ChecksumType;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
 import software.amazon.awssdk.services.s3.model.S3Exception;
@@ -68,12 +76,14 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  */
 public final class S3Tier implements Tier {
 
-    private static final Logger log = LoggerFactory.getLogger(S3Tier.class);
+    static final Logger log = LoggerFactory.getLogger(S3Tier.class);
     static final String SUMS_DIR = ".thermocline/sums/";
     static final String SUMS_METADATA = "thermocline-sums";
 
     private final S3TierConfig config;
+    private final SdkAsyncHttpClient http;
     private final S3AsyncClient client;
+    private final S3AsyncClient rangeClient;
     private final Executor executor;
     private final ExecutorService ownedExecutor;
     private final Object accounting = new Object();
@@ -82,9 +92,11 @@ public final class S3Tier implements Tier {
     private long objectCount;
     private volatile boolean closed;
 
-    private S3Tier(S3TierConfig config, S3AsyncClient client) {
+    private S3Tier(S3TierConfig config, SdkAsyncHttpClient http, S3AsyncClient client, S3AsyncClient rangeClient) {
         this.config = config;
+        this.http = http;
         this.client = client;
+        this.rangeClient = rangeClient;
         if (config.executor().isPresent()) {
             this.executor = config.executor().get();
             this.ownedExecutor = null;
@@ -101,16 +113,18 @@ public final class S3Tier implements Tier {
      * @throws TierUnavailableException if the bucket cannot be reached or read
      */
     public static S3Tier open(S3TierConfig config) {
-        var builder = S3AsyncClient.builder()
-                .region(Region.of(config.region()))
-                .forcePathStyle(config.pathStyle())
-                .credentialsProvider(config.credentials().orElseGet(() -> DefaultCredentialsProvider.builder().build()))
-                .httpClientBuilder(NettyNioAsyncHttpClient.builder().maxConcurrency(config.maxConcurrency()))
-                // S3-compatible servers differ in their support of trailing checksums; integrity is ours.
-                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
-                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED);
-        config.endpoint().ifPresent(builder::endpointOverride);
-        S3Tier tier = new S3Tier(config, builder.build());
+        // One connection pool for both clients. The idle timeout is Netty's read and write timeout;
+        // waiting for a pooled connection is bounded by the deadline, not by a separate limit.
+        SdkAsyncHttpClient http = NettyNioAsyncHttpClient.builder()
+                .maxConcurrency(config.maxConcurrency())
+                .readTimeout(config.idleTimeout())
+                .writeTimeout(config.idleTimeout())
+                .connectionAcquisitionTimeout(config.requestDeadline())
+                .build();
+        AwsCredentialsProvider credentials = config.credentials().orElseGet(() -> DefaultCredentialsProvider.builder().build());
+        S3Tier tier = new S3Tier(config, http,
+                client(config, http, credentials, config.maxAttempts(), config.requestDeadline()),
+                client(config, http, credentials, 1, null));
         try {
             if (config.trackUsage()) {
                 tier.countUsage();
@@ -119,10 +133,43 @@ public final class S3Tier implements Tier {
             }
         } catch (RuntimeException e) {
             tier.close();
+            Throwable c = TierException.unwrap(e);
+            if (c instanceof S3Exception s && s.statusCode() == 404) {
+                // HeadBucket answers a missing bucket with a bare 404 (a HEAD response has no body to name NoSuchBucket)
+                throw tier.noSuchBucket("open", s);
+            }
             throw tier.translate(e, "open", null);
         }
         log.info("opened S3 tier {}: {}", config.name(), config);
         return tier;
+    }
+
+    /**
+     * A client on the shared connection pool. Integrity is ours (chunk CRC32Cs), so the SDK adds
+     * request checksums only where an operation requires one or where we ask for CRC32C
+     * ({@link S3TierConfig#additionalChecksums()}), and validates response checksums only when we
+     * ask for them ({@code x-amz-checksum-mode}).
+     *
+     * @param maxAttempts 1 for the client of resumable ranged GETs, whose retries are ours
+     * @param deadline the SDK's apiCallTimeout, or null to give one per request
+     */
+    private static S3AsyncClient client(S3TierConfig config, SdkAsyncHttpClient http, AwsCredentialsProvider credentials,
+                                        int maxAttempts, java.time.Duration deadline) {
+        var builder = S3AsyncClient.builder()
+                .region(Region.of(config.region()))
+                .forcePathStyle(config.pathStyle())
+                .credentialsProvider(credentials)
+                .httpClient(http)
+                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
+                .overrideConfiguration(o -> {
+                    o.retryStrategy(S3Retries.sdkStrategy(config, maxAttempts));
+                    if (deadline != null) {
+                        o.apiCallTimeout(deadline);
+                    }
+                });
+        config.endpoint().ifPresent(builder::endpointOverride);
+        return builder.build();
     }
 
     private void countUsage() {
@@ -163,17 +210,33 @@ public final class S3Tier implements Tier {
         return config.prefix() + SUMS_DIR + key.value() + "/";
     }
 
+    /** The client for every request but resumable ranged GETs: the SDK retries, within the deadline. */
     S3AsyncClient client() {
         return client;
+    }
+
+    /** The client for ranged GETs that {@link S3Retries#fetchRange} retries and resumes: no SDK retries. */
+    S3AsyncClient rangeClient() {
+        return rangeClient;
+    }
+
+    /** Whether requests should carry S3's CRC32C (see {@link S3TierConfig.AdditionalChecksums}). */
+    boolean sendCrc32c() {
+        return config.additionalChecksums() == S3TierConfig.AdditionalChecksums.WHEN_SUPPORTED;
     }
 
     Executor executor() {
         return executor;
     }
 
-    /** The object's info and ETag, or empty. */
+    /** The object's info and ETag, or empty; the info is null for an object written by another tool. */
     CompletableFuture<Optional<Stat>> statWithETag(ObjectKey key) {
-        return guard("stat", key, () -> client.headObject(b -> b.bucket(config.bucket()).key(s3Key(key)))
+        return guard("stat", key, () -> client.headObject(b -> {
+                    b.bucket(config.bucket()).key(s3Key(key));
+                    if (config.additionalChecksums() != S3TierConfig.AdditionalChecksums.OFF) {
+                        b.checksumMode(ChecksumMode.ENABLED); // S3's own checksums, for objects without ours
+                    }
+                })
                 .thenCompose(head -> readSums(key, head))
                 .exceptionally(t -> {
                     if (isNotFound(t)) {
@@ -183,15 +246,41 @@ public final class S3Tier implements Tier {
                 }));
     }
 
-    /** An object's info and the ETag of the version it describes. */
-    record Stat(ObjectInfo info, String eTag) {
+    /**
+     * An object as HEAD saw it: Thermocline's info (null for an object written by another tool),
+     * the ETag of the version it describes, and the HEAD response.
+     */
+    record Stat(ObjectInfo info, String eTag, HeadObjectResponse head) {
+
+        /** S3's full-object CRC32C, if the server keeps one (not a composite of part checksums). */
+        OptionalInt s3Crc32c() {
+            String value = head.checksumCRC32C();
+            if (value == null || value.contains("-") || head.checksumType() == ChecksumType.COMPOSITE) {
+                return OptionalInt.empty();
+            }
+            try {
+                byte[] bytes = Base64.getDecoder().decode(value);
+                return bytes.length == 4 ? OptionalInt.of(ByteBuffer.wrap(bytes).getInt()) : OptionalInt.empty();
+            } catch (IllegalArgumentException e) {
+                return OptionalInt.empty();
+            }
+        }
+    }
+
+    /** The info of an object with Thermocline's checksums; fails clearly for another tool's object. */
+    ObjectInfo requireInfo(Stat stat, ObjectKey key) {
+        if (stat.info() == null) {
+            throw new TierIoException(where(key) + " was written by another tool: it has no Thermocline checksums, so "
+                    + "reads of it cannot be verified chunk by chunk; S3Tier.describe() tells what is known of it and "
+                    + "S3Tier.download() copies it, verified against S3's CRC32C when the server keeps one", false);
+        }
+        return stat.info();
     }
 
     private CompletableFuture<Optional<Stat>> readSums(ObjectKey key, HeadObjectResponse head) {
         String token = head.metadata().get(SUMS_METADATA);
         if (token == null) {
-            throw new CompletionException(new TierIoException(where(key) + " has no Thermocline checksums "
-                    + "(it was written by another tool)", false));
+            return CompletableFuture.completedFuture(Optional.of(new Stat(null, head.eTag(), head)));
         }
         return client.getObject(b -> b.bucket(config.bucket()).key(sumsPrefix(key) + token), AsyncResponseTransformer.toBytes())
                 .thenApply(bytes -> {
@@ -206,20 +295,44 @@ public final class S3Tier implements Tier {
                         throw new CompletionException(new TierIoException("checksum record of " + where(key) + " describes "
                                 + info.key() + " of " + info.sizeInBytes() + " bytes, the object has " + head.contentLength(), false));
                     }
-                    return Optional.of(new Stat(info, head.eTag()));
+                    return Optional.of(new Stat(info, head.eTag(), head));
                 });
     }
 
+    /**
+     * The object's info, or empty.
+     *
+     * @throws TierIoException (through the future) for an object written by another tool, which
+     *         has no Thermocline checksums: {@link ObjectInfo} cannot describe an object whose
+     *         checksums are unknown; {@link #describe(ObjectKey)} can
+     */
     @Override
     public CompletableFuture<Optional<ObjectInfo>> stat(ObjectKey key) {
-        return statWithETag(key).thenApply(s -> s.map(Stat::info));
+        return statWithETag(key).thenApply(s -> s.map(stat -> requireInfo(stat, key)));
+    }
+
+    /**
+     * What is known of the object under {@code key}, whoever wrote it: size, ETag, content type,
+     * Thermocline's checksums if it has them, S3's full-object CRC32C if the server keeps one, and
+     * so how reads of it can be verified. Empty if there is no such object.
+     */
+    public CompletableFuture<Optional<S3ObjectDescription>> describe(ObjectKey key) {
+        return statWithETag(key).thenApply(s -> s.map(stat -> {
+            HeadObjectResponse head = stat.head();
+            OptionalInt s3Crc32c = stat.s3Crc32c();
+            S3ObjectDescription.Verification verification = stat.info() != null ? S3ObjectDescription.Verification.CHUNK_CRC32C
+                    : s3Crc32c.isPresent() ? S3ObjectDescription.Verification.OBJECT_CRC32C : S3ObjectDescription.Verification.NONE;
+            return new S3ObjectDescription(key, head.contentLength(), head.eTag(), head.lastModified(),
+                    head.contentType() == null ? ObjectInfo.DEFAULT_CONTENT_TYPE : head.contentType(),
+                    Optional.ofNullable(stat.info()), s3Crc32c, verification);
+        }));
     }
 
     @Override
     public CompletableFuture<ObjectReader> openReader(ObjectKey key) {
         return statWithETag(key).thenApply(s -> {
             Stat stat = s.orElseThrow(() -> new ObjectNotFoundException(name(), key));
-            return (ObjectReader) new S3ObjectReader(this, stat.info(), stat.eTag());
+            return (ObjectReader) new S3ObjectReader(this, requireInfo(stat, key), stat.eTag());
         });
     }
 
@@ -232,10 +345,28 @@ public final class S3Tier implements Tier {
      */
     public CompletableFuture<ObjectInfo> download(ObjectKey key, java.nio.file.Path target, int parallelism,
                                                   long rangeSizeInBytes, java.util.function.LongConsumer progress) {
+        return fetch(key, target, parallelism, rangeSizeInBytes, progress).thenApply(Downloaded::info);
+    }
+
+    /**
+     * {@link #download} that also says how the bytes were verified. An object written by another
+     * tool is downloaded too: its chunk checksums are computed as the bytes land, and the whole is
+     * checked against S3's full-object CRC32C when the server keeps one (a mismatch fails the
+     * download and leaves no file); without one the result says {@code NONE}.
+     */
+    public CompletableFuture<Downloaded> fetch(ObjectKey key, java.nio.file.Path target, int parallelism,
+                                               long rangeSizeInBytes, java.util.function.LongConsumer progress) {
         if (parallelism < 1 || parallelism > 1024) {
             return CompletableFuture.failedFuture(InvalidArgumentException.of("parallelism", parallelism, "1..1024"));
         }
         return guard("download", key, () -> S3Download.toFile(this, key, target, parallelism, rangeSizeInBytes, progress));
+    }
+
+    /**
+     * A finished download: the object's info (for another tool's object, computed from the bytes
+     * written) and how the bytes were checked.
+     */
+    public record Downloaded(ObjectInfo info, S3ObjectDescription.Verification verification) {
     }
 
     @Override
@@ -340,6 +471,8 @@ public final class S3Tier implements Tier {
         }
         closed = true;
         client.close();
+        rangeClient.close();
+        http.close(); // a client given an httpClient leaves closing it to its owner
         if (ownedExecutor != null) {
             ownedExecutor.close();
         }
@@ -403,9 +536,44 @@ public final class S3Tier implements Tier {
                + config.endpoint().map(e -> " at " + e).orElse("");
     }
 
+    TierUnavailableException noSuchBucket(String what, Throwable cause) {
+        return new TierUnavailableException(what + " failed: bucket " + config.bucket() + " does not exist"
+                + config.endpoint().map(e -> " at " + e).orElse(""), false, cause);
+    }
+
+    /** A failure in a few words for a message: the S3 status and error code, or the exception; never a secret. */
+    static String describe(Throwable t) {
+        Throwable c = TierException.unwrap(t);
+        if (c instanceof S3Exception s) {
+            return s.statusCode() + " " + (s.awsErrorDetails() == null ? null : s.awsErrorDetails().errorCode());
+        }
+        if (c instanceof TierException) {
+            return c.getMessage();
+        }
+        Throwable root = c;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String text = c.getClass().getSimpleName() + (c.getMessage() == null ? "" : ": " + c.getMessage());
+        return root == c ? text : text + " (" + root.getClass().getSimpleName()
+                + (root.getMessage() == null ? "" : ": " + root.getMessage()) + ")";
+    }
+
     /** Maps an SDK failure to the tier's exceptions; messages name endpoint, bucket and key, never a secret. */
     TierException translate(Throwable t, String what, ObjectKey key) {
         Throwable c = TierException.unwrap(t);
+        Integer attempts = c instanceof SdkException e ? e.numAttempts() : null;
+        return translate(t, what, key, null, attempts == null ? 0 : attempts);
+    }
+
+    /**
+     * As {@link #translate(Throwable, String, ObjectKey)}, for a failure after {@code attempts}
+     * attempts (0 if unknown) of a request on {@code detail} (e.g. a byte range; null for none).
+     */
+    TierException translate(Throwable t, String what, ObjectKey key, String detail, int attempts) {
+        Throwable c = TierException.unwrap(t);
+        String on = where(key) + (detail == null ? "" : " " + detail);
+        String tries = attempts > 1 ? " after " + attempts + " attempts" : "";
         for (Throwable cause = c; cause != null; cause = cause.getCause()) {
             if (cause instanceof TierException te) {
                 return te; // ours, possibly wrapped by the SDK (a failed response transformer)
@@ -415,26 +583,30 @@ public final class S3Tier implements Tier {
             String code = s.awsErrorDetails() == null ? null : s.awsErrorDetails().errorCode();
             int status = s.statusCode();
             if ("NoSuchBucket".equals(code)) {
-                return new TierUnavailableException(what + " failed: bucket " + config.bucket() + " does not exist"
-                        + config.endpoint().map(e -> " at " + e).orElse(""), false, s);
+                return noSuchBucket(what, s);
             }
-            if (status == 404 && key != null) {
+            if (status == 404 && key != null && !"NoSuchUpload".equals(code)) {
                 return new ObjectNotFoundException(name(), key);
             }
             if (status == 403) {
-                return new TierUnavailableException(what + " of " + where(key) + " was refused (403 " + code
+                // InvalidAccessKeyId, SignatureDoesNotMatch, AccessDenied, ...: the server's message is left out on purpose
+                return new TierUnavailableException(what + " of " + on + " was refused (403 " + code
                         + "): check the credentials and the bucket policy", false, s);
             }
             if (status == 412) {
-                return new TierIoException(where(key) + " changed while it was being read (ETag no longer matches)", false, s);
+                return new TierIoException(on + " changed while it was being read (ETag no longer matches)", false, s);
             }
-            boolean retryable = status >= 500 || status == 429;
-            return new TierUnavailableException(what + " of " + where(key) + " failed: " + status + " " + code, retryable, s);
+            return new TierUnavailableException(what + " of " + on + " failed" + tries + ": " + status + " " + code,
+                    S3Retries.retryable(s), s);
         }
-        if (c instanceof SdkClientException) {
-            return new TierUnavailableException(what + " of " + where(key) + " failed: " + c.getMessage(), true, c);
+        if (c instanceof ApiCallTimeoutException) {
+            return new TierUnavailableException(what + " of " + on + " did not complete within the request deadline of "
+                    + config.requestDeadline() + tries, true, c);
         }
-        return new TierIoException(what + " of " + where(key) + " failed: " + c, false, c);
+        if (c instanceof SdkClientException || S3Retries.retryable(c)) {
+            return new TierUnavailableException(what + " of " + on + " failed" + tries + ": " + describe(c), true, c);
+        }
+        return new TierIoException(what + " of " + on + " failed: " + describe(c), false, c);
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.thermocline.tier.s3;
 
 import io.thermocline.tier.InvalidArgumentException;
 import java.net.URI;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.Executor;
@@ -25,11 +26,42 @@ import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
  *   <tr><td>trackUsage</td><td>true</td><td>list the prefix at open to count objects and bytes; turn off for huge buckets</td></tr>
  *   <tr><td>name</td><td>{@code s3}</td><td>tier name in messages and metrics</td></tr>
  *   <tr><td>executor</td><td>a virtual thread per task</td><td>runs verification of reads</td></tr>
+ *   <tr><td>maxAttempts</td><td>5</td><td>attempts per request, the first included (1 turns retries off)</td></tr>
+ *   <tr><td>retryBaseDelay</td><td>100 ms</td><td>backoff before the first retry; doubles with each further one</td></tr>
+ *   <tr><td>retryMaxDelay</td><td>20 s</td><td>cap of one backoff; every backoff is drawn uniformly from 0 to its cap (full jitter)</td></tr>
+ *   <tr><td>requestDeadline</td><td>5 min</td><td>the most one request may take, every attempt and backoff included</td></tr>
+ *   <tr><td>idleTimeout</td><td>30 s</td><td>an attempt that sends or receives nothing for this long fails (and is retried)</td></tr>
+ *   <tr><td>additionalChecksums</td><td>{@link AdditionalChecksums#WHEN_SUPPORTED}</td><td>whether uploads carry S3's
+ *       {@code x-amz-checksum-crc32c} and whether S3's own checksums are asked for</td></tr>
  * </table>
+ *
+ * <p>Retries, deadlines and their defaults are explained in {@link S3Retries}. The defaults of
+ * {@code maxAttempts}, {@code retryBaseDelay} and {@code retryMaxDelay} follow the AWS SDKs'
+ * "standard" retry mode (base 100 ms, cap 20 s), with two more attempts than its 3 because a
+ * tier's requests are large and a throttled bucket ({@code 503 SlowDown}) asks clients to back
+ * off rather than give up.
  */
 public final class S3TierConfig {
 
     public static final int MIN_PART_SIZE_IN_BYTES = 5 << 20;
+
+    /**
+     * S3's additional checksums (the {@code x-amz-checksum-crc32c} header of PutObject and
+     * UploadPart, and {@code x-amz-checksum-mode} on reads). They are not Thermocline's
+     * integrity: every object already has its chunk CRC32Cs in its checksum record and every read
+     * is verified against them. What they add is a check <em>by the server</em> of the bytes it
+     * received (a part corrupted on the way in is refused with {@code BadDigest} and sent again)
+     * and a checksum other tools can verify; and for objects written by other tools, S3's own
+     * CRC32C is the only thing a download can be verified against.
+     */
+    public enum AdditionalChecksums {
+        /** Uploads carry a CRC32C (multipart uploads declare it and every part has one); stat asks for S3's checksums. */
+        WHEN_SUPPORTED,
+        /** Checksums only where S3 requires one (none on uploads); stat still asks for S3's checksums. */
+        WHEN_REQUIRED,
+        /** No CRC32C on uploads and S3's checksums are never asked for: other tools' objects are downloaded unverified. */
+        OFF
+    }
 
     private final String bucket;
     private final String prefix;
@@ -43,6 +75,12 @@ public final class S3TierConfig {
     private final boolean trackUsage;
     private final String name;
     private final Executor executor;
+    private final int maxAttempts;
+    private final Duration retryBaseDelay;
+    private final Duration retryMaxDelay;
+    private final Duration requestDeadline;
+    private final Duration idleTimeout;
+    private final AdditionalChecksums additionalChecksums;
 
     private S3TierConfig(Builder b) {
         this.bucket = Objects.requireNonNull(b.bucket, "bucket");
@@ -72,6 +110,26 @@ public final class S3TierConfig {
         this.trackUsage = b.trackUsage;
         this.name = Objects.requireNonNull(b.name, "name");
         this.executor = b.executor;
+        if (b.maxAttempts < 1 || b.maxAttempts > 100) {
+            throw InvalidArgumentException.of("maxAttempts", b.maxAttempts, "1..100");
+        }
+        this.maxAttempts = b.maxAttempts;
+        this.retryBaseDelay = requirePositive("retryBaseDelay", b.retryBaseDelay);
+        this.retryMaxDelay = requirePositive("retryMaxDelay", b.retryMaxDelay);
+        if (retryMaxDelay.compareTo(retryBaseDelay) < 0) {
+            throw InvalidArgumentException.of("retryMaxDelay", retryMaxDelay, "at least retryBaseDelay (" + retryBaseDelay + ")");
+        }
+        this.requestDeadline = requirePositive("requestDeadline", b.requestDeadline);
+        this.idleTimeout = requirePositive("idleTimeout", b.idleTimeout);
+        this.additionalChecksums = Objects.requireNonNull(b.additionalChecksums, "additionalChecksums");
+    }
+
+    private static Duration requirePositive(String name, Duration value) {
+        Objects.requireNonNull(value, name);
+        if (value.isNegative() || value.isZero() || value.compareTo(Duration.ofDays(1)) > 0) {
+            throw InvalidArgumentException.of(name, value, "more than 0 and at most a day");
+        }
+        return value;
     }
 
     public static Builder builder(String bucket) {
@@ -81,7 +139,9 @@ public final class S3TierConfig {
     public Builder toBuilder() {
         Builder b = new Builder(bucket).prefix(prefix).endpoint(endpoint).region(region).pathStyle(pathStyle)
                 .credentials(credentials).partSizeInBytes(partSizeInBytes).maxConcurrency(maxConcurrency)
-                .capacityInBytes(capacityInBytes).trackUsage(trackUsage).name(name);
+                .capacityInBytes(capacityInBytes).trackUsage(trackUsage).name(name)
+                .maxAttempts(maxAttempts).retryBaseDelay(retryBaseDelay).retryMaxDelay(retryMaxDelay)
+                .requestDeadline(requestDeadline).idleTimeout(idleTimeout).additionalChecksums(additionalChecksums);
         return b.executor(executor);
     }
 
@@ -133,6 +193,30 @@ public final class S3TierConfig {
         return Optional.ofNullable(executor);
     }
 
+    public int maxAttempts() {
+        return maxAttempts;
+    }
+
+    public Duration retryBaseDelay() {
+        return retryBaseDelay;
+    }
+
+    public Duration retryMaxDelay() {
+        return retryMaxDelay;
+    }
+
+    public Duration requestDeadline() {
+        return requestDeadline;
+    }
+
+    public Duration idleTimeout() {
+        return idleTimeout;
+    }
+
+    public AdditionalChecksums additionalChecksums() {
+        return additionalChecksums;
+    }
+
     /** Where the tier lives, for messages: {@code s3://bucket/prefix at endpoint}. Never a secret. */
     public String location() {
         return "s3://" + bucket + "/" + prefix + (endpoint != null ? " at " + endpoint : "");
@@ -142,7 +226,9 @@ public final class S3TierConfig {
     public String toString() {
         return "S3TierConfig[" + location() + ", region=" + region + ", pathStyle=" + pathStyle + ", partSize="
                + partSizeInBytes + ", maxConcurrency=" + maxConcurrency + ", capacity=" + capacityInBytes
-               + ", trackUsage=" + trackUsage + ", name=" + name + "]";
+               + ", trackUsage=" + trackUsage + ", name=" + name + ", maxAttempts=" + maxAttempts + ", retryDelay="
+               + retryBaseDelay + ".." + retryMaxDelay + ", requestDeadline=" + requestDeadline + ", idleTimeout="
+               + idleTimeout + ", additionalChecksums=" + additionalChecksums + "]";
     }
 
     /** Builds an {@link S3TierConfig}; not thread-safe. */
@@ -159,6 +245,12 @@ public final class S3TierConfig {
         private boolean trackUsage = true;
         private String name = "s3";
         private Executor executor;
+        private int maxAttempts = 5;
+        private Duration retryBaseDelay = Duration.ofMillis(100);
+        private Duration retryMaxDelay = Duration.ofSeconds(20);
+        private Duration requestDeadline = Duration.ofMinutes(5);
+        private Duration idleTimeout = Duration.ofSeconds(30);
+        private AdditionalChecksums additionalChecksums = AdditionalChecksums.WHEN_SUPPORTED;
 
         private Builder(String bucket) {
             this.bucket = bucket;
@@ -216,6 +308,40 @@ public final class S3TierConfig {
 
         public Builder executor(Executor executor) {
             this.executor = executor;
+            return this;
+        }
+
+        /** Attempts per request, the first included: 1..100; 1 turns retries off. */
+        public Builder maxAttempts(int maxAttempts) {
+            this.maxAttempts = maxAttempts;
+            return this;
+        }
+
+        /** Backoff cap before the first retry; each further retry doubles it up to {@link #retryMaxDelay}. */
+        public Builder retryBaseDelay(Duration retryBaseDelay) {
+            this.retryBaseDelay = retryBaseDelay;
+            return this;
+        }
+
+        public Builder retryMaxDelay(Duration retryMaxDelay) {
+            this.retryMaxDelay = retryMaxDelay;
+            return this;
+        }
+
+        /** The most one request may take, all attempts and backoffs included; raise it for large ranges on slow links. */
+        public Builder requestDeadline(Duration requestDeadline) {
+            this.requestDeadline = requestDeadline;
+            return this;
+        }
+
+        /** How long an attempt may go without sending or receiving a byte. */
+        public Builder idleTimeout(Duration idleTimeout) {
+            this.idleTimeout = idleTimeout;
+            return this;
+        }
+
+        public Builder additionalChecksums(AdditionalChecksums additionalChecksums) {
+            this.additionalChecksums = additionalChecksums;
             return this;
         }
 
