@@ -304,5 +304,11 @@ final class BlockObjectWriter implements ObjectWriter {
         if (s != State.OPEN) {
             throw new TierUnavailableException("writer of " + request.key() + " is " + s.name().toLowerCase(), false);
         }
+        Throwable earlier = failure.get();
+        if (earlier != null) {
+            // a failed write may have left its chunk half on the device: the object cannot be completed
+            throw new TierUnavailableException("writer of " + request.key() + " cannot go on: an earlier write failed ("
+                    + TierException.unwrap(earlier).getMessage() + "); abort it and write the object again", false);
+        }
     }
 }

@@ -7,11 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.thermocline.tier.ChecksumMismatchException;
+import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ObjectWriter;
 import io.thermocline.tier.TierFullException;
+import io.thermocline.tier.TierIoException;
+import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.TierUsage;
 import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.local.FileBlockDevice;
@@ -258,6 +261,26 @@ class BlockTierSpaceTest {
                         () -> TestObjects.join(r.read(0, ByteBuffer.allocate(100))));
                 assertEquals(0, e.offset());
             }
+        }
+    }
+
+    @Test
+    void aFailedDeviceWrite_stopsTheWriter_nothingIsPublished_andAbortFreesTheSpace() {
+        ObservedDevice device = device(8);
+        try (BlockTier tier = track(BlockTier.format(device, config().build()))) {
+            ObjectWriter w = tier.create(WriteRequest.builder(ObjectKey.of("failing"), 3L * AU).chunkSizeInBytes(AU).build()).join();
+            TestObjects.write(w, 1, 0, AU);
+            device.failWritesFrom(0);
+            assertThrows(TierIoException.class, () -> TestObjects.join(w.write(AU, TestData.bytes(1, AU, AU))));
+            device.failWritesFrom(Long.MAX_VALUE);
+            TierUnavailableException stopped = assertThrows(TierUnavailableException.class,
+                    () -> TestObjects.join(w.write(2L * AU, TestData.bytes(1, 2L * AU, AU))));
+            assertThat(stopped.getMessage()).contains("failing").contains("earlier write failed").contains("injected");
+            assertThrows(InvalidArgumentException.class, () -> TestObjects.join(w.commit()));
+            assertEquals(Optional.empty(), tier.stat(ObjectKey.of("failing")).join());
+            w.close();
+            assertEquals(new TierUsage(8L * AU, 0, 0, 0), tier.usage());
+            assertEquals(List.of(new Extent(0, 8)), tier.freeExtents());
         }
     }
 

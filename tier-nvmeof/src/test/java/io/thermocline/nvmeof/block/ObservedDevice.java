@@ -1,6 +1,7 @@
 package io.thermocline.nvmeof.block;
 
 import io.thermocline.tier.BlockDevice;
+import io.thermocline.tier.TierIoException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -8,7 +9,7 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * A {@link BlockDevice} wrapper for tests: records every trim, can hold trims back until a gate
- * opens, can flip a bit in data written at or beyond an offset, and can report a larger block
+ * opens, can flip a bit in or fail writes at or beyond an offset, and can report a larger block
  * size than the device below (a multiple of it).
  */
 final class ObservedDevice implements BlockDevice {
@@ -22,6 +23,7 @@ final class ObservedDevice implements BlockDevice {
     private final List<Trim> trims = new ArrayList<>();
     private volatile CompletableFuture<Void> trimGate = CompletableFuture.completedFuture(null);
     private volatile long corruptWritesFrom = Long.MAX_VALUE;
+    private volatile long failWritesFrom = Long.MAX_VALUE;
 
     ObservedDevice(BlockDevice inner) {
         this(inner, inner.blockSizeInBytes());
@@ -55,6 +57,11 @@ final class ObservedDevice implements BlockDevice {
         this.corruptWritesFrom = offset;
     }
 
+    /** Writes whose range reaches {@code offset} or beyond fail with a {@link TierIoException}. */
+    void failWritesFrom(long offset) {
+        this.failWritesFrom = offset;
+    }
+
     @Override
     public String name() {
         return "observed:" + inner.name();
@@ -77,6 +84,9 @@ final class ObservedDevice implements BlockDevice {
 
     @Override
     public CompletableFuture<Void> write(long offset, ByteBuffer src) {
+        if (offset + src.remaining() > failWritesFrom) {
+            return CompletableFuture.failedFuture(new TierIoException("injected write error at " + offset, true));
+        }
         if (offset + src.remaining() > corruptWritesFrom && src.hasRemaining()) {
             ByteBuffer copy = ByteBuffer.allocate(src.remaining()).put(src.duplicate()).flip();
             copy.put(0, (byte) (copy.get(0) ^ 0x01));
