@@ -199,7 +199,7 @@ public final class BlockTier implements Tier {
         // before the superblock is written fails to open (uuid mismatch or blank device) and can
         // be run again, since the catalog still has no objects.
         Catalog.create(config.catalogDirectory(), new Catalog.Identity(uuid, au, units, dataOffset, now)).close();
-        SuperblockJournal.clear(device, dataOffset);
+        SuperblockJournal.clear(device);
         if (config.trimOnFormat()) {
             try {
                 DeviceIo.await(device.trim(dataOffset, units * au), () -> "trim of the data area of " + device.name());

@@ -21,7 +21,7 @@ import java.util.zip.CRC32C;
  *  +--------------------------------------------------------------+ 1 x SLOT_LENGTH
  *  | superblock slot 1                                            |
  *  +--------------------------------------------------------------+ 2 x SLOT_LENGTH
- *  | zeros up to the first allocation unit boundary               |
+ *  | unused up to the first allocation unit boundary              |
  *  +--------------------------------------------------------------+ DATA_OFFSET = alignUp(2 x SLOT_LENGTH, AU)
  *  | data area: UNIT_COUNT allocation units of ALLOCATION_UNIT    |
  *  | bytes; objects live in extents of whole units                |

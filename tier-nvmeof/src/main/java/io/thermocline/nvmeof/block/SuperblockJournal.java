@@ -181,9 +181,10 @@ final class SuperblockJournal {
         }
     }
 
-    /** Zeroes every slot and the gap up to {@code dataOffset}, then flushes. */
-    static void clear(BlockDevice device, long dataOffset) {
-        DeviceIo.await(device.writeZeroes(0, dataOffset), () -> "clearing the superblock area of " + device.name());
+    /** Zeroes every slot, then flushes: afterwards the device reads as never formatted. */
+    static void clear(BlockDevice device) {
+        long length = (long) Superblock.SLOT_COUNT * Superblock.slotLength(device.blockSizeInBytes());
+        DeviceIo.await(device.writeZeroes(0, length), () -> "clearing the superblock slots of " + device.name());
         DeviceIo.await(device.flush(), () -> "flush of " + device.name());
     }
 
