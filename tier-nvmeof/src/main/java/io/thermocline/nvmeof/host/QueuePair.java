@@ -10,6 +10,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.thermocline.nvmeof.pdu.Cqe;
@@ -141,7 +142,11 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("pdu", new PduDecoder(q.session, q.encoder)).addLast("queue", q);
+                        PduDecoder decoder = new PduDecoder(q.session, q.encoder);
+                        // read data is copied once, into the caller's buffer: a composite cumulation
+                        // keeps a large C2HData in the socket's buffers instead of merging it into one
+                        decoder.setCumulator(ByteToMessageDecoder.COMPOSITE_CUMULATOR);
+                        ch.pipeline().addLast("pdu", decoder).addLast("queue", q);
                     }
                 });
         ChannelFuture cf = b.connect(options.traddr(), options.trsvcid());
