@@ -174,10 +174,6 @@ final class Controller {
         ioQueues.remove(qid, queue);
     }
 
-    synchronized int ioQueueCount() {
-        return ioQueues.size();
-    }
-
     /** How many I/O queues the host may create: what Set Features Number of Queues granted, else the maximum. */
     synchronized int ioQueueLimit() {
         return grantedIoQueues >= 0 ? grantedIoQueues : target.config().maxIoQueues();

@@ -2,6 +2,7 @@ package io.thermocline.nvmeof.target;
 
 import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.local.FileBlockDevice;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -43,8 +44,9 @@ public record Namespace(BlockDevice device, Path zeroCopyFile, boolean deallocat
     }
 
     /**
-     * Opens (creating or extending) a file as a namespace that the target owns and closes.
-     * Without O_DIRECT, reads are served zero-copy from the page cache.
+     * Opens (creating or extending) a file, or a block device, as a namespace that the target
+     * owns and closes. For a regular file without O_DIRECT, reads are served zero-copy from the
+     * page cache.
      *
      * @param sizeInBytes the size to create or extend the file to; -1 keeps its current size
      * @param blockSize 512 or 4096
@@ -54,7 +56,9 @@ public record Namespace(BlockDevice device, Path zeroCopyFile, boolean deallocat
                 .sizeInBytes(sizeInBytes).blockSizeInBytes(blockSize).directIo(directIo));
         try {
             // FileBlockDevice punches holes for trim and writes zeros where it cannot: both read as zeros.
-            return new Namespace(device, directIo ? null : file, true, true);
+            // Zero-copy needs a regular file: a block device's channel reports size 0, which file regions refuse.
+            boolean zeroCopy = !directIo && Files.isRegularFile(file);
+            return new Namespace(device, zeroCopy ? file : null, true, true);
         } catch (RuntimeException e) {
             device.close();
             throw e;

@@ -325,10 +325,6 @@ public final class NvmeTcpTarget implements AutoCloseable {
         return controllers.size();
     }
 
-    int connectionCount() {
-        return connections.size();
-    }
-
     boolean connectionOpened(QueueConnection q) {
         connections.add(q);
         if (closing) {

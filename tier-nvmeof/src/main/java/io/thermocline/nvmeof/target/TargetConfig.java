@@ -34,8 +34,6 @@ record TargetConfig(int maxH2cData, int ioInCapsuleDataSize, int maxQueueSize, i
     static final int KAS = 1;
     /** Outstanding R2Ts per command this target issues at most, whatever the host's MAXR2T allows. */
     static final int MAX_R2T_PER_COMMAND = 4;
-    /** The most data from the host a command other than Write may carry (Connect data, DSM ranges). */
-    static final int MAX_NON_WRITE_DATA = 8192;
 
     /** The largest transfer MDTS allows, in bytes. */
     long maxTransferBytes() {

@@ -19,6 +19,7 @@ import io.thermocline.nvmeof.pdu.FatalErrorStatus;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.NvmeStatus;
 import io.thermocline.nvmeof.pdu.Pdu;
+import io.thermocline.nvmeof.pdu.PduDecoder;
 import io.thermocline.nvmeof.pdu.PduType;
 import io.thermocline.nvmeof.pdu.Sqe;
 import io.thermocline.tier.BlockDevice;
@@ -367,15 +368,16 @@ class NvmeTcpTargetTest {
 
     // ------------------------------------------------------------------ I/O
 
-    @ParameterizedTest(name = "{0}-byte blocks, header digest {1}, data digest {2}, zero-copy {3}")
+    @ParameterizedTest(name = "{0}-byte blocks, header digest {1}, data digest {2}, zero-copy {3}, HPDA {4}")
     @CsvSource({
-        "4096, false, false, true",
-        "512,  false, false, true",
-        "4096, true,  true,  true",
-        "512,  true,  false, false",
-        "4096, false, true,  false"})
-    void ioQueue_writesInCapsuleAndThroughR2t_andReadsBackByteForByte(int bs, boolean hd, boolean dd, boolean zeroCopy)
-            throws IOException {
+        "4096, false, false, true,  0",
+        "512,  false, false, true,  0",
+        "4096, true,  false, true,  7",
+        "4096, true,  true,  true,  0",
+        "512,  true,  false, false, 3",
+        "4096, false, true,  false, 0"})
+    void ioQueue_writesInCapsuleAndThroughR2t_andReadsBackByteForByte(int bs, boolean hd, boolean dd, boolean zeroCopy,
+                                                                        int hpda) throws IOException {
         Path path = dir.resolve("ns.img");
         int size = 4 * MIB;
         Namespace ns = zeroCopy ? Namespace.openFile(path, size, bs, false)
@@ -383,7 +385,12 @@ class NvmeTcpTargetTest {
                         null, true, true);
         start(targetBuilder().subsystem(subsystem(NQN_A, ns)).maxH2cData(16 * 1024).inCapsuleDataSize(8192)
                 .maxC2hDataPerPdu(16 * 1024).build());
-        RawHost io = ioQueue(NQN_A, hd, dd, 32, 0);
+        RawHost admin = host();
+        admin.initialize(hd, dd);
+        int cntlid = admin.connectAdminAndEnable(NQN_A, 0);
+        RawHost io = host();
+        io.initialize(hd, dd, hpda, 0);  // HPDA: C2HData payloads start at a multiple of (HPDA + 1) dwords
+        io.connect(1, 32, 0, cntlid, NQN_A, RawHost.HOST_NQN, 0).assertSuccess();
 
         byte[] small = random(8192, 1);
         byte[] big = random(25 * 4096, 2);  // > MAXH2CDATA: seven R2Ts of at most 16 KiB
@@ -394,6 +401,14 @@ class NvmeTcpTargetTest {
         System.arraycopy(big, 0, both, small.length, big.length);
         byte[] read = io.read(1, 0, both.length / bs, bs).assertSuccess().data();
         assertArrayEquals(both, read, "read back what was written");
+        List<int[]> c2h = io.receivedHeaders().stream().filter(h -> h[0] == PduType.C2H_DATA.code()).toList();
+        assertEquals(both.length / (16 * 1024) + 1, c2h.size(), "reads split at 16 KiB per C2HData");
+        int alignment = (hpda + 1) * 4;
+        for (int[] h : c2h) {
+            assertEquals(0, h[3] % alignment, "C2HData PDO " + h[3] + " is a multiple of " + alignment);
+            assertEquals(hd, (h[1] & PduDecoder.FLAG_HDGST) != 0, "HDGSTF");
+            assertEquals(dd, (h[1] & PduDecoder.FLAG_DDGST) != 0, "DDGSTF");
+        }
 
         io.run(new Sqe().opcode(NvmeOpcodes.IO_FLUSH).nsid(1).sglTransport(0), null, null).assertSuccess();
         byte[] onDisk = Arrays.copyOf(Files.readAllBytes(path), both.length);

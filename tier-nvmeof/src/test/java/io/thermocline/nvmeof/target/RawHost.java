@@ -82,10 +82,40 @@ final class RawHost implements AutoCloseable {
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel c) {
-                        c.pipeline().addLast(new PduDecoder(session, encoder), new Inbox());
+                        c.pipeline().addLast(new WireTap(), new PduDecoder(session, encoder), new Inbox());
                     }
                 })
                 .connect(address).syncUninterruptibly().channel();
+    }
+
+    /** Every byte received, in order, for tests that look at the PDUs' framing itself. */
+    private final ByteBuf wire = Unpooled.buffer();
+
+    /** Copies what arrives into {@link #wire}, then passes it on untouched. */
+    private final class WireTap extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof ByteBuf b) {
+                synchronized (wire) {
+                    wire.writeBytes(b, b.readerIndex(), b.readableBytes());
+                }
+            }
+            ctx.fireChannelRead(msg);
+        }
+    }
+
+    /** The common headers (type, flags, HLEN, PDO, PLEN) of every PDU received so far. */
+    java.util.List<int[]> receivedHeaders() {
+        java.util.List<int[]> headers = new java.util.ArrayList<>();
+        synchronized (wire) {
+            for (int at = 0; at + 8 <= wire.writerIndex(); ) {
+                int plen = wire.getIntLE(at + 4);
+                headers.add(new int[] {wire.getUnsignedByte(at), wire.getUnsignedByte(at + 1), wire.getUnsignedByte(at + 2),
+                    wire.getUnsignedByte(at + 3), plen});
+                at += plen;
+            }
+        }
+        return headers;
     }
 
     /** Queues what the decoder produces; applies ICResp to the session before the next PDU is decoded. */
@@ -316,6 +346,11 @@ final class RawHost implements AutoCloseable {
     @Override
     public void close() {
         channel.close().syncUninterruptibly();
+        synchronized (wire) {
+            if (wire.refCnt() > 0) {
+                wire.release();
+            }
+        }
         Object msg;
         while ((msg = inbox.poll()) != null) {
             release(msg);
