@@ -1,5 +1,6 @@
 package io.thermocline.tier.s3;
 
+import io.thermocline.tier.Crc32c;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectWriter;
@@ -12,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
@@ -159,18 +161,25 @@ final class S3ObjectWriter implements ObjectWriter {
      * Uploads a full part. The buffer is not copied (it is never written again) and the SDK
      * replays it on a retry. With {@link S3TierConfig.AdditionalChecksums#WHEN_SUPPORTED} the part
      * carries its CRC32C, which the server checks against the bytes it received.
+     *
+     * <p>The CRC32C is computed here and sent as the {@code x-amz-checksum-crc32c} header rather
+     * than left to the SDK, which would send it as an aws-chunked trailer: the part is whole in
+     * memory anyway, a header needs no aws-chunked encoding, and servers that check the header
+     * do not all check trailers (S3Proxy 4.1.0 checks the header and ignores the trailer).
      */
     private CompletableFuture<CompletedPart> upload(int part, ByteBuffer buffer) {
         int partNumber = part + 1; // S3 part numbers start at 1
-        return tier.client().uploadPart(b -> {
-                    b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
-                            .uploadId(uploadId).partNumber(partNumber).contentLength((long) buffer.capacity());
-                    if (tier.sendCrc32c()) {
-                        b.checksumAlgorithm(ChecksumAlgorithm.CRC32_C);
-                    }
-                }, AsyncRequestBody.fromByteBufferUnsafe(buffer.asReadOnlyBuffer()))
-                .thenApply(r -> CompletedPart.builder().partNumber(partNumber).eTag(r.eTag())
-                        .checksumCRC32C(r.checksumCRC32C()).build());
+        String crc32c = tier.sendCrc32c() ? base64(Crc32c.of(buffer.duplicate())) : null;
+        return tier.client().uploadPart(b -> b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
+                        .uploadId(uploadId).partNumber(partNumber).contentLength((long) buffer.capacity())
+                        .checksumCRC32C(crc32c),
+                AsyncRequestBody.fromByteBufferUnsafe(buffer.asReadOnlyBuffer()))
+                .thenApply(r -> CompletedPart.builder().partNumber(partNumber).eTag(r.eTag()).checksumCRC32C(crc32c).build());
+    }
+
+    /** S3's form of a CRC32C: the four bytes, big-endian, in Base64. */
+    static String base64(int crc32c) {
+        return Base64.getEncoder().encodeToString(ByteBuffer.allocate(4).putInt(0, crc32c).array());
     }
 
     @Override
@@ -195,22 +204,17 @@ final class S3ObjectWriter implements ObjectWriter {
                 .handle((head, t) -> t == null ? head.contentLength() : null);
         List<CompletableFuture<CompletedPart>> parts = new ArrayList<>(uploads.values());
         CompletableFuture<Void> published = CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new))
-                .thenCompose(v -> tier.client().putObject(b -> {
-                    b.bucket(bucket).key(tier.sumsPrefix(request.key()) + token);
-                    if (tier.sendCrc32c()) {
-                        b.checksumAlgorithm(ChecksumAlgorithm.CRC32_C);
-                    }
-                }, AsyncRequestBody.fromBytes(ObjectInfoCodec.encode(info))))
+                .thenCompose(v -> {
+                    byte[] record = ObjectInfoCodec.encode(info);
+                    return tier.client().putObject(b -> b.bucket(bucket).key(tier.sumsPrefix(request.key()) + token)
+                            .checksumCRC32C(tier.sendCrc32c() ? base64(Crc32c.of(record)) : null), AsyncRequestBody.fromBytes(record));
+                })
                 .thenCompose(r -> {
                     sumsWritten = true;
                     if (uploadId == null) {
-                        return tier.client().putObject(b -> {
-                            b.bucket(bucket).key(key).contentType(request.contentType())
-                                    .metadata(Map.of(S3Tier.SUMS_METADATA, token));
-                            if (tier.sendCrc32c()) {
-                                b.checksumAlgorithm(ChecksumAlgorithm.CRC32_C);
-                            }
-                        }, AsyncRequestBody.empty()).thenApply(x -> null);
+                        return tier.client().putObject(b -> b.bucket(bucket).key(key).contentType(request.contentType())
+                                .metadata(Map.of(S3Tier.SUMS_METADATA, token))
+                                .checksumCRC32C(tier.sendCrc32c() ? base64(0) : null), AsyncRequestBody.empty()).thenApply(x -> null);
                     }
                     List<CompletedPart> done = parts.stream().map(CompletableFuture::join)
                             .sorted(Comparator.comparing(CompletedPart::partNumber)).toList();

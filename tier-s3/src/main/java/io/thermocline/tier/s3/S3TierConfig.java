@@ -55,7 +55,10 @@ public final class S3TierConfig {
      * CRC32C is the only thing a download can be verified against.
      */
     public enum AdditionalChecksums {
-        /** Uploads carry a CRC32C (multipart uploads declare it and every part has one); stat asks for S3's checksums. */
+        /**
+         * Uploads carry a CRC32C in the {@code x-amz-checksum-crc32c} header (multipart uploads
+         * declare the algorithm and every part has one); stat asks for S3's checksums.
+         */
         WHEN_SUPPORTED,
         /** Checksums only where S3 requires one (none on uploads); stat still asks for S3's checksums. */
         WHEN_REQUIRED,

@@ -59,8 +59,18 @@ public final class FaultProxy implements AutoCloseable {
         record Stall(Duration duration) implements Fault {
         }
 
-        /** Forwards, relays the response head and {@code bodyBytes} of its body, then resets the connection. */
+        /**
+         * Forwards, relays the response head and {@code bodyBytes} of its body, then closes the
+         * connection in order (FIN): the client receives every byte sent and then the end.
+         */
         record Truncate(long bodyBytes) implements Fault {
+        }
+
+        /**
+         * Forwards, relays the response head and {@code bodyBytes} of its body, then resets the
+         * connection (RST): bytes still in the client's receive buffer may be lost too.
+         */
+        record ResetMidBody(long bodyBytes) implements Fault {
         }
 
         /** Forwards and relays the response with one bit flipped at {@code bodyOffset} of its body. */
@@ -69,6 +79,13 @@ public final class FaultProxy implements AutoCloseable {
 
         /** Forwards the request with one bit flipped at {@code bodyOffset} of its body. */
         record CorruptRequest(long bodyOffset) implements Fault {
+        }
+
+        /**
+         * Forwards and adds headers to the answer (replacing those of the same name): emulates a
+         * server feature, e.g. the checksums a server keeps, in front of one that lacks it.
+         */
+        record AddResponseHeaders(Map<String, String> headers) implements Fault {
         }
     }
 
@@ -92,12 +109,25 @@ public final class FaultProxy implements AutoCloseable {
         return new Fault.Truncate(bodyBytes);
     }
 
+    public static Fault resetMidBody(long bodyBytes) {
+        return new Fault.ResetMidBody(bodyBytes);
+    }
+
     public static Fault corruptResponse(long bodyOffset) {
         return new Fault.CorruptResponse(bodyOffset);
     }
 
     public static Fault corruptRequest(long bodyOffset) {
         return new Fault.CorruptRequest(bodyOffset);
+    }
+
+    /** An S3 error answer of any status and code. */
+    public static Fault error(int status, String code, String message) {
+        return new Fault.Status(status, code, message);
+    }
+
+    public static Fault addResponseHeaders(Map<String, String> headers) {
+        return new Fault.AddResponseHeaders(Map.copyOf(headers));
     }
 
     /** When a fault fires. Build with {@link #on}; not thread-safe until added. */
@@ -174,10 +204,17 @@ public final class FaultProxy implements AutoCloseable {
         }
     }
 
-    /** A request as the proxy saw it; header names in lower case, Authorization left out. */
-    public record Seen(String method, String target, Map<String, String> headers, Fault fault) {
+    /**
+     * A request as the proxy saw it; header names in lower case, Authorization left out; the
+     * status of the server's answer once it came (0 if none did, or the proxy answered itself).
+     */
+    public record Seen(String method, String target, Map<String, String> headers, Fault fault, AtomicInteger answer) {
         public String header(String name) {
             return headers.get(name.toLowerCase(Locale.ROOT));
+        }
+
+        public int status() {
+            return answer.get();
         }
     }
 
@@ -291,7 +328,8 @@ public final class FaultProxy implements AutoCloseable {
                         break;
                     }
                 }
-                seen.add(new Seen(method, target, request.headersWithout("authorization"), fault));
+                Seen record = new Seen(method, target, request.headersWithout("authorization"), fault, new AtomicInteger());
+                seen.add(record);
                 boolean expectContinue = "100-continue".equalsIgnoreCase(request.header("expect"));
                 switch (fault) {
                     case Fault.Reset r -> {
@@ -334,14 +372,24 @@ public final class FaultProxy implements AutoCloseable {
                         throw new EOFException("the server closed the connection before answering " + method + " " + target);
                     }
                 } while (response.status() >= 100 && response.status() < 200);
+                record.answer().set(response.status());
+                if (fault instanceof Fault.AddResponseHeaders add) {
+                    response = response.with(add.headers());
+                }
                 out.write(response.bytes());
                 boolean noBody = method.equals("HEAD") || response.status() == 204 || response.status() == 304;
-                if (fault instanceof Fault.Truncate t) {
+                if (fault instanceof Fault.Truncate || fault instanceof Fault.ResetMidBody) {
+                    long bytes = fault instanceof Fault.Truncate t ? t.bodyBytes() : ((Fault.ResetMidBody) fault).bodyBytes();
                     if (!noBody) {
-                        relayBody(upIn, out, response, t.bodyBytes(), -1);
+                        relayBody(upIn, out, response, bytes, -1);
                     }
                     out.flush();
-                    reset(client);
+                    if (fault instanceof Fault.Truncate) {
+                        client.shutdownOutput();
+                        closeQuietly(client);
+                    } else {
+                        reset(client);
+                    }
                     closeQuietly(up);
                     return;
                 }
@@ -377,7 +425,13 @@ public final class FaultProxy implements AutoCloseable {
                        + st.message() + "</Message><Resource>" + path + "</Resource><RequestId>" + requestId
                        + "</RequestId></Error>").getBytes(StandardCharsets.UTF_8);
         boolean head = method.equals("HEAD");
-        String reason = st.status() == 503 ? "Service Unavailable" : st.status() == 500 ? "Internal Server Error" : "Error";
+        String reason = switch (st.status()) {
+            case 503 -> "Service Unavailable";
+            case 500 -> "Internal Server Error";
+            case 404 -> "Not Found";
+            case 403 -> "Forbidden";
+            default -> "Error";
+        };
         out.write(("HTTP/1.1 " + st.status() + " " + reason + "\r\nContent-Type: application/xml\r\nx-amz-request-id: "
                    + requestId + "\r\nContent-Length: " + (head ? 0 : body.length) + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
         if (!head) {
@@ -532,6 +586,17 @@ public final class FaultProxy implements AutoCloseable {
                 }
             }
             return Map.copyOf(map);
+        }
+
+        Head with(Map<String, String> extra) {
+            List<String[]> all = new ArrayList<>();
+            for (String[] h : headers) {
+                if (extra.keySet().stream().noneMatch(h[0]::equalsIgnoreCase)) {
+                    all.add(h);
+                }
+            }
+            extra.forEach((name, value) -> all.add(new String[] {name, value}));
+            return new Head(firstLine, all);
         }
 
         byte[] bytes() {
