@@ -97,6 +97,18 @@ final class AdminData {
         return b;
     }
 
+    /**
+     * I/O Command Set Independent Identify Namespace (CNS 08h; NVMe Base 2.0 §5.17.2):
+     * NMIC byte 1 (bit 0 shared), NSTAT byte 13 (bit 0 ready). Newer Linux hosts ask for it
+     * before CNS 00h, and ignore a namespace it reports not ready.
+     */
+    static ByteBuf identifyNamespaceIndependent(ByteBufAllocator alloc) {
+        ByteBuf b = zeroed(alloc, IdentifyLayout.IDENTIFY_LENGTH);
+        b.setByte(1, 0x01);
+        b.setByte(13, 0x01);
+        return b;
+    }
+
     /** Active Namespace ID list (CNS 02h; NVMe Base 2.0 §5.17.2.2): NSIDs above {@code after}, ascending. */
     static ByteBuf activeNamespaces(ByteBufAllocator alloc, int count, int after) {
         ByteBuf b = zeroed(alloc, IdentifyLayout.IDENTIFY_LENGTH);
@@ -152,7 +164,7 @@ final class AdminData {
             case NvmeOpcodes.LOG_ERROR -> zeroed(alloc, LOG_ERROR_ENTRY_LENGTH);  // ELPE + 1 = 1 entry
             case NvmeOpcodes.LOG_SMART -> zeroed(alloc, LOG_SMART_LENGTH);
             case NvmeOpcodes.LOG_FIRMWARE_SLOT -> {
-                // Figure 209: AFI bits 2:0 = active slot 1; FRS1 at byte 8.
+                // Firmware Slot Information: AFI bits 2:0 = active slot 1; FRS1 at byte 8.
                 ByteBuf b = zeroed(alloc, LOG_FIRMWARE_SLOT_LENGTH);
                 b.setByte(0, 0x01);
                 ascii(b, 8, 8, s.firmware());

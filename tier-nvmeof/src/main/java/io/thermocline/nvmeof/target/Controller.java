@@ -13,7 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One controller of the dynamic controller model (NVMe over Fabrics 1.1, §4.2): created by an admin
+ * One controller of the dynamic controller model (NVMe over Fabrics 1.1): created by an admin
  * queue Connect with CNTLID FFFFh, joined by I/O queue Connects that name its CNTLID from the same
  * host, and gone — with every queue of its association — when the admin queue's connection closes
  * or the keep-alive timer expires.
@@ -24,16 +24,16 @@ import org.slf4j.LoggerFactory;
 final class Controller {
     private static final Logger log = LoggerFactory.getLogger(Controller.class);
 
-    /** CC fields (NVMe Base 2.0 §3.1.3.5, Figure 41). */
+    /** CC fields (NVMe Base 2.0 §3.1.3, property CC at offset 14h). */
     static final int CC_EN = 1;
     static final int CC_SHN_SHIFT = 14;
-    /** CSTS fields (Figure 42): RDY bit 0, CFS bit 1, SHST bits 3:2. */
+    /** CSTS fields (property CSTS at offset 1Ch): RDY bit 0, CFS bit 1, SHST bits 3:2. */
     static final int CSTS_RDY = 1;
     static final int CSTS_CFS = 1 << 1;
     static final int CSTS_SHST_MASK = 3 << 2;
     static final int CSTS_SHST_OCCURRING = 1 << 2;
     static final int CSTS_SHST_COMPLETE = 2 << 2;
-    /** NVMe 1.3 (VS, Figure 40): major 31:16, minor 15:8. */
+    /** VS (offset 08h) for NVMe 1.3: major 31:16, minor 15:8. */
     static final int VERSION = 0x00010300;
 
     private final NvmeTcpTarget target;
@@ -75,7 +75,7 @@ final class Controller {
     }
 
     /**
-     * CAP (NVMe Base 2.0 §3.1.3.1, Figure 36): MQES 15:0, CQR bit 16, TO 31:24 in 500 ms units,
+     * CAP (NVMe Base 2.0 §3.1.3, offset 0h): MQES 15:0, CQR bit 16, TO 31:24 in 500 ms units,
      * CSS bits 44:37 with bit 37 the NVM command set, MPSMIN 51:48 = 0 (4 KiB pages), MPSMAX 55:52 = 0.
      */
     long cap() {
@@ -180,7 +180,7 @@ final class Controller {
     }
 
     /**
-     * Set Features, Number of Queues (NVMe Base 2.0 §5.27.1.5, Figure 322): grants
+     * Set Features, Number of Queues (NVMe Base 2.0 §5.27, feature 07h): grants
      * min(requested, configured) submission and completion queues; the reply holds both, 0's based.
      *
      * @return the CQE DW0, or -1 when I/O queues exist already (the feature must come first)
@@ -220,8 +220,8 @@ final class Controller {
     }
 
     /**
-     * KATO rounded up to the KAS granularity (NVMe Base 2.0 §3.9.4: the controller may round the
-     * timeout up to its granularity).
+     * KATO rounded up to the KAS granularity (NVMe Base 2.0, Keep Alive: the controller may round
+     * the timeout up to its granularity).
      */
     private static int roundKato(int kato) {
         int unit = TargetConfig.KAS * 100;

@@ -40,7 +40,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The controller end of one NVMe/TCP connection, which carries one queue (NVMe/TCP 1.0 §2.2: one
+ * The controller end of one NVMe/TCP connection, which carries one queue (NVMe/TCP 1.0: one
  * connection per queue pair). Sits after the {@link PduDecoder} and runs entirely on the
  * connection's event loop; block I/O runs on the namespace's own threads and its completion comes
  * back to this loop before anything is sent.
@@ -583,7 +583,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** Property Get (NVMe-oF 1.1 §3.5, Figure 16): CAP as 8 bytes; VS, CC, CSTS as 4. */
+    /** Property Get (NVMe-oF 1.1, Figure 16): CAP as 8 bytes; VS, CC, CSTS as 4. */
     private void propertyGet(Command cmd) {
         Sqe sqe = cmd.sqe;
         boolean eight = (sqe.u8(Fabrics.PROPERTY_ATTRIB_OFFSET) & 7) == 1;
@@ -605,7 +605,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         complete(cmd, 0, value);
     }
 
-    /** Property Set (NVMe-oF 1.1 §3.6, Figure 18): CC only, 4 bytes. */
+    /** Property Set (NVMe-oF 1.1, Figure 18): CC only, 4 bytes. */
     private void propertySet(Command cmd) {
         Sqe sqe = cmd.sqe;
         boolean eight = (sqe.u8(Fabrics.PROPERTY_ATTRIB_OFFSET) & 7) == 1;
@@ -643,7 +643,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 if (discovery) {
                     fail(cmd, NvmeStatus.INVALID_OPCODE, "Abort on the discovery controller");
                 } else {
-                    // NVMe Base 2.0 §5.1, Figure 145: DW0 bit 0 = 1, the command was not aborted.
+                    // NVMe Base 2.0 §5.1, Abort: DW0 bit 0 = 1, the command was not aborted.
                     complete(cmd, 0, 1);
                 }
             }
@@ -694,6 +694,14 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 }
                 data = AdminData.namespaceDescriptors(ctx.alloc(), s, nsid);
             }
+            case 0x08 -> {
+                if (s.namespace(nsid) == null) {
+                    fail(cmd, NvmeStatus.INVALID_NAMESPACE, "command set independent Identify Namespace of NSID "
+                            + Integer.toUnsignedString(nsid) + " (expected 1.." + s.namespaces().size() + ")");
+                    return;
+                }
+                data = AdminData.identifyNamespaceIndependent(ctx.alloc());
+            }
             case 0x06 -> {
                 if (csi != 0) {
                     fail(cmd, NvmeStatus.INVALID_FIELD, "I/O command set specific Identify Controller for CSI " + csi
@@ -704,7 +712,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             }
             default -> {
                 fail(cmd, NvmeStatus.INVALID_FIELD, "Identify CNS 0x" + Integer.toHexString(cns)
-                        + " is not supported (expected 00h, 01h, 02h, 03h or 06h)");
+                        + " is not supported (expected 00h, 01h, 02h, 03h, 06h or 08h)");
                 return;
             }
         }
@@ -712,7 +720,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Get Log Page (NVMe Base 2.0 §5.16, Figure 197–201): LID CDW10 7:0, NUMDL 31:16, NUMDU CDW11
+     * Get Log Page (NVMe Base 2.0 §5.16): LID CDW10 7:0, NUMDL 31:16, NUMDU CDW11
      * 15:0 (NUMD 0's based dwords), LPOL/LPOU CDW12–13 (byte offset, a multiple of 4), OT CDW14 bit 23.
      */
     private void getLogPage(Command cmd) {
@@ -831,7 +839,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         if (sel == 3) {
-            complete(cmd, 0, 0x04);  // Figure 325: changeable, neither saveable nor namespace specific
+            complete(cmd, 0, 0x04);  // capabilities: changeable, neither saveable nor namespace specific
             return;
         }
         long value = switch (fid) {
@@ -982,7 +990,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         });
     }
 
-    /** Flush (NVM Command Set 1.0 §3.2.2); NSID FFFFFFFFh flushes every namespace. */
+    /** Flush (NVMe Base 2.0 §7.1); NSID FFFFFFFFh flushes every namespace. */
     private void flush(Command cmd) {
         if (cmd.sqe.nsid() == -1) {
             whenDone(cmd, controller.flushAll(), NvmeStatus.WRITE_FAULT, () -> complete(cmd, 0, 0));
@@ -1024,7 +1032,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
 
     /**
      * Dataset Management (NVM Command Set 1.0 §3.2.3): NR CDW10 7:0 (0's based ranges), AD CDW11
-     * bit 2 (deallocate). The data is NR+1 16-byte ranges (Figure 39: context attributes 4,
+     * bit 2 (deallocate). The data is NR+1 16-byte ranges (Range Definition: context attributes 4,
      * length in blocks 4, starting LBA 8). Owns {@code data}.
      */
     private void datasetManagement(Command cmd, ByteBuf data) {

@@ -319,6 +319,10 @@ class NvmeTcpTargetTest {
         h.identify(NvmeOpcodes.CNS_NAMESPACE, 3).assertStatus(NvmeStatus.INVALID_NAMESPACE);
         h.identify(NvmeOpcodes.CNS_NAMESPACE, 0).assertStatus(NvmeStatus.INVALID_NAMESPACE);
         assertArrayEquals(new byte[4096], h.identify(0x06, 0).assertSuccess().data(), "NVM Identify Controller: no limits");
+        byte[] independent = h.identify(0x08, 2).assertSuccess().data();
+        assertEquals(1, independent[1], "NMIC shared");
+        assertEquals(1, independent[13], "NSTAT ready");
+        h.identify(0x08, 3).assertStatus(NvmeStatus.INVALID_NAMESPACE);
 
         Sqe queues = new Sqe().opcode(NvmeOpcodes.ADMIN_SET_FEATURES).cdw(10, NvmeOpcodes.FEATURE_NUMBER_OF_QUEUES)
                 .cdw(11, 99 | 99 << 16).sglTransport(0);
