@@ -352,7 +352,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         private boolean c2hSuccess;
         private int maxC2hDataPerPdu = 128 * 1024;
         private int portId = 1;
-        private Duration connectTimeout = Duration.ofSeconds(10);
+        private Duration connectTimeout = Duration.ofSeconds(30);
         private Duration shutdownTimeout = Duration.ofSeconds(5);
 
         private Builder() {
@@ -462,7 +462,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
             return this;
         }
 
-        /** How long a new connection has for ICReq and a successful Connect; default 10 s. */
+        /** How long a new connection has for ICReq and a successful Connect; default 30 s. */
         public Builder connectTimeout(Duration timeout) {
             this.connectTimeout = checkPositive("connect timeout", timeout);
             return this;

@@ -658,6 +658,41 @@ class NvmeTcpTargetTest {
     }
 
     @Test
+    void connectionsWithoutASuccessfulConnect_areClosedAfterTheConnectTimeout() {
+        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096)))
+                .connectTimeout(java.time.Duration.ofMillis(200)).build());
+        RawHost silent = host();
+        RawHost refused = host();
+        refused.initialize(false, false);
+        refused.connect(0, 32, 0, Fabrics.CNTLID_DYNAMIC, NQN_A, OTHER_HOST, 0).assertStatus(NvmeStatus.CONNECT_INVALID_HOST);
+        RawHost connected = host();
+        connected.initialize(false, false);
+        connected.connectAdminAndEnable(NQN_A, 0);
+        silent.awaitClosed(RawHost.TIMEOUT_MS);
+        refused.awaitClosed(RawHost.TIMEOUT_MS);
+        assertNull(connected.poll(400), "a connected queue stays open");
+        connected.run(new Sqe().opcode(NvmeOpcodes.ADMIN_KEEP_ALIVE).sglTransport(0), null, null).assertSuccess();
+    }
+
+    @Test
+    void disconnect_completesAndClosesTheIoQueue_only() {
+        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
+        RawHost admin = host();
+        admin.initialize(false, false);
+        int cntlid = admin.connectAdminAndEnable(NQN_A, 0);
+        RawHost io = host();
+        io.initialize(false, false);
+        io.connect(1, 8, 0, cntlid, NQN_A, RawHost.HOST_NQN, 0).assertSuccess();
+        admin.run(Fabrics.disconnect(), null, null).assertStatus(NvmeStatus.INVALID_FIELD);
+        io.run(Fabrics.disconnect(), null, null).assertSuccess();
+        io.awaitClosed(RawHost.TIMEOUT_MS);
+        admin.run(new Sqe().opcode(NvmeOpcodes.ADMIN_KEEP_ALIVE).sglTransport(0), null, null).assertSuccess();
+        RawHost again = host();
+        again.initialize(false, false);
+        again.connect(1, 8, 0, cntlid, NQN_A, RawHost.HOST_NQN, 0).assertSuccess();  // the QID is free again
+    }
+
+    @Test
     void keepAlive_commandsKeepTheAssociation_silenceEndsIt() throws InterruptedException {
         start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
         RawHost h = host();
