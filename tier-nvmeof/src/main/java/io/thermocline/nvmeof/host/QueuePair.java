@@ -11,6 +11,7 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.thermocline.nvmeof.pdu.Cqe;
@@ -146,7 +147,9 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
                         // read data is copied once, into the caller's buffer: a composite cumulation
                         // keeps a large C2HData in the socket's buffers instead of merging it into one
                         decoder.setCumulator(ByteToMessageDecoder.COMPOSITE_CUMULATOR);
-                        ch.pipeline().addLast("pdu", decoder).addLast("queue", q);
+                        // commands issued while completions are being read go out in one write at the end of the read
+                        ch.pipeline().addLast("flush", new FlushConsolidationHandler(64, true))
+                                .addLast("pdu", decoder).addLast("queue", q);
                     }
                 });
         ChannelFuture cf = b.connect(options.traddr(), options.trsvcid());
