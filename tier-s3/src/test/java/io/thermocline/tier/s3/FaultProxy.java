@@ -38,8 +38,9 @@ import java.util.stream.Collectors;
  *
  * <p>A {@link Rule} matches a method and a regular expression on the request target (path and
  * query) and fires on the Nth matching requests, on all of them, or with a probability drawn from
- * a seeded {@link Random}, at most a given number of times. The first rule that fires decides; a
- * request no rule fires on passes through. {@link #requests()} records every request (without its
+ * a seeded {@link Random}, at most a given number of times. Every rule counts every request it
+ * matches, whatever other rules do; the first rule that fires decides; a request no rule fires on
+ * passes through. {@link #requests()} records every request (without its
  * Authorization header) and the fault it met. {@link #close()} stops everything, stalled requests
  * included.
  */
@@ -184,12 +185,17 @@ public final class FaultProxy implements AutoCloseable {
             return fired.get();
         }
 
-        private boolean fires(String requestMethod, String requestTarget) {
+        /** Counts the request if it matches: its number among the matching ones, or 0 if it does not match. */
+        private int count(String requestMethod, String requestTarget) {
             if ((method != null && !method.equalsIgnoreCase(requestMethod))
                 || (target != null && !target.matcher(requestTarget).matches())) {
-                return false;
+                return 0;
             }
-            int n = matched.incrementAndGet();
+            return matched.incrementAndGet();
+        }
+
+        /** Whether the rule fires on matching request number {@code n}; counts it as fired if so. */
+        private boolean fires(int n) {
             if (nth != null && !nth.contains(n)) {
                 return false;
             }
@@ -322,10 +328,12 @@ public final class FaultProxy implements AutoCloseable {
                 String method = line[0];
                 String target = line.length > 1 ? line[1] : "";
                 Fault fault = null;
-                for (Rule rule : rules) {
-                    if (rule.fires(method, target)) {
-                        fault = rule.fault;
-                        break;
+                synchronized (rules) { // every rule counts every request it matches; the first that fires decides
+                    for (Rule rule : rules) {
+                        int n = rule.count(method, target);
+                        if (n > 0 && fault == null && rule.fires(n)) {
+                            fault = rule.fault;
+                        }
                     }
                 }
                 Seen record = new Seen(method, target, request.headersWithout("authorization"), fault, new AtomicInteger());
