@@ -48,7 +48,10 @@ public final class ThermoclineCommand implements Runnable {
         CommandLine cl = new CommandLine(new ThermoclineCommand());
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             commandLine.getErr().println("thermocline: " + e.getMessage());
-            return e instanceof io.thermocline.tier.TierUnavailableException ? 3 : 1;
+            boolean unavailable = e instanceof io.thermocline.tier.TierUnavailableException
+                    // no controller answered: the transport failed before any status came back
+                    || e instanceof io.thermocline.nvmeof.host.NvmeException ne && ne.completion() == null;
+            return unavailable ? 3 : 1;
         });
         return cl;
     }

@@ -1,0 +1,106 @@
+package io.thermocline.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.thermocline.nvmeof.target.Namespace;
+import io.thermocline.nvmeof.target.NvmeTcpTarget;
+import io.thermocline.nvmeof.target.Subsystem;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+@Timeout(60)
+class NvmeCommandTest {
+    private static final String NQN = "nqn.2026-11.io.thermocline:cli-test";
+    private static final String HOST = "nqn.2014-08.org.nvmexpress:uuid:2b7c1d9e-0c55-4e0b-a1a4-7f3f5a9d6c01";
+
+    @TempDir
+    Path dir;
+    private NvmeTcpTarget target;
+    private String port;
+    private final StringWriter out = new StringWriter();
+    private final StringWriter err = new StringWriter();
+
+    @BeforeEach
+    void startTarget() {
+        target = NvmeTcpTarget.builder().port(0)
+                .subsystem(Subsystem.builder(NQN).allowHost(HOST).namespace(Namespace.openFile(dir.resolve("ns"), 4 << 20, 4096, false)).build())
+                .build();
+        port = Integer.toString(target.start().getPort());
+    }
+
+    @AfterEach
+    void stopTarget() {
+        target.close();
+    }
+
+    private int run(String... args) {
+        CommandLine cl = ThermoclineCommand.newCommandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        return cl.execute(args);
+    }
+
+    @Test
+    void discover_printsEntriesLikeNvmeCli() {
+        assertEquals(0, run("nvme", "discover", "-t", "tcp", "-a", "127.0.0.1", "-s", port, "-q", HOST), err.toString());
+        assertThat(out.toString()).contains("Discovery Log Number of Records").contains("subnqn:  " + NQN)
+                .contains("trsvcid: " + port).contains("traddr:  127.0.0.1").contains("subtype: nvme subsystem");
+    }
+
+    @Test
+    void discover_json() {
+        assertEquals(0, run("nvme", "discover", "-a", "127.0.0.1", "-s", port, "-q", HOST, "--json"), err.toString());
+        assertThat(out.toString()).startsWith("{\"genctr\":").contains("\"subnqn\":\"" + NQN + "\"");
+    }
+
+    @Test
+    void bench_verifiedWrites_reportIopsLatencyAndVerification() {
+        assertEquals(0, run("nvme", "bench", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST, "--rw", "randwrite",
+                "--bs", "8k", "--qd", "4", "--runtime", "0.3", "--size", "1MiB", "--verify", "-g", "-G"), err.toString());
+        assertThat(out.toString()).contains("randwrite: IOPS=").contains("lat (usec): mean=").contains("p99.9=")
+                .contains("verify: 1048576 bytes read back, all as written");
+    }
+
+    @Test
+    void bench_json() {
+        assertEquals(0, run("nvme", "bench", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST, "--rw", "read",
+                "--bs", "64k", "--qd", "2", "--runtime", "0.2", "--json"), err.toString());
+        assertThat(out.toString()).startsWith("{\"rw\":\"read\",\"bs\":65536,\"qd\":2,").contains("\"p99.9\":");
+    }
+
+    @Test
+    void badInput_exitsWithTwo_namingTheOption() {
+        assertEquals(2, run("nvme", "bench", "-a", "127.0.0.1", "-s", port, "-n", NQN, "--rw", "sideways"));
+        assertThat(err.toString()).contains("--rw: sideways (expected: read, write, randread or randwrite)");
+        assertEquals(2, run("nvme", "discover", "-t", "rdma", "-a", "127.0.0.1"));
+        assertThat(err.toString()).contains("--transport: rdma (expected: tcp");
+        assertEquals(2, run("nvme", "bench", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST, "--rw", "read", "--bs", "1000"));
+        assertThat(err.toString()).contains("--bs 1000");
+    }
+
+    @Test
+    void hostNotAllowed_failsWithTheReason() {
+        int code = run("nvme", "bench", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", "nqn.2026-11.example:stranger",
+                "--rw", "read", "--runtime", "0.1");
+        assertEquals(1, code);
+        assertThat(err.toString()).contains("CONNECT_INVALID_HOST");
+    }
+
+    @Test
+    void nothingListening_exitsWithThree() throws Exception {
+        int free;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            free = s.getLocalPort();
+        }
+        assertEquals(3, run("nvme", "discover", "-a", "127.0.0.1", "-s", Integer.toString(free), "-q", HOST, "--timeout", "2s"));
+        assertThat(err.toString()).contains("127.0.0.1:" + free);
+    }
+}
