@@ -56,7 +56,7 @@ final class AdminData {
         b.setShortLE(IdentifyLayout.Controller.KAS, TargetConfig.KAS);
         b.setByte(IdentifyLayout.Controller.SQES, 0x66);
         b.setByte(IdentifyLayout.Controller.CQES, 0x44);
-        b.setShortLE(IdentifyLayout.Controller.MAXCMD, disc ? TargetConfig.ADMIN_QUEUE_SIZE : config.maxQueueSize());
+        b.setShortLE(IdentifyLayout.Controller.MAXCMD, config.maxQueueSize());  // as CAP.MQES + 1, for discovery too
         b.setIntLE(IdentifyLayout.Controller.NN, disc ? 0 : c.subsystem.namespaces().size());
         if (!disc) {
             b.setShortLE(IdentifyLayout.Controller.ONCS, IdentifyLayout.Controller.ONCS_DSM | IdentifyLayout.Controller.ONCS_WRITE_ZEROES);

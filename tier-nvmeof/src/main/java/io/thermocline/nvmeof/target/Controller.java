@@ -79,7 +79,10 @@ final class Controller {
      * CSS bits 44:37 with bit 37 the NVM command set, MPSMIN 51:48 = 0 (4 KiB pages), MPSMAX 55:52 = 0.
      */
     long cap() {
-        int mqes = (discovery() ? TargetConfig.ADMIN_QUEUE_SIZE : target.config().maxQueueSize()) - 1;
+        // The discovery controller has no I/O queues, but the Linux host clamps its queue size to
+        // MQES + 1 for every controller and warns when that is below its default of 128: report
+        // the same as I/O controllers, as the kernel's own target does.
+        int mqes = target.config().maxQueueSize() - 1;
         return (mqes & 0xFFFFL) | (1L << 16) | (15L << 24) | (1L << 37);
     }
 
