@@ -72,6 +72,16 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  * are filled in memory and uploaded as each fills; an abort, a failed commit or a crash leaves an
  * incomplete upload that is aborted or never becomes visible.
  *
+ * <p><b>Retries</b> follow {@link S3Retries}: transient failures are retried with jittered
+ * exponential backoff within a per-request deadline; ranged GETs whose bodies break resume after
+ * the bytes already received; refusals (403, 404) fail at once with messages that name the
+ * endpoint, bucket and key, never a secret.
+ *
+ * <p><b>Objects written by other tools</b> (no checksum record) are listed like any other;
+ * {@link #describe(ObjectKey)} tells what is known of them and {@link #fetch} downloads them,
+ * verified against S3's full-object CRC32C when the server keeps one. {@link #stat} and
+ * {@link #openReader} refuse them, since an {@link ObjectInfo} cannot say that checksums are unknown.
+ *
  * <p>Keys under {@code .thermocline/} are reserved. Thread-safe.
  */
 public final class S3Tier implements Tier {
