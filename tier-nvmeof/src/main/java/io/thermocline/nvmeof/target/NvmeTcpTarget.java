@@ -14,6 +14,7 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.Future;
 import io.thermocline.nvmeof.pdu.PduDecoder;
@@ -141,6 +142,8 @@ public final class NvmeTcpTarget implements AutoCloseable {
                             int firstCapsuleLimit = Math.max(TargetConfig.ADMIN_IN_CAPSULE_DATA_SIZE, config.ioInCapsuleDataSize());
                             PduSession session = new PduSession(PduSession.Role.CONTROLLER, firstCapsuleLimit, config.maxH2cData());
                             PduEncoder encoder = new PduEncoder(session);
+                            // responses written while a batch of commands is being read leave in one write
+                            ch.pipeline().addLast("flush", new FlushConsolidationHandler(64, true));
                             ch.pipeline().addLast("nvme-tcp-decoder", new PduDecoder(session, encoder));
                             ch.pipeline().addLast("nvme-queue", new QueueConnection(NvmeTcpTarget.this, session, encoder));
                         }
