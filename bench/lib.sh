@@ -62,3 +62,20 @@ machine_line() {
   cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
   echo "$(nproc) cores ($cpu), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, fs $(df -T "$BENCH_DIR" | awk 'NR==2 {print $2" on "$1}'), kernel $(uname -r)"
 }
+
+# nvmetcp_bench MODE: runs io.thermocline.bench.NvmeTcpBench MODE RUNS times (SECONDS_PER_SIDE
+# seconds per side, default 10), prints every run, and ends with the median run's RESULT line.
+nvmetcp_bench() {
+  local mode=$1 out i
+  local results=()
+  build_bench
+  echo "machine: $(machine_line)"
+  for i in $(seq "$RUNS"); do
+    echo "--- run $i"
+    out=$(JAVA_OPTS="-XX:+UseParallelGC" run_java io.thermocline.bench.NvmeTcpBench "$mode" "${SECONDS_PER_SIDE:-10}" 2>&1 | grep -v INFO)
+    echo "$out"
+    results+=("$(echo "$out" | grep '^RESULT ')")
+  done
+  # the run whose ratio is the median
+  printf '%s\n' "${results[@]}" | sort -t= -k2 -g | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'
+}

@@ -1,5 +1,6 @@
 package io.thermocline.tier.local;
 
+import io.thermocline.tier.support.AlignedBufferPool;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;

@@ -1,5 +1,6 @@
 package io.thermocline.tier.local;
 
+import io.thermocline.tier.support.AlignedBufferPool;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectWriter;

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.block;
 
+import io.thermocline.tier.support.AlignedBufferPool;
 import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ListPage;
@@ -89,7 +90,7 @@ public final class BlockTier implements Tier {
     private final BlockTierConfig config;
     private final String name;
     private final Catalog catalog;
-    private final DirectBuffers buffers;
+    private final AlignedBufferPool buffers;
     private final Executor executor;
     private final ExecutorService ownedExecutor;
     private final int unit;
@@ -114,7 +115,7 @@ public final class BlockTier implements Tier {
     private volatile boolean crashed;
     private volatile String degradedReason;
 
-    private BlockTier(BlockDevice device, BlockTierConfig config, DirectBuffers buffers, Catalog catalog, Superblock sb) {
+    private BlockTier(BlockDevice device, BlockTierConfig config, AlignedBufferPool buffers, Catalog catalog, Superblock sb) {
         this.device = device;
         this.config = config;
         this.name = config.name();
@@ -184,7 +185,7 @@ public final class BlockTier implements Tier {
             throw InvalidArgumentException.of("size of " + device.name(), device.sizeInBytes() + " bytes",
                     "at least " + (dataOffset + au) + " for the superblock area and one allocation unit of " + au);
         }
-        DirectBuffers buffers = new DirectBuffers(config.maxIdleBuffersPerSize());
+        AlignedBufferPool buffers = new AlignedBufferPool(config.maxIdleBuffersPerSize());
         List<SuperblockJournal.SlotReading> slots = SuperblockJournal.readAll(device, buffers);
         boolean ours = slots.stream().anyMatch(s -> s instanceof SuperblockJournal.Valid
                 || s instanceof SuperblockJournal.ForeignVersion
@@ -225,7 +226,7 @@ public final class BlockTier implements Tier {
      * @throws TierIoException if the catalog is damaged
      */
     public static BlockTier open(BlockDevice device, BlockTierConfig config) {
-        DirectBuffers buffers = new DirectBuffers(config.maxIdleBuffersPerSize());
+        AlignedBufferPool buffers = new AlignedBufferPool(config.maxIdleBuffersPerSize());
         List<SuperblockJournal.SlotReading> slots = SuperblockJournal.readAll(device, buffers);
         Superblock sb = SuperblockJournal.newest(device, slots);
         for (SuperblockJournal.SlotReading s : slots) {
@@ -272,7 +273,7 @@ public final class BlockTier implements Tier {
      */
     public static BlockTier openOrFormat(BlockDevice device, BlockTierConfig config) {
         List<SuperblockJournal.SlotReading> slots =
-                SuperblockJournal.readAll(device, new DirectBuffers(config.maxIdleBuffersPerSize()));
+                SuperblockJournal.readAll(device, new AlignedBufferPool(config.maxIdleBuffersPerSize()));
         return SuperblockJournal.isBlank(slots) ? format(device, config) : open(device, config);
     }
 
@@ -530,7 +531,7 @@ public final class BlockTier implements Tier {
         return device;
     }
 
-    DirectBuffers buffers() {
+    AlignedBufferPool buffers() {
         return buffers;
     }
 

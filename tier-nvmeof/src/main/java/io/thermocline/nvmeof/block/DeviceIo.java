@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.block;
 
+import io.thermocline.tier.support.AlignedBufferPool;
 import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.TierIoException;
@@ -59,7 +60,7 @@ final class DeviceIo {
      * that starts or ends inside a block reads that block into a scratch buffer and copies the
      * wanted part. All device reads of one call are in flight together.
      */
-    static void readObjectRange(BlockDevice device, ExtentMap map, DirectBuffers buffers, long position,
+    static void readObjectRange(BlockDevice device, ExtentMap map, AlignedBufferPool buffers, long position,
                                 ByteBuffer dst, Supplier<String> what) {
         int block = device.blockSizeInBytes();
         int length = dst.remaining();

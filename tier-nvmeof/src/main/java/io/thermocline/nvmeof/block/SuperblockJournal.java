@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.block;
 
+import io.thermocline.tier.support.AlignedBufferPool;
 import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.Crc32c;
 import io.thermocline.tier.TierUnavailableException;
@@ -54,7 +55,7 @@ final class SuperblockJournal {
     }
 
     /** Reads and classifies every slot. */
-    static List<SlotReading> readAll(BlockDevice device, DirectBuffers buffers) {
+    static List<SlotReading> readAll(BlockDevice device, AlignedBufferPool buffers) {
         int slotLength = Superblock.slotLength(device.blockSizeInBytes());
         List<SlotReading> out = new ArrayList<>(Superblock.SLOT_COUNT);
         ByteBuffer buf = buffers.acquire(slotLength);
@@ -166,7 +167,7 @@ final class SuperblockJournal {
     }
 
     /** Writes {@code superblock} into its slot and flushes the device: the generation is durable on return. */
-    static void write(BlockDevice device, DirectBuffers buffers, Superblock superblock) {
+    static void write(BlockDevice device, AlignedBufferPool buffers, Superblock superblock) {
         int slotLength = Superblock.slotLength(device.blockSizeInBytes());
         long offset = Superblock.slotOffset(superblock.slot(), device.blockSizeInBytes());
         ByteBuffer buf = buffers.acquire(slotLength);

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.block;
 
+import io.thermocline.tier.support.AlignedBufferPool;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -34,7 +35,7 @@ class BlockTierSuperblockTest {
     @TempDir
     Path dir;
     private final List<AutoCloseable> open = new ArrayList<>();
-    private final DirectBuffers buffers = new DirectBuffers(2);
+    private final AlignedBufferPool buffers = new AlignedBufferPool(2);
 
     @AfterEach
     void closeAll() throws Exception {

@@ -1,6 +1,5 @@
-package io.thermocline.tier.local;
+package io.thermocline.tier.support;
 
-import io.thermocline.tier.support.BufferPool;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -8,14 +7,15 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 
 /**
- * Direct buffers aligned to 4096 bytes for O_DIRECT, pooled by power-of-two size class. Memory
+ * Direct buffers aligned to 4096 bytes, pooled by power-of-two size class from 4 KiB to 256 MiB:
+ * aligned direct memory can go to an O_DIRECT file or a socket without another copy. Memory
  * comes from {@link Arena#ofAuto()}, so a buffer that is dropped instead of released is still
  * reclaimed by the garbage collector. At most {@code maxPerClass} idle buffers are kept per
  * class. Thread-safe.
  */
-final class AlignedBufferPool implements BufferPool {
+public final class AlignedBufferPool implements BufferPool {
 
-    static final int ALIGNMENT = 4096;
+    public static final int ALIGNMENT = 4096;
     private static final int MIN_SHIFT = 12;
     private static final int MAX_SHIFT = 28;
 
@@ -24,7 +24,7 @@ final class AlignedBufferPool implements BufferPool {
     private final AtomicIntegerArray idleCount = new AtomicIntegerArray(MAX_SHIFT + 1);
     private final int maxPerClass;
 
-    AlignedBufferPool(int maxPerClass) {
+    public AlignedBufferPool(int maxPerClass) {
         this.maxPerClass = maxPerClass;
         for (int i = MIN_SHIFT; i <= MAX_SHIFT; i++) {
             idle[i] = new ConcurrentLinkedQueue<>();
@@ -32,7 +32,7 @@ final class AlignedBufferPool implements BufferPool {
     }
 
     /** True if {@code b} can be handed to an O_DIRECT read or write as it is. */
-    static boolean isAligned(ByteBuffer b) {
+    public static boolean isAligned(ByteBuffer b) {
         return b.isDirect() && b.remaining() % ALIGNMENT == 0
                && MemorySegment.ofBuffer(b).address() % ALIGNMENT == 0;
     }
@@ -51,8 +51,9 @@ final class AlignedBufferPool implements BufferPool {
 
     @Override
     public void release(ByteBuffer buffer) {
-        int shift = Integer.numberOfTrailingZeros(buffer.capacity());
-        if (buffer.capacity() != 1 << shift || shift < MIN_SHIFT || shift > MAX_SHIFT) {
+        int capacity = buffer.capacity();
+        int shift = Integer.numberOfTrailingZeros(capacity);
+        if (!buffer.isDirect() || capacity != 1 << shift || shift < MIN_SHIFT || shift > MAX_SHIFT) {
             return;
         }
         if (idleCount.incrementAndGet(shift) <= maxPerClass) {
