@@ -70,15 +70,46 @@ public class RegionBenchmark {
         Files.deleteIfExists(path);
     }
 
-    /** Per-thread reusable view. */
+    /**
+     * Per-thread reusable views: {@code view} receives the slot's fields (state, tiers, size,
+     * CRC32C, epoch) like the {@code bench/shm-lookup.sh} lookups; {@code withLocator} also copies
+     * and checks the locator.
+     */
     @State(Scope.Thread)
     public static class View {
-        final EntryView view = new EntryView();
+        final EntryView view = new EntryView(false);
+        final EntryView withLocator = new EntryView(true);
+        final RegionKey[] batchKeys = new RegionKey[BATCH];
+        final EntryView[] batchViews = new EntryView[BATCH];
+        final boolean[] found = new boolean[BATCH];
+
+        public View() {
+            for (int k = 0; k < BATCH; k++) {
+                batchViews[k] = new EntryView(false);
+            }
+        }
     }
+
+    static final int BATCH = 32;
 
     @Benchmark
     public long regionLookup(View v) {
         return table.lookup(keys[ThreadLocalRandom.current().nextInt(entries)], v.view) ? v.view.sizeInBytes() : -1;
+    }
+
+    @Benchmark
+    public long regionLookupWithLocator(View v) {
+        return table.lookup(keys[ThreadLocalRandom.current().nextInt(entries)], v.withLocator) ? v.withLocator.locatorLength() : -1;
+    }
+
+    /** {@link ObjectTable#lookupAll} over {@value #BATCH} random keys: divide by 32 for the time per key. */
+    @Benchmark
+    public int regionLookupAll32(View v) {
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        for (int k = 0; k < BATCH; k++) {
+            v.batchKeys[k] = keys[random.nextInt(entries)];
+        }
+        return table.lookupAll(v.batchKeys, v.batchViews, v.found);
     }
 
     @Benchmark

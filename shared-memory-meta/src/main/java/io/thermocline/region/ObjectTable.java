@@ -60,6 +60,9 @@ public final class ObjectTable {
     }
 
     private final MemorySegment seg;
+    /** The object table alone (offset 0 = slot 0) and the arena alone: the lookup path's views. */
+    private final MemorySegment slots;
+    private final MemorySegment arena;
     private final String file;
     private final long slotCount;
     private final long slotsOffset;
@@ -79,6 +82,8 @@ public final class ObjectTable {
         this.heatOffset = g.heatOffset();
         this.arenaOffset = g.arenaOffset();
         this.arenaLength = g.arenaLength();
+        this.slots = seg.asSlice(slotsOffset, slotCount * SLOT_LENGTH);
+        this.arena = seg.asSlice(arenaOffset, arenaLength);
         this.createdMillis = createdMillis;
         this.ticksPerHalfLife = (double) g.heatHalfLifeMillis() / TICK_MILLIS;
         this.clock = clock;
@@ -129,14 +134,16 @@ public final class ObjectTable {
             throw new IllegalArgumentException("views and found must hold " + n + " entries");
         }
         long touched = 0;
+        MemorySegment slots = this.slots;
+        MemorySegment arena = this.arena;
         for (int k = 0; k < n; k++) {
-            touched += seg.get(LONG, slotsOffset + home(keys[k].hash()) * SLOT_LENGTH + SLOT_KEY_REF_OFFSET);
+            touched += slots.get(LONG_UNALIGNED, home(keys[k].hash()) * SLOT_LENGTH + SLOT_KEY_REF_OFFSET);
         }
         for (int k = 0; k < n; k++) {
-            long keyRef = seg.get(LONG, slotsOffset + home(keys[k].hash()) * SLOT_LENGTH + SLOT_KEY_REF_OFFSET);
+            long keyRef = slots.get(LONG_UNALIGNED, home(keys[k].hash()) * SLOT_LENGTH + SLOT_KEY_REF_OFFSET);
             long off = refOffset(keyRef);
-            if (off >= 0 && off < arenaLength) {
-                touched += seg.get(ValueLayout.JAVA_BYTE, arenaOffset + off);
+            if (off < arenaLength) {
+                touched += arena.get(ValueLayout.JAVA_BYTE, off);
             }
             touched += keys[k].words()[0];
         }
@@ -163,14 +170,44 @@ public final class ObjectTable {
     private long find(RegionKey key, EntryView out) {
         long h = key.hash();
         long i = home(h);
+        MemorySegment slots = this.slots;
         for (long probes = 0; probes < slotCount; probes++) {
-            long base = slotsOffset + i * SLOT_LENGTH;
-            long seq = (long) LONG_H.getAcquire(seg, base + SLOT_SEQ_OFFSET);
-            long hash = seg.get(LONG, base + SLOT_HASH_OFFSET);
-            // Most probes see another key's hash and move on; only a candidate (or a slot being
-            // written) gets the full, validated read.
-            if (hash == h || (seq & 1) != 0) {
-                int r = readSlot(i, key, out);
+            long base = i * SLOT_LENGTH;
+            long seq = (long) LONG_H.getAcquire(slots, base + SLOT_SEQ_OFFSET);
+            long hash = slots.get(LONG_UNALIGNED, base + SLOT_HASH_OFFSET);
+            if ((seq & 1) == 0 && hash == h) {
+                // The common case, read once: a stable slot holding the key's hash. The same
+                // reads and checks as readSlot's first attempt, without re-reading SEQ and HASH.
+                long keyRef = slots.get(LONG_UNALIGNED, base + SLOT_KEY_REF_OFFSET);
+                long size = slots.get(LONG_UNALIGNED, base + SLOT_SIZE_OFFSET);
+                long epoch = slots.get(LONG_UNALIGNED, base + SLOT_EPOCH_OFFSET);
+                long locRef = slots.get(LONG_UNALIGNED, base + SLOT_LOC_REF_OFFSET);
+                long word = slots.get(LONG_UNALIGNED, base + SLOT_CRC_OFFSET);
+                long stored = slots.get(LONG_UNALIGNED, base + SLOT_CHECK_OFFSET);
+                boolean match = stored == check(hash, keyRef, size, epoch, locRef, word)
+                                && stateCode(word) != TOMBSTONE_CODE
+                                && keyEquals(keyRef, key)
+                                && (out == null || !out.withLocator || copyLocator(locRef, out));
+                VarHandle.loadLoadFence();
+                if (slots.get(LONG_UNALIGNED, base + SLOT_SEQ_OFFSET) == seq) {
+                    if (match) {
+                        if (out != null) {
+                            fill(out, i, size, epoch, word);
+                        }
+                        return i;
+                    }
+                    // another key with the same hash, a tombstone, or a damaged slot: next
+                } else {
+                    int r = readSlot(i, key, out); // changed under us: the careful path
+                    if (r == FOUND) {
+                        return i;
+                    }
+                    if (r == END) {
+                        return -1;
+                    }
+                }
+            } else if ((seq & 1) != 0) {
+                int r = readSlot(i, key, out); // a writer holds the slot: wait for it
                 if (r == FOUND) {
                     return i;
                 }
@@ -249,27 +286,22 @@ public final class ObjectTable {
     /**
      * Compares the arena's key bytes with {@code key}, eight bytes at a time. The last word is
      * read whole and masked: arena blocks are multiples of 16 bytes, so it stays inside the block.
+     * One bounds check against the arena covers every word read.
      */
     private boolean keyEquals(long keyRef, RegionKey key) {
         long off = refOffset(keyRef);
-        int len = refLength(keyRef);
         long[] words = key.words();
-        if (len != key.length() || off < 0 || off > arenaLength - words.length * 8L) {
-            return false;
-        }
-        long at = arenaOffset + off;
         int last = words.length - 1;
+        if (refLength(keyRef) != key.length() || off > arenaLength - (last + 1) * 8L) {
+            return false; // refOffset is never negative: the reference is shifted unsigned
+        }
+        MemorySegment arena = this.arena;
         for (int i = 0; i < last; i++) {
-            if (seg.get(LONG_UNALIGNED, at + i * 8L) != words[i]) {
+            if (arena.get(LONG_UNALIGNED, off + i * 8L) != words[i]) {
                 return false;
             }
         }
-        int tail = len - last * 8;
-        long mask = tail == 8 ? -1L : (1L << (tail * 8)) - 1;
-        if (java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.BIG_ENDIAN) {
-            mask = Long.reverseBytes(mask);
-        }
-        return (seg.get(LONG_UNALIGNED, at + last * 8L) & mask) == words[last];
+        return (arena.get(LONG_UNALIGNED, off + last * 8L) & key.lastWordMask()) == words[last];
     }
 
     /** Copies the locator out and checks it against its stored hash; false if damaged. */

@@ -15,6 +15,10 @@ public final class RegionKey {
     private final long hash;
     /** The key's bytes as native-order longs, zero-padded: compared word by word with the arena. */
     private final long[] words;
+    /** {@code utf8.length}, kept here so a lookup does not load the array to learn it. */
+    private final int length;
+    /** Selects the key's bytes in its last word (the rest of that word is padding). */
+    private final long lastWordMask;
 
     private RegionKey(ObjectKey key) {
         this.key = key;
@@ -27,6 +31,14 @@ public final class RegionKey {
         for (int i = 0; i < words.length; i++) {
             words[i] = padded.getLong(i * 8);
         }
+        this.length = utf8.length;
+        int tail = length - (words.length - 1) * 8;
+        long mask = tail >= 8 ? -1L : (1L << (tail * 8)) - 1;
+        this.lastWordMask = java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.BIG_ENDIAN ? Long.reverseBytes(mask) : mask;
+    }
+
+    long lastWordMask() {
+        return lastWordMask;
     }
 
     long[] words() {
@@ -50,7 +62,7 @@ public final class RegionKey {
     }
 
     public int length() {
-        return utf8.length;
+        return length;
     }
 
     MemorySegment segment() {
