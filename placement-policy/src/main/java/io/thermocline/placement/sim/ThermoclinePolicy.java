@@ -1,0 +1,180 @@
+package io.thermocline.placement.sim;
+
+import io.thermocline.placement.FrequencySketch;
+import io.thermocline.placement.HeatTracker;
+import io.thermocline.placement.PolicyConfig;
+import java.time.Instant;
+import java.time.InstantSource;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+
+/**
+ * Thermocline's fast-tier policy: size-aware TinyLFU admission (after Einziger, Friedman, Manes,
+ * "TinyLFU: A Highly Efficient Cache Admission Policy", ACM ToS 2017) over a frequency-ordered
+ * resident set, with decayed heat breaking ties.
+ *
+ * <ul>
+ *   <li>Every read counts in a {@link FrequencySketch} sized to the number of objects the tier
+ *       holds (twice the capacity over the mean object size) and aged every ten times that many reads, and in a
+ *       {@link HeatTracker} whose clock is the trace's timestamps.</li>
+ *   <li>On a read miss the object is a candidate. If it fits in free space it is placed. Otherwise
+ *       the victims are the residents of lowest estimated frequency (then lowest decayed byte heat
+ *       per byte, then least recently read) that free enough room, and the candidate is placed only
+ *       if {@code frequency × size} of the candidate exceeds the sum over the victims (the bytes it
+ *       would serve against the bytes they would); on a tie, a candidate read at least twice wins,
+ *       so recency decides among equals. A scan's objects, and a
+ *       model-load burst's shards read once, arrive with frequency 1 and cannot displace objects
+ *       read more often.</li>
+ *   <li>Writes are not placed unless the object has recent read history and fits in free space: a
+ *       checkpoint written and rarely read never takes room from read-hot objects.</li>
+ * </ul>
+ */
+public final class ThermoclinePolicy implements CachePolicy {
+    /** Sketch counters per object the tier holds: a history twice as long as the tier's contents. */
+    static final int SKETCH_PER_RESIDENT = 2;
+    private final PolicyConfig config;
+    private Trace trace;
+    private long capacity;
+    private long used;
+    private long moved;
+    private long now;
+    private FrequencySketch sketch;
+    private HeatTracker heat;
+    private long[] hashes;
+    private boolean[] resident;
+    private long[] lastRead;
+    private final List<Integer> residents = new ArrayList<>();
+    private final HashMap<Integer, Integer> slot = new HashMap<>();
+
+    public ThermoclinePolicy() {
+        this(PolicyConfig.builder().build());
+    }
+
+    /** Uses the configuration's heat half-life. */
+    public ThermoclinePolicy(PolicyConfig config) {
+        this.config = config;
+    }
+
+    @Override
+    public String name() {
+        return "thermocline";
+    }
+
+    @Override
+    public void start(Trace trace, long capacityBytes) {
+        this.trace = trace;
+        this.capacity = capacityBytes;
+        int n = trace.keys().size();
+        long mean = Math.max(1, trace.totalBytes() / Math.max(1, n));
+        int expected = (int) Math.max(64, Math.min(config.sketchKeys(), SKETCH_PER_RESIDENT * capacityBytes / mean));
+        this.sketch = new FrequencySketch(expected);
+        InstantSource clock = new InstantSource() {
+            @Override
+            public Instant instant() {
+                return Instant.ofEpochMilli(now);
+            }
+
+            @Override
+            public long millis() {
+                return now;
+            }
+        };
+        this.heat = new HeatTracker(clock, config.halfLife());
+        this.hashes = new long[n];
+        for (int id = 0; id < n; id++) {
+            hashes[id] = FrequencySketch.hash(trace.keys().get(id));
+        }
+        this.resident = new boolean[n];
+        this.lastRead = new long[n];
+        Arrays.fill(lastRead, -1);
+    }
+
+    @Override
+    public boolean access(int i) {
+        now = trace.timestampMillis()[i];
+        int id = trace.keyIds()[i];
+        long size = trace.sizes()[id];
+        String key = trace.keys().get(id);
+        if (trace.writes()[i]) {
+            if (resident[id]) {
+                moved += size; // rewritten in place
+            } else if (sketch.frequency(hashes[id]) > 0 && capacity - used >= size) {
+                place(id, size);
+            }
+            return false;
+        }
+        sketch.increment(hashes[id]);
+        heat.recordRead(key, trace.lengths()[i]);
+        lastRead[id] = i;
+        if (resident[id]) {
+            return true;
+        }
+        if (size > capacity) {
+            return false;
+        }
+        if (capacity - used >= size) {
+            place(id, size);
+            return false;
+        }
+        int candidateFreq = sketch.frequency(hashes[id]);
+        List<Victim> order = new ArrayList<>(residents.size());
+        for (int v : residents) {
+            long vs = trace.sizes()[v];
+            order.add(new Victim(v, sketch.frequency(hashes[v]), heat.heat(trace.keys().get(v)).bytes() / vs, lastRead[v], vs));
+        }
+        order.sort(Victim.ORDER);
+        long free = capacity - used;
+        double victimValue = 0;
+        double candidateValue = (double) candidateFreq * size;
+        int k = 0;
+        while (free < size && k < order.size()) {
+            Victim v = order.get(k++);
+            free += v.size;
+            victimValue += (double) v.freq * v.size;
+            if (victimValue > candidateValue || victimValue == candidateValue && candidateFreq < 2) {
+                return false;
+            }
+        }
+        for (int j = 0; j < k; j++) {
+            evict(order.get(j).id);
+        }
+        place(id, size);
+        return false;
+    }
+
+    private record Victim(int id, int freq, double density, long lastRead, long size) {
+        static final java.util.Comparator<Victim> ORDER = java.util.Comparator.comparingInt(Victim::freq)
+                .thenComparingDouble(Victim::density).thenComparingLong(Victim::lastRead).thenComparingInt(Victim::id);
+    }
+
+    private void place(int id, long size) {
+        resident[id] = true;
+        slot.put(id, residents.size());
+        residents.add(id);
+        used += size;
+        moved += size;
+    }
+
+    private void evict(int id) {
+        int at = slot.remove(id);
+        int last = residents.removeLast();
+        if (last != id) {
+            residents.set(at, last);
+            slot.put(last, at);
+        }
+        resident[id] = false;
+        used -= trace.sizes()[id];
+    }
+
+    @Override
+    public long bytesMoved() {
+        return moved;
+    }
+
+    @Override
+    public long residentBytes() {
+        return used;
+    }
+}
