@@ -69,7 +69,9 @@ public final class Planner {
                 candidates.add(o);
             }
         }
-        candidates.sort(Comparator.comparingDouble((ObjectState o) -> promotionScore(o)).reversed().thenComparing(ObjectState::key));
+        candidates.sort(Comparator.comparing((ObjectState o) -> !pinned(o, config.ruleFor(o.key())))
+                .thenComparing(Comparator.comparingDouble(Planner::promotionScore).reversed())
+                .thenComparing(ObjectState::key));
         for (ObjectState o : candidates) {
             String target = preferred(config.ruleFor(o.key()));
             if (fits(target, o.sizeBytes(), projected)) {

@@ -31,6 +31,8 @@ public final class BeladyPolicy implements CachePolicy {
     public void start(Trace trace, long capacityBytes) {
         this.trace = trace;
         this.capacity = capacityBytes;
+        this.moved = 0;
+        this.used = 0;
         int n = trace.length();
         nextRead = new int[n];
         int[] upcoming = new int[trace.keys().size()];

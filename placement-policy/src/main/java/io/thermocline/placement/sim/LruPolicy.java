@@ -25,6 +25,9 @@ public final class LruPolicy implements CachePolicy {
     public void start(Trace trace, long capacityBytes) {
         this.trace = trace;
         this.capacity = capacityBytes;
+        this.moved = 0;
+        this.used = 0;
+        resident.clear();
     }
 
     @Override

@@ -66,6 +66,10 @@ public final class ThermoclinePolicy implements CachePolicy {
     public void start(Trace trace, long capacityBytes) {
         this.trace = trace;
         this.capacity = capacityBytes;
+        this.used = 0;
+        this.moved = 0;
+        residents.clear();
+        slot.clear();
         int n = trace.keys().size();
         long mean = Math.max(1, trace.totalBytes() / Math.max(1, n));
         int expected = (int) Math.max(64, Math.min(config.sketchKeys(), SKETCH_PER_RESIDENT * capacityBytes / mean));

@@ -27,6 +27,7 @@ public final class WTinyLfuPolicy implements CachePolicy {
     @Override
     public void start(Trace trace, long capacityBytes) {
         this.trace = trace;
+        this.moved = 0;
         this.cache = Caffeine.newBuilder()
                 .maximumWeight(capacityBytes / 1024)
                 .weigher((Integer k, Long size) -> (int) Math.min(Integer.MAX_VALUE, (size + 1023) / 1024))
