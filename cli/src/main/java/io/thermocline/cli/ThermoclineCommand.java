@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 @Command(name = "thermocline",
         mixinStandardHelpOptions = true,
         versionProvider = ThermoclineCommand.Version.class,
-        subcommands = {DemoCommand.class, RegionCommand.class, S3Command.class, NvmeCommand.class, TargetCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {DemoCommand.class, RegionCommand.class, S3Command.class, NvmeCommand.class, TargetCommand.class, SimulateCommand.class, CommandLine.HelpCommand.class},
         usageHelpAutoWidth = true,
         description = {
             "Places large immutable objects (model weights, checkpoints, datasets) on the tier that fits "

@@ -6,7 +6,7 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 /**
  * W-TinyLFU as Caffeine implements it (Einziger, Friedman, Manes, "TinyLFU: A Highly Efficient
  * Cache Admission Policy", ACM ToS 2017), used as a byte-weighted cache: every read miss and every
- * write is offered to the cache and Caffeine decides what stays. Maintenance runs inline
+ * write of an object no larger than the tier is offered to the cache and Caffeine decides what stays. Maintenance runs inline
  * ({@code executor(Runnable::run)} and {@code cleanUp()} after each offer). Weights are in KiB
  * (rounded up) because Caffeine's weigher returns an {@code int}.
  *
@@ -18,6 +18,7 @@ public final class WTinyLfuPolicy implements CachePolicy {
     private Cache<Integer, Long> cache;
     private Trace trace;
     private long moved;
+    private long capacity;
 
     @Override
     public String name() {
@@ -27,6 +28,7 @@ public final class WTinyLfuPolicy implements CachePolicy {
     @Override
     public void start(Trace trace, long capacityBytes) {
         this.trace = trace;
+        this.capacity = capacityBytes;
         this.moved = 0;
         this.cache = Caffeine.newBuilder()
                 .maximumWeight(capacityBytes / 1024)
@@ -41,6 +43,9 @@ public final class WTinyLfuPolicy implements CachePolicy {
         long size = trace.sizes()[id];
         if (!trace.writes()[i] && cache.getIfPresent(id) != null) {
             return true;
+        }
+        if (size > capacity) {
+            return false; // never fits: not offered, as with the other policies
         }
         cache.put(id, size);
         cache.cleanUp();
