@@ -122,9 +122,9 @@ public final class ObjectTable {
     /**
      * Looks up many keys at once: {@code found[i]} tells whether {@code keys[i]} is present and
      * {@code views[i]} receives its entry. Same results as a {@link #lookup} per key, but the
-     * memory of all keys' home slots, then of their arena keys (and the callers' key bytes), is
-     * touched before any key is compared, so the cache misses of the batch overlap instead of
-     * queueing one after another.
+     * memory of all keys' home slots (and the callers' key words), then of the arena keys those
+     * slots name (both ends: a block may cross a cache line), is touched before any key is
+     * compared, so the cache misses of the batch overlap instead of queueing one after another.
      *
      * @return how many keys were found
      */
@@ -136,17 +136,23 @@ public final class ObjectTable {
         long touched = 0;
         MemorySegment slots = this.slots;
         MemorySegment arena = this.arena;
+        // 1: each key's home slot and the caller's key words (both need only the key object)
         for (int k = 0; k < n; k++) {
-            touched += slots.get(LONG_UNALIGNED, home(keys[k].hash()) * SLOT_LENGTH + SLOT_KEY_REF_OFFSET);
+            RegionKey key = keys[k];
+            long[] words = key.words();
+            touched += slots.get(LONG_UNALIGNED, home(key.hash()) * SLOT_LENGTH + SLOT_KEY_REF_OFFSET)
+                       + words[0] + words[words.length - 1];
         }
+        // 2: the arena key each home slot names, first and last byte (a block may span two lines)
         for (int k = 0; k < n; k++) {
             long keyRef = slots.get(LONG_UNALIGNED, home(keys[k].hash()) * SLOT_LENGTH + SLOT_KEY_REF_OFFSET);
             long off = refOffset(keyRef);
-            if (off < arenaLength) {
-                touched += arena.get(ValueLayout.JAVA_BYTE, off);
+            long end = off + Math.max(refLength(keyRef), 1) - 1;
+            if (end < arenaLength) {
+                touched += arena.get(ValueLayout.JAVA_BYTE, off) + arena.get(ValueLayout.JAVA_BYTE, end);
             }
-            touched += keys[k].words()[0];
         }
+        // 3: compare, everything now in cache
         int hits = 0;
         for (int k = 0; k < n; k++) {
             found[k] = find(keys[k], views[k]) >= 0;

@@ -11,7 +11,6 @@ public final class RegionKey {
 
     private final ObjectKey key;
     private final byte[] utf8;
-    private final MemorySegment segment;
     private final long hash;
     /** The key's bytes as native-order longs, zero-padded: compared word by word with the arena. */
     private final long[] words;
@@ -23,7 +22,6 @@ public final class RegionKey {
     private RegionKey(ObjectKey key) {
         this.key = key;
         this.utf8 = key.toUtf8();
-        this.segment = MemorySegment.ofArray(utf8);
         this.hash = KeyHash.of(utf8);
         java.nio.ByteBuffer padded = java.nio.ByteBuffer.allocate((utf8.length + 7) / 8 * 8)
                 .order(java.nio.ByteOrder.nativeOrder()).put(utf8);
@@ -65,8 +63,9 @@ public final class RegionKey {
         return length;
     }
 
+    /** The key's bytes, for an insert (made on demand: lookups never need it, and keys stay small). */
     MemorySegment segment() {
-        return segment;
+        return MemorySegment.ofArray(utf8);
     }
 
     @Override
