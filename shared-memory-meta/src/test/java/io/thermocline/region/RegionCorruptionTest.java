@@ -93,6 +93,22 @@ class RegionCorruptionTest {
                     }
                 }
                 assertThat(found).as("most entries survive 30 hits").isGreaterThan(KEYS / 2);
+                // the batched lookup touches slots and arena references before validating them:
+                // it must stay inside the mapping and agree with the lookups one by one
+                RegionKey[] keys = new RegionKey[KEYS];
+                EntryView[] views = new EntryView[KEYS];
+                boolean[] batchFound = new boolean[KEYS];
+                for (int i = 0; i < KEYS; i++) {
+                    keys[i] = RegionKey.of("corrupt/" + i);
+                    views[i] = new EntryView();
+                }
+                assertThat(t.lookupAll(keys, views, batchFound)).isEqualTo(found);
+                for (int i = 0; i < KEYS; i++) {
+                    assertThat(batchFound[i]).isEqualTo(t.lookup(keys[i], v));
+                    if (batchFound[i]) {
+                        RegionWorker.checkConsistent("corrupt/" + i, views[i]);
+                    }
+                }
                 int[] visited = new int[1];
                 t.forEach((k, e) -> visited[0]++);
                 // writes keep working around the damage
