@@ -26,10 +26,22 @@ public final class FrequencySketch {
      *                     power of two at or above it, at least 64)
      */
     public FrequencySketch(int expectedKeys) {
+        this(expectedKeys, 0);
+    }
+
+    /**
+     * @param expectedKeys how many distinct keys are expected (the width is the next power of two
+     *                     at or above it, at least 64)
+     * @param sampleSize   increments between agings; 0 = ten times the width (TinyLFU's default)
+     */
+    public FrequencySketch(int expectedKeys, int sampleSize) {
         int width = Integer.highestOneBit(Math.max(64, expectedKeys) - 1) << 1;
         this.table = new byte[ROWS][width];
         this.mask = width - 1;
-        this.sampleSize = 10 * width;
+        if (sampleSize < 0) {
+            throw new IllegalArgumentException("sampleSize: " + sampleSize + " (expected: >= 0)");
+        }
+        this.sampleSize = sampleSize == 0 ? 10 * width : Math.max(16, sampleSize);
     }
 
     /** Counts one occurrence of the key with 64-bit hash {@code hash}. */

@@ -17,7 +17,8 @@ import java.util.List;
  *
  * <ul>
  *   <li>Every read counts in a {@link FrequencySketch} sized to the number of objects the tier
- *       holds (twice the capacity over the mean object size) and aged every ten times that many reads, and in a
+ *       holds (capacity over mean object size, times {@value #SKETCH_WIDTH_PER_RESIDENT}) and aged every
+ *       {@value #SKETCH_SAMPLE_PER_RESIDENT} times that many reads, and in a
  *       {@link HeatTracker} whose clock is the trace's timestamps.</li>
  *   <li>On a read miss the object is a candidate. If it fits in free space it is placed. Otherwise
  *       the victims are the residents of lowest estimated frequency (then lowest decayed byte heat
@@ -32,8 +33,13 @@ import java.util.List;
  * </ul>
  */
 public final class ThermoclinePolicy implements CachePolicy {
-    /** Sketch counters per object the tier holds: a history twice as long as the tier's contents. */
-    static final int SKETCH_PER_RESIDENT = 2;
+    /**
+     * Sketch width per object the tier holds: wide, because the catalogue read within one aging
+     * period is many times the tier's contents and collisions would inflate one-off reads.
+     */
+    static final int SKETCH_WIDTH_PER_RESIDENT = 16;
+    /** Reads between agings per object the tier holds: the sketch remembers about this many tier-fuls of reads. */
+    static final int SKETCH_SAMPLE_PER_RESIDENT = 20;
     private final PolicyConfig config;
     private Trace trace;
     private long capacity;
@@ -72,8 +78,9 @@ public final class ThermoclinePolicy implements CachePolicy {
         slot.clear();
         int n = trace.keys().size();
         long mean = Math.max(1, trace.totalBytes() / Math.max(1, n));
-        int expected = (int) Math.max(64, Math.min(config.sketchKeys(), SKETCH_PER_RESIDENT * capacityBytes / mean));
-        this.sketch = new FrequencySketch(expected);
+        long residentsEst = Math.max(8, capacityBytes / mean);
+        this.sketch = new FrequencySketch((int) Math.min(config.sketchKeys(), SKETCH_WIDTH_PER_RESIDENT * residentsEst),
+                (int) Math.min(Integer.MAX_VALUE / 2, SKETCH_SAMPLE_PER_RESIDENT * residentsEst));
         InstantSource clock = new InstantSource() {
             @Override
             public Instant instant() {
