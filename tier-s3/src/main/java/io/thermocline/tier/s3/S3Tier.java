@@ -95,6 +95,8 @@ public final class S3Tier implements Tier {
     private final SdkAsyncHttpClient http;
     private final S3AsyncClient client;
     private final S3AsyncClient rangeClient;
+    /** Ranged GETs of downloads on plain Netty, or null where the SDK serves them (see {@link S3RangeGetter}). */
+    private final S3RangeGetter rangeGetter;
     private final Executor executor;
     private final ExecutorService ownedExecutor;
     private final Object accounting = new Object();
@@ -104,12 +106,13 @@ public final class S3Tier implements Tier {
     private volatile boolean closed;
 
     private S3Tier(S3TierConfig config, io.netty.channel.EventLoopGroup eventLoops, SdkAsyncHttpClient http,
-                   S3AsyncClient client, S3AsyncClient rangeClient) {
+                   S3AsyncClient client, S3AsyncClient rangeClient, S3RangeGetter rangeGetter) {
         this.config = config;
         this.eventLoops = eventLoops;
         this.http = http;
         this.client = client;
         this.rangeClient = rangeClient;
+        this.rangeGetter = rangeGetter;
         if (config.executor().isPresent()) {
             this.executor = config.executor().get();
             this.ownedExecutor = null;
@@ -144,7 +147,7 @@ public final class S3Tier implements Tier {
         AwsCredentialsProvider credentials = config.credentials().orElseGet(() -> DefaultCredentialsProvider.builder().build());
         S3Tier tier = new S3Tier(config, eventLoops, http,
                 client(config, http, credentials, config.maxAttempts(), config.requestDeadline()),
-                client(config, http, credentials, 1, null));
+                client(config, http, credentials, 1, null), S3RangeGetter.forConfig(config, eventLoops, credentials));
         try {
             if (config.trackUsage()) {
                 tier.countUsage();
@@ -238,6 +241,11 @@ public final class S3Tier implements Tier {
     /** The client for ranged GETs that {@link S3Retries#fetchRange} retries and resumes: no SDK retries. */
     S3AsyncClient rangeClient() {
         return rangeClient;
+    }
+
+    /** The lean client for the ranged GETs of downloads, or null to use {@link #rangeClient()}. */
+    S3RangeGetter rangeGetter() {
+        return rangeGetter;
     }
 
     /** Whether requests should carry S3's CRC32C (see {@link S3TierConfig.AdditionalChecksums}). */
@@ -492,6 +500,9 @@ public final class S3Tier implements Tier {
         closed = true;
         client.close();
         rangeClient.close();
+        if (rangeGetter != null) {
+            rangeGetter.close();
+        }
         http.close(); // a client given an httpClient leaves closing it to its owner
         eventLoops.shutdownGracefully(0, 5, java.util.concurrent.TimeUnit.SECONDS).awaitUninterruptibly(6000);
         if (ownedExecutor != null) {

@@ -215,9 +215,10 @@ class S3FaultTest {
         long size = 16L * MIB + 4321;
         upload(tier, key, size, 4);
         proxy.clearRequests();
-        // the first ranged GET is cut 1.5 MiB into its body, the third is reset 3.5 MiB into it
+        // the first ranged GET is cut 1.5 MiB into its body, the third is reset 2.5 MiB into it (whichever
+        // it is, the resumed first or a new range, its body is longer than that)
         var cut = proxy.add(on("GET", "/" + bucket + "/" + key.value()).nth(1).inject(FaultProxy.truncate(3 * MIB / 2)));
-        var reset = proxy.add(on("GET", "/" + bucket + "/" + key.value()).nth(3).inject(FaultProxy.resetMidBody(7 * MIB / 2)));
+        var reset = proxy.add(on("GET", "/" + bucket + "/" + key.value()).nth(3).inject(FaultProxy.resetMidBody(5 * MIB / 2)));
         Path target = dir.resolve("out/download.bin");
         AtomicLong progress = new AtomicLong();
         S3Tier.Downloaded done = tier.fetch(key, target, 2, 4 * MIB, progress::addAndGet).join();
@@ -231,7 +232,8 @@ class S3FaultTest {
         assertThat(starts).hasSize(7);
         // the truncated one resumes at its 2nd chunk (1 MiB was flushed to the file); where the reset
         // one resumes depends on what the reset discarded, but never before its range or off a chunk
-        assertThat(starts).contains((long) MIB).allSatisfy(s -> assertEquals(0, s % MIB));
+        // (the first GET to reach the server is either of the first two ranges: they start together)
+        assertThat(starts).contains(starts.get(0) + MIB).allSatisfy(s -> assertEquals(0, s % MIB));
         assertThat(Files.list(target.getParent()).toList()).containsExactly(target);
     }
 
