@@ -28,6 +28,9 @@ import java.util.List;
  *       so recency decides among equals. A scan's objects, and a
  *       model-load burst's shards read once, arrive with frequency 1 and cannot displace objects
  *       read more often.</li>
+ *   <li>A candidate read again within as many reads as the tier holds objects is placed outright,
+ *       victims chosen the same way: short-term reuse (a model's hot shards right after its load),
+ *       the role of W-TinyLFU's admission window, without letting objects read once in.</li>
  *   <li>Writes are not placed unless the object has recent read history and fits in free space: a
  *       checkpoint written and rarely read never takes room from read-hot objects.</li>
  * </ul>
@@ -46,6 +49,7 @@ public final class ThermoclinePolicy implements CachePolicy {
     private long used;
     private long moved;
     private long now;
+    private long residentsEst;
     private FrequencySketch sketch;
     private HeatTracker heat;
     private long[] hashes;
@@ -78,7 +82,7 @@ public final class ThermoclinePolicy implements CachePolicy {
         slot.clear();
         int n = trace.keys().size();
         long mean = Math.max(1, trace.totalBytes() / Math.max(1, n));
-        long residentsEst = Math.max(8, capacityBytes / mean);
+        residentsEst = Math.max(8, capacityBytes / mean);
         this.sketch = new FrequencySketch((int) Math.min(config.sketchKeys(), SKETCH_WIDTH_PER_RESIDENT * residentsEst),
                 (int) Math.min(Integer.MAX_VALUE / 2, SKETCH_SAMPLE_PER_RESIDENT * residentsEst));
         InstantSource clock = new InstantSource() {
@@ -118,6 +122,7 @@ public final class ThermoclinePolicy implements CachePolicy {
         }
         sketch.increment(hashes[id]);
         heat.recordRead(key, trace.lengths()[i]);
+        long previous = lastRead[id];
         lastRead[id] = i;
         if (resident[id]) {
             return true;
@@ -130,6 +135,8 @@ public final class ThermoclinePolicy implements CachePolicy {
             return false;
         }
         int candidateFreq = sketch.frequency(hashes[id]);
+        // read again within about one tier-ful of reads: short-term reuse, admitted outright
+        boolean reused = previous >= 0 && i - previous <= residentsEst;
         List<Victim> order = new ArrayList<>(residents.size());
         for (int v : residents) {
             long vs = trace.sizes()[v];
@@ -144,7 +151,7 @@ public final class ThermoclinePolicy implements CachePolicy {
             Victim v = order.get(k++);
             free += v.size;
             victimValue += (double) v.freq * v.size;
-            if (victimValue > candidateValue || victimValue == candidateValue && candidateFreq < 2) {
+            if (!reused && (victimValue > candidateValue || victimValue == candidateValue && candidateFreq < 2)) {
                 return false;
             }
         }

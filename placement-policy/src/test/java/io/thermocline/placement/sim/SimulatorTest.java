@@ -101,6 +101,18 @@ class SimulatorTest {
     }
 
     @Test
+    void thermocline_shortTermReuseIsAdmitted_aOneOffReadIsNot() {
+        // f is read four times (frequency 4) and fills the tier; x is read twice in a row: its
+        // frequency (2) is below f's, but the second read comes right after the first, so x is
+        // placed and its third read hits. y, read once after that, does not displace x.
+        Trace t = trace(r(1, "f", 4), r(2, "f", 4), r(3, "f", 4), r(4, "f", 4),
+                r(5, "x", 4), r(6, "x", 4), r(7, "x", 4), r(8, "y", 4), r(9, "x", 4));
+        SimResult s = Simulator.run(t, 4 * K, new ThermoclinePolicy());
+        assertThat(s.fastHitBytes()).isEqualTo((3 + 2) * 4 * K);
+        assertThat(s.bytesMoved()).isEqualTo(2 * 4 * K);
+    }
+
+    @Test
     void everyPolicy_isDeterministicAndWithinCapacity() {
         Trace t = TraceGenerator.generate("mix", 3, 4000);
         long cap = Simulator.capacityOf(t, 0.1);
