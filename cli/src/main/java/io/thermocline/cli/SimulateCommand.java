@@ -67,7 +67,7 @@ final class SimulateCommand implements Callable<Integer> {
     private Path out;
 
     @Option(names = "--fast-capacity", paramLabel = "FRACTION_OR_BYTES", split = ",",
-            description = "Fast-tier capacity: a fraction such as 0.1 or 10% of the trace's objects, or a size such as 64GiB; "
+            description = "Fast-tier capacity: a fraction such as 0.1 or 10%% of the trace's objects, or a size such as 64GiB; "
                     + "several, comma-separated, run one after another.")
     private List<String> capacities = new ArrayList<>();
 
