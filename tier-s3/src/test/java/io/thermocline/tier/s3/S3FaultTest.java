@@ -284,6 +284,33 @@ class S3FaultTest {
         assertThat(proxy.requests()).filteredOn(s -> s.fault() != null).hasSizeGreaterThan(5);
     }
 
+    @Test
+    void downloadsThroughTheSdkClient_resumeAndVerifyAlike() throws Exception {
+        // the path of endpoints S3RangeGetter does not serve (AWS itself, virtual-hosted addressing)
+        S3RangeGetter.disabledForTests = true;
+        S3Tier tier;
+        try {
+            tier = open(config().maxAttempts(10));
+        } finally {
+            S3RangeGetter.disabledForTests = false;
+        }
+        assertThat(tier.rangeGetter()).isNull();
+        ObjectKey key = ObjectKey.of("sdk-path.bin");
+        long size = 9L * MIB + 777;
+        upload(tier, key, size, 21);
+        var cut = proxy.add(on("GET", "/" + bucket + "/" + key.value()).nth(1).inject(FaultProxy.truncate(3 * MIB / 2)));
+        var reset = proxy.add(on("GET", "/" + bucket + "/" + key.value()).nth(2).inject(FaultProxy.resetMidBody(MIB / 2)));
+        Path target = dir.resolve("sdk/sdk-path.bin");
+        AtomicLong progress = new AtomicLong();
+        S3Tier.Downloaded done = tier.fetch(key, target, 2, 4 * MIB, progress::addAndGet).join();
+        assertEquals(1, cut.fired());
+        assertEquals(1, reset.fired());
+        assertEquals(S3ObjectDescription.Verification.CHUNK_CRC32C, done.verification());
+        assertFileHolds(target, size, 21);
+        assertEquals(size, progress.get(), "bytes reported once each");
+        assertThat(Files.list(target.getParent()).toList()).containsExactly(target);
+    }
+
     // ---- lasting faults: clean failures, nothing corrupt returned or stored
 
     @Test
