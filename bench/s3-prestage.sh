@@ -23,11 +23,16 @@ unset AWS_CA_BUNDLE
 (cd "$REPO" && ./mvnw -B -ntp -q -pl cli -am package -DskipTests) >&2
 JAVA_HOME=$(find_jdk25)
 tc() { "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xmx512m -jar "$REPO/cli/target/thermocline.jar" "$@"; }
+tc_exec() { exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xmx512m -jar "$REPO/cli/target/thermocline.jar" "$@"; }
 
 work="$BENCH_DIR/s3-prestage"
 rm -rf "$work"; mkdir -p "$work/model" "$work/s3"
 server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; rm -rf "$work"; }
+# (the server runs as "exec java", so $! is the JVM itself; errors here must not stop the cleanup under set -e)
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 [ -n "${KEEP_SERVER:-}" ] && trap - EXIT
 
@@ -49,7 +54,7 @@ total_bytes=$(du -cb "$work"/model/* | tail -1 | cut -f1)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1
 endpoint="http://127.0.0.1:$port"
-tc s3 serve --dir "$work/s3" --port "$port" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
+tc_exec s3 serve --dir "$work/s3" --port "$port" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
   --bucket models > "$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do grep -q "Serving until" "$work/server.log" 2>/dev/null && break; sleep 0.2; done
