@@ -20,6 +20,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import picocli.CommandLine;
@@ -62,6 +65,9 @@ final class S3CopyCommand implements Callable<Integer> {
 
     @Option(names = "--region", defaultValue = "us-east-1", paramLabel = "REGION", description = "Signing region (default: ${DEFAULT-VALUE}).")
     private String region;
+
+    /** Objects downloaded at once. */
+    private static final int OBJECTS_IN_FLIGHT = 2;
 
     @Option(names = "--parallel", defaultValue = "16", paramLabel = "N",
             description = "Ranged GETs (download) or part uploads (upload) in flight (default: ${DEFAULT-VALUE}).")
@@ -127,19 +133,30 @@ final class S3CopyCommand implements Callable<Integer> {
         }
         long t0 = System.nanoTime();
         AtomicLong bytes = new AtomicLong();
-        int failed = 0;
+        AtomicInteger failures = new AtomicInteger();
+        // Two objects at a time: one object's tail (last ranges, fsync, rename) overlaps the next one's first GETs.
+        Semaphore objects = new Semaphore(OBJECTS_IN_FLIGHT);
+        List<CompletableFuture<Void>> all = new ArrayList<>();
         for (ObjectKey key : keys) {
             Path target = dir.resolve(key.value().substring(from.prefix().length()));
-            try {
-                ObjectInfo info = tier.download(key, target, parallel, rangeSize, bytes::addAndGet).join();
-                out.printf(Locale.ROOT, "downloaded %s -> %s (%s, crc32c %08x)%n", key, target,
-                        ByteSizeConverter.format(info.sizeInBytes()), info.crc32c());
-            } catch (RuntimeException e) {
-                failed++;
-                spec.commandLine().getErr().println("thermocline: " + key + ": " + TierException.unwrap(e).getMessage());
-            }
-            out.flush();
+            objects.acquire();
+            all.add(tier.download(key, target, parallel, rangeSize, bytes::addAndGet).handle((info, t) -> {
+                synchronized (out) {
+                    if (t != null) {
+                        failures.incrementAndGet();
+                        spec.commandLine().getErr().println("thermocline: " + key + ": " + TierException.unwrap(t).getMessage());
+                    } else {
+                        out.printf(Locale.ROOT, "downloaded %s -> %s (%s, crc32c %08x)%n", key, target,
+                                ByteSizeConverter.format(info.sizeInBytes()), info.crc32c());
+                    }
+                    out.flush();
+                }
+                objects.release();
+                return null;
+            }));
         }
+        CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).join();
+        int failed = failures.get();
         summary(out, keys.size() - failed, keys.size(), bytes.get(), t0);
         return failed == 0 ? 0 : 1;
     }
