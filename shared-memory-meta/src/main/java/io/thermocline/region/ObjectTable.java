@@ -292,7 +292,8 @@ public final class ObjectTable {
     /**
      * Compares the arena's key bytes with {@code key}, eight bytes at a time. The last word is
      * read whole and masked: arena blocks are multiples of 16 bytes, so it stays inside the block.
-     * One bounds check against the arena covers every word read.
+     * A damaged reference (wrong length, or words past the arena) is rejected before any read;
+     * the arena segment still checks every read's bounds.
      */
     private boolean keyEquals(long keyRef, RegionKey key) {
         long off = refOffset(keyRef);
