@@ -10,11 +10,16 @@ import io.thermocline.nvmeof.pdu.IdentifyLayout.Controller;
  * @param maxTransferSizeInBytes from MDTS and CAP.MPSMIN; 0 means the controller sets no limit
  * @param ioccszInBytes I/O queue command capsule size: SQE plus the most in-capsule data
  * @param keepAliveGranularityMillis from KAS; 0 means Keep Alive is not supported
+ * @param cmic controller multi-path I/O and namespace sharing capabilities (bit 3: ANA reporting)
+ * @param oaes optional asynchronous events supported (bit 11: ANA Change notices)
+ * @param anaTransitionSeconds ANATT
+ * @param anaGroupCount NANAGRPID: the most group descriptors the ANA log page holds
  */
 public record ControllerInfo(int vendorId, String serialNumber, String modelNumber, String firmwareRevision,
                              int controllerId, int version, int controllerType, long maxTransferSizeInBytes,
                              int maxCommands, int namespaceCount, int optionalNvmCommands, boolean volatileWriteCache,
-                             int sglSupport, String subsystemNqn, int ioccszInBytes, int keepAliveGranularityMillis) {
+                             int sglSupport, String subsystemNqn, int ioccszInBytes, int keepAliveGranularityMillis,
+                             int cmic, int oaes, int anaTransitionSeconds, int anaGroupCount) {
 
     static ControllerInfo parse(ByteBuf b, int memoryPageSize) {
         int mdts = b.getUnsignedByte(Controller.MDTS);
@@ -34,7 +39,11 @@ public record ControllerInfo(int vendorId, String serialNumber, String modelNumb
                 b.getIntLE(Controller.SGLS),
                 Fabrics.readString(b, Controller.SUBNQN, Fabrics.NQN_FIELD_LENGTH),
                 b.getIntLE(Controller.IOCCSZ) * 16,
-                b.getUnsignedShortLE(Controller.KAS) * 100);
+                b.getUnsignedShortLE(Controller.KAS) * 100,
+                b.getUnsignedByte(Controller.CMIC),
+                b.getIntLE(Controller.OAES),
+                b.getUnsignedByte(Controller.ANATT),
+                b.getIntLE(Controller.NANAGRPID));
     }
 
     public boolean supportsDatasetManagement() {
@@ -43,6 +52,16 @@ public record ControllerInfo(int vendorId, String serialNumber, String modelNumb
 
     public boolean supportsWriteZeroes() {
         return (optionalNvmCommands & Controller.ONCS_WRITE_ZEROES) != 0;
+    }
+
+    /** Whether the controller reports ANA states (CMIC bit 3). */
+    public boolean reportsAna() {
+        return (cmic & Controller.CMIC_ANA_REPORTING) != 0;
+    }
+
+    /** Whether the controller sends ANA Change notices as asynchronous events (OAES bit 11). */
+    public boolean sendsAnaChangeNotices() {
+        return (oaes & Controller.OAES_ANA_CHANGE) != 0;
     }
 
     /** "major.minor.tertiary" from VER. */

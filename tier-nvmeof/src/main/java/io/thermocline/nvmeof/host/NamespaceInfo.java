@@ -9,9 +9,10 @@ import io.thermocline.nvmeof.pdu.IdentifyLayout.Namespace;
  * uses.
  *
  * @param nguid the namespace globally unique identifier, hex; all zeros when the controller has none
+ * @param anaGroupId ANAGRPID, the ANA group the namespace belongs to; 0 when the controller does not report ANA
  */
 public record NamespaceInfo(int nsid, long sizeInBlocks, long capacityInBlocks, int blockSizeInBytes, String nguid,
-                            boolean deallocatedReadsZero) {
+                            boolean deallocatedReadsZero, int anaGroupId) {
 
     static NamespaceInfo parse(int nsid, ByteBuf b) {
         int format = b.getUnsignedByte(Namespace.FLBAS) & 0xF;
@@ -21,7 +22,8 @@ public record NamespaceInfo(int nsid, long sizeInBlocks, long capacityInBlocks, 
                     NvmeException.Scope.COMMAND, false, null);
         }
         return new NamespaceInfo(nsid, b.getLongLE(Namespace.NSZE), b.getLongLE(Namespace.NCAP), 1 << lbads,
-                ByteBufUtil.hexDump(b, Namespace.NGUID, 16), (b.getUnsignedByte(Namespace.DLFEAT) & 0x7) == 1);
+                ByteBufUtil.hexDump(b, Namespace.NGUID, 16), (b.getUnsignedByte(Namespace.DLFEAT) & 0x7) == 1,
+                b.getIntLE(Namespace.ANAGRPID));
     }
 
     public long sizeInBytes() {

@@ -22,9 +22,14 @@ import java.util.concurrent.CompletionException;
  * caller's buffer (one copy from the socket's buffer, none in between); writes are sent from the
  * caller's buffer without copying when it is direct.
  *
+ * <p><b>Paths.</b> Commands go through {@link NamespacePaths}: over one controller, or over
+ * several for a {@link MultipathBlockDevice}. A command whose connection ends is sent again —
+ * on another path, or on the same controller once it has reconnected — and fails only when no
+ * path is left (ctrl-loss-tmo, fast-io-fail-tmo; see {@link NvmeTcpHostOptions}).
+ *
  * <p>Futures complete on the queues' event loops. Failures arrive as {@link TierIoException}s
- * whose cause is an {@link NvmeException}; they are retryable unless the controller set DNR.
- * Closing the device does not close the controller.
+ * whose cause is an {@link NvmeException}; they are retryable unless the controller set DNR or
+ * every path is gone. Closing the device does not close the controller.
  */
 public final class NvmeTcpBlockDevice implements BlockDevice {
     /** Write Zeroes and Read/Write carry a 16-bit, 0's based block count (CDW12 bits 15:0). */
@@ -33,7 +38,8 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
     private static final int MAX_DSM_RANGES = 256;
     private static final long MAX_BLOCKS_PER_RANGE = 0xFFFF_FFFFL;
 
-    private final NvmeTcpController controller;
+    private final NamespacePaths paths;
+    private final ControllerInfo controllerInfo;
     private final NamespaceInfo namespace;
     private final int blockSize;
     private final long sizeInBytes;
@@ -41,14 +47,29 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
     private final String name;
 
     NvmeTcpBlockDevice(NvmeTcpController controller, NamespaceInfo namespace) {
-        this.controller = controller;
-        this.namespace = namespace;
+        this(new NamespacePaths(java.util.List.of(new NamespacePaths.Path(controller, namespace)), IoPolicy.ROUND_ROBIN),
+                "nvme-tcp://" + controller.address() + "/" + controller.options().nqn() + "/ns" + namespace.nsid());
+    }
+
+    /** A device over every path of {@code paths}; the namespace as the first path describes it. */
+    NvmeTcpBlockDevice(NamespacePaths paths, String name) {
+        this.paths = paths;
+        NamespacePaths.Path first = paths.paths().getFirst();
+        this.namespace = first.namespace();
+        this.controllerInfo = first.controller().info();
         this.blockSize = namespace.blockSizeInBytes();
         this.sizeInBytes = namespace.sizeInBytes();
-        int limit = Math.min(controller.maxTransferSizeInBytes(), MAX_BLOCKS_PER_COMMAND * blockSize);
+        int transfer = Integer.MAX_VALUE;
+        for (NamespacePaths.Path p : paths.paths()) {
+            transfer = Math.min(transfer, p.controller().maxTransferSizeInBytes());
+        }
+        int limit = Math.min(transfer, MAX_BLOCKS_PER_COMMAND * blockSize);
         this.maxTransfer = limit / blockSize * blockSize;
-        NvmeTcpHostOptions o = controller.options();
-        this.name = "nvme-tcp://" + o.traddr() + ":" + o.trsvcid() + "/" + o.nqn() + "/ns" + namespace.nsid();
+        this.name = name;
+    }
+
+    NamespacePaths paths() {
+        return paths;
     }
 
     public NamespaceInfo namespace() {
@@ -83,8 +104,9 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
             int n = Math.min(maxTransfer, length - done);
             ByteBuffer target = dst.duplicate();
             target.position(start + done);
-            Sqe sqe = rw(NvmeOpcodes.IO_READ, offset + done, n);
-            parts[i] = run(new QueuePair.Request(sqe, "Read").read(target, n), "read", offset + done, n);
+            long at = offset + done;
+            parts[i] = run(() -> new QueuePair.Request(rw(NvmeOpcodes.IO_READ, at, n), "Read").read(target, n), null, false,
+                    "read", at, n);
             done += n;
         }
         return all(parts).thenApply(v -> {
@@ -105,8 +127,10 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
             CompletableFuture<?>[] parts = new CompletableFuture<?>[(length + maxTransfer - 1) / maxTransfer];
             for (int i = 0, done = 0; done < length; i++) {
                 int n = Math.min(maxTransfer, length - done);
-                Sqe sqe = rw(NvmeOpcodes.IO_WRITE, offset + done, n);
-                parts[i] = run(new QueuePair.Request(sqe, "Write").write(all.retainedSlice(done, n)), "write", offset + done, n);
+                long at = offset + done;
+                ByteBuf part = all.retainedSlice(done, n);
+                parts[i] = run(() -> new QueuePair.Request(rw(NvmeOpcodes.IO_WRITE, at, n), "Write").write(part.retainedDuplicate()),
+                        part, true, "write", at, n);
                 done += n;
             }
             return all(parts);
@@ -117,8 +141,8 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
 
     @Override
     public CompletableFuture<Void> flush() {
-        Sqe sqe = new Sqe().opcode(NvmeOpcodes.IO_FLUSH).nsid(namespace.nsid());
-        return run(new QueuePair.Request(sqe, "Flush"), "flush", 0, 0);
+        return run(() -> new QueuePair.Request(new Sqe().opcode(NvmeOpcodes.IO_FLUSH).nsid(namespace.nsid()), "Flush"), null, true,
+                "flush", 0, 0);
     }
 
     @Override
@@ -127,7 +151,7 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
         if (bad != null || lengthInBytes == 0) {
             return bad != null ? bad : CompletableFuture.completedFuture(null);
         }
-        if (!controller.info().supportsDatasetManagement()) {
+        if (!controllerInfo.supportsDatasetManagement()) {
             return CompletableFuture.completedFuture(null); // trim is advisory
         }
         long lba = offset / blockSize;
@@ -148,8 +172,10 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
                 left -= n;
             }
             // CDW10 NR (7:0, 0's based); CDW11 AD (bit 2): deallocate
-            Sqe sqe = new Sqe().opcode(NvmeOpcodes.IO_DATASET_MANAGEMENT).nsid(namespace.nsid()).cdw(10, ranges - 1).cdw(11, 1 << 2);
-            parts[i] = run(new QueuePair.Request(sqe, "Dataset Management").write(data), "trim", lba * blockSize, inThis * blockSize);
+            int nr = ranges - 1;
+            parts[i] = run(() -> new QueuePair.Request(new Sqe().opcode(NvmeOpcodes.IO_DATASET_MANAGEMENT).nsid(namespace.nsid())
+                    .cdw(10, nr).cdw(11, 1 << 2), "Dataset Management").write(data.retainedDuplicate()), data, true, "trim",
+                    lba * blockSize, inThis * blockSize);
             lba += inThis;
             blocks -= inThis;
         }
@@ -162,7 +188,7 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
         if (bad != null || lengthInBytes == 0) {
             return bad != null ? bad : CompletableFuture.completedFuture(null);
         }
-        if (!controller.info().supportsWriteZeroes()) {
+        if (!controllerInfo.supportsWriteZeroes()) {
             return writeZeroesByWriting(offset, lengthInBytes);
         }
         long perCommand = (long) MAX_BLOCKS_PER_COMMAND * blockSize;
@@ -170,9 +196,8 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
         for (int i = 0; i < parts.length; i++) {
             long at = offset + i * perCommand;
             long n = Math.min(perCommand, offset + lengthInBytes - at);
-            Sqe sqe = new Sqe().opcode(NvmeOpcodes.IO_WRITE_ZEROES).nsid(namespace.nsid())
-                    .cdw10And11(at / blockSize).cdw(12, (int) (n / blockSize) - 1);
-            parts[i] = run(new QueuePair.Request(sqe, "Write Zeroes"), "writeZeroes", at, n);
+            parts[i] = run(() -> new QueuePair.Request(new Sqe().opcode(NvmeOpcodes.IO_WRITE_ZEROES).nsid(namespace.nsid())
+                    .cdw10And11(at / blockSize).cdw(12, (int) (n / blockSize) - 1), "Write Zeroes"), null, true, "writeZeroes", at, n);
         }
         return all(parts);
     }
@@ -193,19 +218,23 @@ public final class NvmeTcpBlockDevice implements BlockDevice {
         return new Sqe().opcode(opcode).nsid(namespace.nsid()).cdw10And11(offset / blockSize).cdw(12, length / blockSize - 1);
     }
 
-    private CompletableFuture<Void> run(QueuePair.Request r, String op, long offset, long length) {
-        QueuePair q;
-        try {
-            q = controller.ioQueue();
-        } catch (NvmeException e) {
-            if (r.data != null) {
-                r.data.release();
+    /**
+     * Sends the command {@code make} builds, again as often as a path fails under it.
+     *
+     * @param data the command's data, owned here and released once the command is done (each
+     *        attempt's request takes its own retained duplicate); null if none
+     */
+    private CompletableFuture<Void> run(java.util.function.Supplier<QueuePair.Request> make, ByteBuf data, boolean write,
+                                        String op, long offset, long length) {
+        return paths.submit(make, write).handle((cqe, t) -> {
+            if (data != null) {
+                data.release();
             }
-            return CompletableFuture.failedFuture(translate(e, op, offset, length));
-        }
-        return q.submitChecked(r).handle((cqe, t) -> {
             if (t != null) {
                 throw translate(NvmeTcpController.unwrap(t), op, offset, length);
+            }
+            if (!cqe.isSuccess()) {
+                throw translate(new NvmeException(op, cqe), op, offset, length);
             }
             return null;
         });

@@ -47,9 +47,10 @@ import org.slf4j.LoggerFactory;
  * <p><b>Futures</b> complete on the queue's event loop: dependent stages must not block (use
  * the {@code ...Async} forms for blocking work).
  *
- * <p><b>Failures.</b> A TermReq, a protocol violation by the peer, a closed connection or a
- * command past its deadline ends the queue: every command on it fails with an
- * {@link NvmeException} of scope {@link NvmeException.Scope#QUEUE}.
+ * <p><b>Failures.</b> A TermReq, a protocol violation by the peer, a closed connection, a
+ * command past its deadline, or silence (see {@link #watchSilence}) ends the queue: the close
+ * listener hears of it first, then every command on it fails with an {@link NvmeException} of
+ * scope {@link NvmeException.Scope#QUEUE}.
  */
 final class QueuePair extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(QueuePair.class);
@@ -69,6 +70,9 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
         int received;
         final CompletableFuture<Cqe> future = new CompletableFuture<>();
         long deadlineNanos;
+        long sentNanos;
+        /** Exempt from the command timeout and from silence: an Asynchronous Event Request, held until an event. */
+        boolean untimed;
         int commandId;
         Throwable failure;
 
@@ -80,6 +84,12 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
         /** Attaches write data (owned from now on). */
         Request write(ByteBuf data) {
             this.data = data;
+            return this;
+        }
+
+        /** Marks the command as one the controller may hold indefinitely. */
+        Request untimed() {
+            this.untimed = true;
             return this;
         }
 
@@ -108,6 +118,9 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
     private CompletableFuture<QueuePair> ready;
     private ScheduledFuture<?> sweeper;
     private volatile Throwable closedCause;
+    private long silenceNanos;
+    private long lastReceiveNanos = System.nanoTime();
+    private final CompletableFuture<Throwable> closed = new CompletableFuture<>();
 
     private QueuePair(int qid, String name, int queueSize, int inCapsuleLimit, int maxReceiveData, long timeoutNanos) {
         this.qid = qid;
@@ -191,6 +204,23 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
         return closedCause == null && channel.isActive();
     }
 
+    /**
+     * Ends the queue when it goes silent: a command has been outstanding for {@code nanos} and
+     * nothing at all arrived from the controller in that time (keep-alive-tmo: a path that drops
+     * everything is noticed within it, not after the command timeout). Zero turns it off.
+     */
+    void watchSilence(long nanos) {
+        channel.eventLoop().execute(() -> silenceNanos = nanos);
+    }
+
+    /**
+     * Completes with the cause when the queue ends, before the commands on it fail, so that the
+     * owner can mark the path down before anyone retries.
+     */
+    CompletableFuture<Throwable> closeFuture() {
+        return closed;
+    }
+
     /** Submits a command; the future completes with its CQE whatever its status (see {@link #submitChecked}). */
     CompletableFuture<Cqe> submit(Request r) {
         EventLoop loop = channel.eventLoop();
@@ -230,7 +260,8 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
         int gen = (generations[slot] + 1) & 0xF;
         generations[slot] = gen;
         r.commandId = slot | (gen << SLOT_BITS);
-        r.deadlineNanos = System.nanoTime() + timeoutNanos;
+        r.sentNanos = System.nanoTime();
+        r.deadlineNanos = r.untimed ? Long.MAX_VALUE : r.sentNanos + timeoutNanos;
         slots[slot] = r;
         r.sqe.commandId(r.commandId);
         ByteBuf inCapsule = null;
@@ -248,13 +279,25 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
         channel.writeAndFlush(encoder.capsuleCmd(channel.alloc(), r.sqe, inCapsule), channel.voidPromise());
         if (sweeper == null) {
             long period = Math.max(TimeUnit.MILLISECONDS.toNanos(100), timeoutNanos / 8);
+            if (silenceNanos > 0) {
+                period = Math.min(period, Math.max(TimeUnit.MILLISECONDS.toNanos(20), silenceNanos / 20));
+            }
             sweeper = channel.eventLoop().scheduleAtFixedRate(this::sweep, period, period, TimeUnit.NANOSECONDS);
         }
     }
 
     private void sweep() {
         long now = System.nanoTime();
+        boolean quiet = silenceNanos > 0 && now - lastReceiveNanos > silenceNanos;
         for (Request r : slots) {
+            if (r != null && quiet && !r.untimed && now - r.sentNanos > silenceNanos) {
+                failAll(new NvmeException(name + ": nothing received for " + TimeUnit.NANOSECONDS.toMillis(now - lastReceiveNanos)
+                        + " ms while " + r.what + " was outstanding (expected a completion within keep-alive-tmo, "
+                        + TimeUnit.NANOSECONDS.toMillis(silenceNanos) + " ms): the path is silent",
+                        NvmeException.Scope.QUEUE, true, null));
+                channel.close();
+                return;
+            }
             if (r != null && now - r.deadlineNanos > 0) {
                 failAll(new NvmeException(r.what + " on " + name + " got no completion within "
                         + TimeUnit.NANOSECONDS.toMillis(timeoutNanos) + " ms", NvmeException.Scope.QUEUE, true, null));
@@ -266,6 +309,7 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        lastReceiveNanos = System.nanoTime();
         try {
             switch (msg) {
                 case Pdu.CapsuleResp resp -> onResponse(ctx, resp.cqe());
@@ -403,6 +447,7 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
         if (closedCause == null) {
             closedCause = cause;
         }
+        closed.complete(closedCause);
         if (sweeper != null) {
             sweeper.cancel(false);
         }

@@ -43,6 +43,14 @@ public final class IdentifyLayout {
         public static final int ELPE = 262;        // 1
         /** Keep alive support: granularity in 100 ms units; 0 = not supported. */
         public static final int KAS = 320;         // 2
+        /** ANA transition time: the most seconds a namespace stays in the ANA Change state. */
+        public static final int ANATT = 342;       // 1
+        /** ANA capabilities: bits 4:0 which states are reported, bit 6 ANAGRPID fixed while attached. */
+        public static final int ANACAP = 343;      // 1
+        /** The largest ANA group ID the controller supports. */
+        public static final int ANAGRPMAX = 344;   // 4
+        /** How many ANA groups the controller reports (the ANA log page holds at most this many descriptors). */
+        public static final int NANAGRPID = 348;   // 4
         public static final int SQES = 512;        // 1
         public static final int CQES = 513;        // 1
         public static final int MAXCMD = 514;      // 2
@@ -70,6 +78,10 @@ public final class IdentifyLayout {
         /** Maximum SGL data block descriptors per command. */
         public static final int MSDBD = 1803;      // 1
 
+        /** CMIC bit 3: the controller reports Asymmetric Namespace Access (Figure 275). */
+        public static final int CMIC_ANA_REPORTING = 1 << 3;
+        /** OAES bit 11: the controller sends ANA Change notices (Figure 275). */
+        public static final int OAES_ANA_CHANGE = 1 << 11;
         public static final int CNTRLTYPE_IO = 1;
         public static final int CNTRLTYPE_DISCOVERY = 2;
         public static final int ONCS_DSM = 1 << 2;
@@ -93,6 +105,8 @@ public final class IdentifyLayout {
         public static final int NMIC = 30;        // 1
         /** Deallocate logical block features; bits 2:0 = 001b: deallocated blocks read as zeros. */
         public static final int DLFEAT = 33;      // 1
+        /** ANA group identifier of the namespace (NVMe Base 2.0 §8.1, "Asymmetric Namespace Access Reporting"). */
+        public static final int ANAGRPID = 92;    // 4
         public static final int NGUID = 104;      // 16
         public static final int EUI64 = 120;      // 8
         /** LBA format 0: bits 15:0 metadata size, 23:16 LBADS (log2 of the block size). */
@@ -110,6 +124,30 @@ public final class IdentifyLayout {
         public static final int NIDT_UUID = 3;
         public static final int NIDT_CSI = 4;
         public static final int HEADER_LENGTH = 4;
+    }
+
+    /**
+     * Asymmetric Namespace Access log page (log identifier 0Ch; NVMe Base 2.0 §5.16.1.12, Figures
+     * 222–223): a 16-byte header, then one descriptor per ANA group, each 32 bytes followed by
+     * its NSIDs (4 bytes each) unless the host asked for groups only (LSP bit 0, RGO).
+     */
+    public static final class AnaLog {
+        private AnaLog() {
+        }
+
+        public static final int CHANGE_COUNT = 0;       // 8
+        public static final int DESCRIPTOR_COUNT = 8;   // 2
+        public static final int HEADER_LENGTH = 16;
+        // in each group descriptor:
+        public static final int GROUP_ID = 0;           // 4
+        /** Number of NSID values that follow the descriptor. */
+        public static final int NSID_COUNT = 4;         // 4
+        public static final int GROUP_CHANGE_COUNT = 8; // 8
+        /** ANA state, bits 3:0. */
+        public static final int STATE = 16;             // 1
+        public static final int DESCRIPTOR_LENGTH = 32;
+        /** Get Log Page LSP (CDW10 bits 11:8) bit 0 for this log: return groups only, without NSIDs. */
+        public static final int LSP_RGO = 1;
     }
 
     /**

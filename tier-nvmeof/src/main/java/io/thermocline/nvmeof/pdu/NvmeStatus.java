@@ -42,8 +42,14 @@ public enum NvmeStatus {
     WRITE_FAULT(2, 0x80),
     UNRECOVERED_READ_ERROR(2, 0x81),
     ACCESS_DENIED(2, 0x86),
+    /** Path-related (SCT 3h, NVMe Base 2.0 Figure 101): the path to the controller failed. */
+    INTERNAL_PATH_ERROR(3, 0x00),
+    /** Path-related: the namespace's ANA group is in Persistent Loss through this controller. */
+    ANA_PERSISTENT_LOSS(3, 0x01),
     /** Path-related: the namespace is inaccessible through this controller's ANA group. */
     ANA_INACCESSIBLE(3, 0x02),
+    /** Path-related: the namespace's ANA group is changing state (ANA Change) through this controller. */
+    ANA_TRANSITION(3, 0x03),
     UNKNOWN(-1, -1);
 
     private final int type;
@@ -53,6 +59,9 @@ public enum NvmeStatus {
         this.type = type;
         this.code = code;
     }
+
+    /** Status Code Type 3h, Path Related Status: a host may retry the command through another controller. */
+    public static final int SCT_PATH = 3;
 
     /** Status Code Type (SCT). */
     public int type() {

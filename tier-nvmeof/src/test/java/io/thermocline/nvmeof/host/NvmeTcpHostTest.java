@@ -134,15 +134,17 @@ class NvmeTcpHostTest {
     }
 
     @Test
-    void ioAfterTheTargetStops_failsRetryably_andNeverHangs() {
-        try (NvmeTcpController c = fabric.connect()) {
+    void ioAfterTheTargetStops_withCtrlLossTmoZero_failsAtOnce_andNeverHangs() {
+        try (NvmeTcpController c = fabric.connect(fabric.options().ctrlLossTimeout(Duration.ZERO).build())) {
             NvmeTcpBlockDevice d = c.openNamespace(1);
             d.write(0, ByteBuffer.allocate(4096)).join();
             fabric.target().close();
             CompletionException e = assertThrows(CompletionException.class, () -> d.read(0, ByteBuffer.allocate(4096)).join());
             TierIoException io = (TierIoException) e.getCause();
-            assertTrue(io.retryable());
+            assertTrue(io.getMessage().contains("no usable path"), io.getMessage());
+            assertFalse(io.retryable(), "the controller is gone for good");
             assertFalse(c.isConnected());
+            assertEquals(NvmeTcpController.State.DELETED, c.state());
         }
     }
 
