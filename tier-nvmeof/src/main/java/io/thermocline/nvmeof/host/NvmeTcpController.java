@@ -373,7 +373,7 @@ public final class NvmeTcpController implements AutoCloseable {
                         + " as " + options.identity().hostNqn() + " (qid " + q.qid + ")", cqe);
             }
             return cqe;
-        });
+        }).thenCompose(cqe -> InBandAuthentication.afterConnect(q, options, options.security(), cqe));
     }
 
     private CompletableFuture<Void> connectIoQueues(Association a, int count) {

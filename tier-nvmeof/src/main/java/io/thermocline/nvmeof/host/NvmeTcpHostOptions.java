@@ -1,5 +1,7 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.nvmeof.auth.DhchapSecret;
+import io.thermocline.nvmeof.auth.FabricSecurity;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -52,12 +54,15 @@ import java.util.Objects;
  * @param nrWriteQueues extra I/O queues that carry only writes (default 0: reads and writes share
  *        the {@code nr-io-queues} queues); with N of them, reads go to the {@code nr-io-queues}
  *        queues and writes to these
+ * @param security in-band authentication secrets, nvme-cli's {@code --dhchap-secret} and
+ *        {@code --dhchap-ctrl-secret} (default none: a controller that requires authentication is
+ *        refused)
  */
 public record NvmeTcpHostOptions(String traddr, int trsvcid, String nqn, HostIdentity identity, int nrIoQueues,
                                  int queueSize, int adminQueueSize, Duration keepAliveTimeout, boolean headerDigest,
                                  boolean dataDigest, Duration commandTimeout, Duration connectTimeout,
                                  int maxTransferSizeInBytes, Duration reconnectDelay, Duration ctrlLossTimeout,
-                                 Duration fastIoFailTimeout, int nrWriteQueues) {
+                                 Duration fastIoFailTimeout, int nrWriteQueues, FabricSecurity security) {
 
     /** The kernel's default keep-alive timeout for I/O controllers (NVME_DEFAULT_KATO). */
     public static final Duration DEFAULT_KEEP_ALIVE_TIMEOUT = Duration.ofSeconds(5);
@@ -133,6 +138,7 @@ public record NvmeTcpHostOptions(String traddr, int trsvcid, String nqn, HostIde
         Objects.requireNonNull(traddr, "traddr");
         Objects.requireNonNull(nqn, "nqn");
         Objects.requireNonNull(identity, "identity");
+        Objects.requireNonNull(security, "security");
         check("trsvcid", trsvcid, 1, 65535);
         check("nr-io-queues", nrIoQueues, 0, 1024);
         check("queue-size", queueSize, 2, 4096);
@@ -186,6 +192,7 @@ public record NvmeTcpHostOptions(String traddr, int trsvcid, String nqn, HostIde
         b.ctrlLossTimeout = ctrlLossTimeout;
         b.fastIoFailTimeout = fastIoFailTimeout;
         b.nrWriteQueues = nrWriteQueues;
+        b.security = security;
         return b;
     }
 
@@ -208,6 +215,7 @@ public record NvmeTcpHostOptions(String traddr, int trsvcid, String nqn, HostIde
         private Duration ctrlLossTimeout = DEFAULT_CTRL_LOSS_TIMEOUT;
         private Duration fastIoFailTimeout = OFF;
         private int nrWriteQueues;
+        private FabricSecurity security = FabricSecurity.NONE;
 
         private Builder(String traddr, int trsvcid, String nqn) {
             this.traddr = traddr;
@@ -304,6 +312,24 @@ public record NvmeTcpHostOptions(String traddr, int trsvcid, String nqn, HostIde
             return this;
         }
 
+        /** nvme-cli's {@code --dhchap-secret}: the host's {@code DHHC-1:xx:...:} secret, or {@code null} for none. */
+        public Builder dhchapSecret(String v) {
+            security = security.withDhchapSecret(v == null ? null : DhchapSecret.parse(v));
+            return this;
+        }
+
+        /** nvme-cli's {@code --dhchap-ctrl-secret}: the controller's secret, for bidirectional authentication. */
+        public Builder dhchapCtrlSecret(String v) {
+            security = security.withDhchapCtrlSecret(v == null ? null : DhchapSecret.parse(v));
+            return this;
+        }
+
+        /** All security settings at once. */
+        public Builder security(FabricSecurity v) {
+            security = Objects.requireNonNull(v, "security");
+            return this;
+        }
+
         /** Sets keep-alive-tmo, reconnect-delay and ctrl-loss-tmo from a preset; later setters override. */
         public Builder preset(Preset preset) {
             keepAliveTimeout = preset.keepAliveTimeout();
@@ -316,7 +342,8 @@ public record NvmeTcpHostOptions(String traddr, int trsvcid, String nqn, HostIde
         public NvmeTcpHostOptions build() {
             return new NvmeTcpHostOptions(traddr, trsvcid, nqn, identity != null ? identity : HostIdentity.resolveDefault(null),
                     nrIoQueues, queueSize, adminQueueSize, keepAliveTimeout, headerDigest, dataDigest, commandTimeout,
-                    connectTimeout, maxTransferSizeInBytes, reconnectDelay, ctrlLossTimeout, fastIoFailTimeout, nrWriteQueues);
+                    connectTimeout, maxTransferSizeInBytes, reconnectDelay, ctrlLossTimeout, fastIoFailTimeout, nrWriteQueues,
+                    security);
         }
     }
 }
