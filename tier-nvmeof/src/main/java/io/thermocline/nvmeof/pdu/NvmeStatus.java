@@ -39,6 +39,8 @@ public enum NvmeStatus {
     CONNECT_INVALID_PARAMETERS(1, 0x82),
     /** Fabrics: Connect Invalid Host (the host NQN is not allowed). */
     CONNECT_INVALID_HOST(1, 0x84),
+    /** Authentication Required: the queue must complete in-band authentication first (NVMe Base 2.0 Figure 103). */
+    AUTH_REQUIRED(1, 0x91),
     WRITE_FAULT(2, 0x80),
     UNRECOVERED_READ_ERROR(2, 0x81),
     ACCESS_DENIED(2, 0x86),

@@ -12,6 +12,8 @@ import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
 import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.thermocline.nvmeof.auth.DhchapControllerSession;
+import io.thermocline.nvmeof.auth.DhchapHostConfig;
 import io.thermocline.nvmeof.pdu.Cqe;
 import io.thermocline.nvmeof.pdu.Fabrics;
 import io.thermocline.nvmeof.pdu.FatalErrorStatus;
@@ -33,7 +35,10 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.security.SecureRandom;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -165,6 +170,9 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private boolean draining;
     private Promise<Void> drained;
     private ScheduledFuture<?> connectTimer;
+    /** In-band authentication of this queue (NVMe Base 2.0 §8.13), or null when the host needs none. */
+    private DhchapControllerSession auth;
+    private ScheduledFuture<?> authTimer;
 
     QueueConnection(NvmeTcpTarget target, PduSession session, PduEncoder encoder) {
         this.target = target;
@@ -205,6 +213,9 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     public void channelInactive(ChannelHandlerContext ctx) {
         State was = state;
         state = State.CLOSED;
+        if (authTimer != null) {
+            authTimer.cancel(false);
+        }
         if (connectTimer != null) {
             connectTimer.cancel(false);
         }
@@ -362,6 +373,12 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private void dispatch(Command cmd, ByteBuf data) {
         Sqe sqe = cmd.sqe;
         int opcode = sqe.opcode();
+        if (auth != null && !auth.authenticated() && !(opcode == NvmeOpcodes.FABRICS
+                && (sqe.fabricsType() == NvmeOpcodes.FCTYPE_AUTH_SEND || sqe.fabricsType() == NvmeOpcodes.FCTYPE_AUTH_RECEIVE))) {
+            data.release();
+            fail(cmd, NvmeStatus.AUTH_REQUIRED, "queue " + qid + " has not completed in-band authentication");
+            return;
+        }
         if (opcode == NvmeOpcodes.FABRICS) {
             fabrics(cmd, data);
             return;
@@ -402,6 +419,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             connect(cmd, data);
             return;
         }
+        if ((fctype == NvmeOpcodes.FCTYPE_AUTH_SEND || fctype == NvmeOpcodes.FCTYPE_AUTH_RECEIVE) && auth != null) {
+            authenticationCommand(cmd, data);
+            return;
+        }
         data.release();
         switch (fctype) {
             case NvmeOpcodes.FCTYPE_PROPERTY_GET -> {
@@ -429,7 +450,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             }
             case NvmeOpcodes.FCTYPE_AUTH_SEND, NvmeOpcodes.FCTYPE_AUTH_RECEIVE ->
                     fail(cmd, NvmeStatus.INVALID_OPCODE, "in-band authentication (FCTYPE 0x" + Integer.toHexString(fctype)
-                            + ") is not supported, and no Connect asked for it");
+                            + ") on a queue whose Connect did not ask for it (no DH-HMAC-CHAP key for this host)");
             default -> fail(cmd, NvmeStatus.INVALID_OPCODE, "Fabrics command type 0x" + Integer.toHexString(fctype)
                     + " (expected Connect, Property Get/Set or Disconnect)");
         }
@@ -514,7 +535,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             bind(c, 0, sqsize + 1, cattr);
             log.info("{}: controller {} for host {} on {} (KATO {} ms{})", channel.remoteAddress(), c.cntlid, hostnqn,
                     c.subsystemNqn(), c.katoMillis(), sqFlowControl ? "" : ", SQ flow control disabled");
-            complete(cmd, 0, c.cntlid);
+            complete(cmd, 0, c.cntlid | startAuthentication(subsystem, hostnqn));
             c.armKeepAlive();
         } else {
             if (discovery) {
@@ -557,8 +578,120 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             c.touch();
             log.info("{}: I/O queue {} of controller {} ({} entries{})", channel.remoteAddress(), q, c.cntlid, queueSize,
                     sqFlowControl ? "" : ", SQ flow control disabled");
+            complete(cmd, 0, startAuthentication(subsystem, hostnqn));
+        }
+    }
+
+    // ---------------------------------------------------------------- in-band authentication
+
+    /** Connect response DW0 bit 17, AUTHREQ.ATR (NVMe over Fabrics 1.1 Figure 21; Linux NVME_CONNECT_AUTHREQ_ATR). */
+    private static final int AUTHREQ_ATR = 1 << 17;
+    /** SECP E9h with SPSP0 = SPSP1 = 01h: DH-HMAC-CHAP (NVMe Base 2.0 §8.13.5.1). */
+    private static final int AUTH_SPSP = 0x01;
+    /** Auth messages are small: a Reply with an ffdhe8192 value is 1168 bytes. */
+    private static final int AUTH_MAX_LENGTH = 8192;
+    private static final SecureRandom AUTH_RANDOM = new SecureRandom();
+    /** DH and HMAC work, off the event loop. */
+    private static final Executor AUTH_WORK = Executors.newVirtualThreadPerTaskExecutor();
+
+    /**
+     * After a successful Connect: when the subsystem keeps a DH-HMAC-CHAP key for this host,
+     * the queue serves nothing but Authentication Send/Receive until the transaction succeeds,
+     * within the connect timeout. Returns the AUTHREQ bits for the Connect response.
+     */
+    private int startAuthentication(Subsystem subsystem, String hostNqn) {
+        DhchapHostConfig keys = subsystem == null ? null : subsystem.hostAuthentication(hostNqn);
+        if (keys == null) {
+            return 0;
+        }
+        auth = new DhchapControllerSession(hostNqn, subsystem.nqn(), keys, AUTH_RANDOM);
+        long timeout = config.connectTimeout().toNanos();
+        authTimer = ctx.executor().schedule(() -> {
+            if (auth != null && !auth.authenticated() && state == State.READY) {
+                endAfterAuthentication("no successful in-band authentication within "
+                        + TimeUnit.NANOSECONDS.toMillis(timeout) + " ms");
+            }
+        }, timeout, TimeUnit.NANOSECONDS);
+        return AUTHREQ_ATR;
+    }
+
+    /**
+     * Authentication Send (Figure 14: TL in CDW11) or Receive (Figure 15: AL in CDW11); owns
+     * {@code data}. The session's work runs on {@link #AUTH_WORK}; the response goes out from this loop.
+     */
+    private void authenticationCommand(Command cmd, ByteBuf data) {
+        Sqe sqe = cmd.sqe;
+        boolean send = sqe.fabricsType() == NvmeOpcodes.FCTYPE_AUTH_SEND;
+        int secp = sqe.u8(Fabrics.AUTH_SECP_OFFSET);
+        int spsp0 = sqe.u8(Fabrics.AUTH_SPSP0_OFFSET);
+        int spsp1 = sqe.u8(Fabrics.AUTH_SPSP1_OFFSET);
+        long length = Integer.toUnsignedLong(sqe.u32(Fabrics.AUTH_LENGTH_OFFSET));
+        String what = send ? "Authentication Send" : "Authentication Receive";
+        if (secp != Fabrics.AUTH_SECP_NVME || spsp0 != AUTH_SPSP || spsp1 != AUTH_SPSP || length == 0 || length > AUTH_MAX_LENGTH) {
+            data.release();
+            fail(cmd, NvmeStatus.INVALID_FIELD, String.format("%s with SECP %02xh SPSP0 %02xh SPSP1 %02xh length %d "
+                    + "(expected E9h, 01h, 01h and 1..%d bytes)", what, secp, spsp0, spsp1, length, AUTH_MAX_LENGTH));
+            return;
+        }
+        DhchapControllerSession session = auth;
+        if (send) {
+            receiveData(cmd, data, (int) length, (c, buf) -> {
+                byte[] message = new byte[buf.readableBytes()];
+                buf.readBytes(message);
+                buf.release();
+                CompletableFuture.runAsync(() -> session.onSend(message, message.length), AUTH_WORK)
+                        .whenCompleteAsync((v, t) -> afterAuthenticationStep(c, t, null), ctx.executor());
+            });
+        } else {
+            data.release();
+            if (!checkControllerToHostSgl(cmd)) {
+                return;
+            }
+            CompletableFuture.supplyAsync(() -> session.onReceive((int) length), AUTH_WORK)
+                    .whenCompleteAsync((bytes, t) -> afterAuthenticationStep(cmd, t, bytes), ctx.executor());
+        }
+    }
+
+    private void afterAuthenticationStep(Command cmd, Throwable t, byte[] response) {
+        if (state == State.CLOSED) {
+            return;
+        }
+        Throwable cause = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
+        if (cause instanceof IllegalArgumentException e) {
+            fail(cmd, NvmeStatus.INVALID_FIELD, e.getMessage());
+            return;
+        }
+        if (cause != null) {
+            log.error("{} q{}: in-band authentication failed inside the target", channel.remoteAddress(), qid, cause);
+            complete(cmd, retryable(NvmeStatus.INTERNAL_ERROR), 0);
+            return;
+        }
+        if (response != null) {
+            sendData(cmd, Unpooled.wrappedBuffer(response), 0);
+        } else {
             complete(cmd, 0, 0);
         }
+        if (auth.failed()) {
+            endAfterAuthentication(auth.failureDetail());
+        } else if (auth.authenticated()) {
+            if (authTimer != null) {
+                authTimer.cancel(false);
+                authTimer = null;
+            }
+            log.info("{}: queue {} of controller {} authenticated host {} ({}, {})", channel.remoteAddress(), qid,
+                    controller.cntlid, controller.hostNqn, auth.hash().hmacName(), auth.group().groupName());
+        }
+    }
+
+    /**
+     * A failed or expired authentication ends the association, as a controller fatal error does
+     * (the Linux target calls nvmet_ctrl_fatal_error): after what was written has gone out.
+     */
+    private void endAfterAuthentication(String why) {
+        log.warn("{}: in-band authentication of host {} on queue {} of controller {} failed: {}", channel.remoteAddress(),
+                controller.hostNqn, qid, controller.cntlid, why);
+        Controller c = controller;
+        ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> c.destroy("in-band authentication failed on queue " + qid));
     }
 
     private void bind(Controller c, int q, int size, int cattr) {

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.target;
 
+import io.thermocline.nvmeof.auth.DhchapHostConfig;
 import io.thermocline.nvmeof.pdu.Fabrics;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import java.nio.charset.StandardCharsets;
@@ -8,7 +9,9 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
@@ -34,6 +37,8 @@ public final class Subsystem {
     private final List<Namespace> namespaces;
     private final Set<String> allowedHosts;
     private final boolean allowAnyHost;
+    /** DH-HMAC-CHAP keys by host NQN: those hosts must authenticate (NVMe Base 2.0 §8.13). */
+    private final Map<String, DhchapHostConfig> hostAuthentication;
 
     private Subsystem(Builder b) {
         this.nqn = b.nqn;
@@ -43,6 +48,7 @@ public final class Subsystem {
         this.namespaces = List.copyOf(b.namespaces);
         this.allowedHosts = Set.copyOf(b.allowedHosts);
         this.allowAnyHost = b.allowAnyHost;
+        this.hostAuthentication = Map.copyOf(b.hostAuthentication);
     }
 
     /** A builder for the subsystem named {@code nqn}. */
@@ -85,6 +91,14 @@ public final class Subsystem {
 
     public boolean allowAnyHost() {
         return allowAnyHost;
+    }
+
+    /**
+     * The DH-HMAC-CHAP keys of this host, or {@code null} when it connects without in-band
+     * authentication. Every queue of a host with keys authenticates right after its Connect.
+     */
+    public DhchapHostConfig hostAuthentication(String hostNqn) {
+        return hostAuthentication.get(hostNqn);
     }
 
     /** Whether a host with this NQN may connect. */
@@ -166,6 +180,7 @@ public final class Subsystem {
         private final List<Namespace> namespaces = new ArrayList<>();
         private final Set<String> allowedHosts = new LinkedHashSet<>();
         private boolean allowAnyHost;
+        private final Map<String, DhchapHostConfig> hostAuthentication = new LinkedHashMap<>();
 
         private Builder(String nqn) {
             this.nqn = checkNqn("subsystem NQN", nqn);
@@ -202,6 +217,16 @@ public final class Subsystem {
         /** Lets the host with this NQN connect (repeatable). */
         public Builder allowHost(String hostNqn) {
             allowedHosts.add(checkNqn("host NQN", hostNqn));
+            return this;
+        }
+
+        /**
+         * Lets the host with this NQN connect after it authenticates with DH-HMAC-CHAP, with the
+         * keys, hash and DH group of {@code auth} (the Linux target's {@code hosts/<nqn>/dhchap_*}).
+         */
+        public Builder allowHost(String hostNqn, DhchapHostConfig auth) {
+            allowHost(hostNqn);
+            hostAuthentication.put(hostNqn, Objects.requireNonNull(auth, "auth"));
             return this;
         }
 
