@@ -29,6 +29,8 @@ final class AdminData {
     private static final int LOG_SMART_LENGTH = 512;
     private static final int LOG_FIRMWARE_SLOT_LENGTH = 512;
     private static final int LOG_CHANGED_NAMESPACES_LENGTH = 4096;
+    /** ANATT: state changes here are instant, but a host waits this long before resetting a controller in Change. */
+    static final int ANA_TRANSITION_SECONDS = 10;
 
     /** Identify Controller (CNS 01h; NVMe Base 2.0 Figure 275, Fabrics fields NVMe-oF 1.1 Figure 28). */
     static ByteBuf identifyController(ByteBufAllocator alloc, Controller c, TargetConfig config) {
@@ -40,7 +42,17 @@ final class AdminData {
         b.setByte(IdentifyLayout.Controller.RAB, 6);
         // CMIC bit 1: the subsystem may have more than one controller (one per association), so
         // a host may connect twice without being told the subsystem is single-controller.
-        b.setByte(IdentifyLayout.Controller.CMIC, disc ? 0 : 0x02);
+        boolean ana = !disc && c.subsystem.reportsAna();
+        b.setByte(IdentifyLayout.Controller.CMIC, disc ? 0 : 0x02 | (ana ? IdentifyLayout.Controller.CMIC_ANA_REPORTING : 0));
+        if (ana) {
+            // ANA (NVMe Base 2.0 §8.1): change notices (OAES bit 11), every state reported
+            // (ANACAP bits 4:0) and ANAGRPID fixed while attached (bit 6); one group per ID up to the largest.
+            b.setIntLE(IdentifyLayout.Controller.OAES, IdentifyLayout.Controller.OAES_ANA_CHANGE);
+            b.setByte(IdentifyLayout.Controller.ANATT, ANA_TRANSITION_SECONDS);
+            b.setByte(IdentifyLayout.Controller.ANACAP, 0x1F | 0x40);
+            b.setIntLE(IdentifyLayout.Controller.ANAGRPMAX, c.subsystem.maxAnaGroupId());
+            b.setIntLE(IdentifyLayout.Controller.NANAGRPID, c.subsystem.maxAnaGroupId());
+        }
         b.setByte(IdentifyLayout.Controller.MDTS, config.mdts());
         b.setShortLE(IdentifyLayout.Controller.CNTLID, c.cntlid);
         b.setIntLE(IdentifyLayout.Controller.VER, Controller.VERSION);
@@ -94,6 +106,7 @@ final class AdminData {
         b.setBytes(IdentifyLayout.Namespace.NGUID, s.nguid(nsid));
         b.setBytes(IdentifyLayout.Namespace.EUI64, s.eui64(nsid));
         b.setByte(IdentifyLayout.Namespace.LBAF0_LBADS, Integer.numberOfTrailingZeros(ns.blockSize()));
+        b.setIntLE(IdentifyLayout.Namespace.ANAGRPID, s.anaGroupId(nsid));
         return b;
     }
 
@@ -173,6 +186,41 @@ final class AdminData {
             case NvmeOpcodes.LOG_CHANGED_NAMESPACES -> zeroed(alloc, LOG_CHANGED_NAMESPACES_LENGTH);
             default -> null;
         };
+    }
+
+    /**
+     * The ANA log page (NVMe Base 2.0 §5.16.1.12, Figures 222–223): one descriptor per ANA group
+     * of the subsystem, ascending, each with its state on this target and, unless {@code groupsOnly}
+     * (LSP RGO), the NSIDs in the group. The change counts are the target's.
+     */
+    static ByteBuf anaLog(ByteBufAllocator alloc, Subsystem s, java.util.function.IntFunction<io.thermocline.nvmeof.pdu.AnaState> state,
+                          long changeCount, boolean groupsOnly) {
+        java.util.SortedSet<Integer> groups = s.anaGroupIds();
+        int length = IdentifyLayout.AnaLog.HEADER_LENGTH + groups.size() * IdentifyLayout.AnaLog.DESCRIPTOR_LENGTH
+                + (groupsOnly ? 0 : 4 * s.namespaces().size());
+        ByteBuf b = zeroed(alloc, length);
+        b.setLongLE(IdentifyLayout.AnaLog.CHANGE_COUNT, changeCount);
+        b.setShortLE(IdentifyLayout.AnaLog.DESCRIPTOR_COUNT, groups.size());
+        int at = IdentifyLayout.AnaLog.HEADER_LENGTH;
+        for (int g : groups) {
+            int d = at;
+            at += IdentifyLayout.AnaLog.DESCRIPTOR_LENGTH;
+            int count = 0;
+            for (int nsid = 1; nsid <= s.namespaces().size(); nsid++) {
+                if (s.anaGroupId(nsid) == g) {
+                    if (!groupsOnly) {
+                        b.setIntLE(at, nsid);
+                        at += 4;
+                    }
+                    count++;
+                }
+            }
+            b.setIntLE(d + IdentifyLayout.AnaLog.GROUP_ID, g);
+            b.setIntLE(d + IdentifyLayout.AnaLog.NSID_COUNT, groupsOnly ? 0 : count);
+            b.setLongLE(d + IdentifyLayout.AnaLog.GROUP_CHANGE_COUNT, changeCount);
+            b.setByte(d + IdentifyLayout.AnaLog.STATE, state.apply(g).code());
+        }
+        return b;
     }
 
     /**

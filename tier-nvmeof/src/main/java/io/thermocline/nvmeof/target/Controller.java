@@ -205,6 +205,21 @@ final class Controller {
         return ((n - 1) & 0xFFFFL) | (((n - 1) & 0xFFFFL) << 16);
     }
 
+    /** Asynchronous Event Configuration bit 11: ANA Change notices (NVMe Base 2.0 Figure 326). */
+    static final int AEC_ANA_CHANGE = 1 << 11;
+
+    /**
+     * An ANA state of the subsystem changed on this target: sends a Notice / ANA Change event
+     * (CQE DW0: type 2h bits 2:0, information 03h bits 15:8, log page 0Ch bits 23:16 — NVMe Base
+     * 2.0 Figures 146, 149) if the host enabled it.
+     */
+    void anaChanged() {
+        if (isDead() || (asyncEventConfig() & AEC_ANA_CHANGE) == 0) {
+            return;
+        }
+        admin.postAsyncEvent(2 | (3 << 8) | (NvmeOpcodes.LOG_ANA << 16));
+    }
+
     synchronized int asyncEventConfig() {
         return asyncEventConfig;
     }

@@ -17,6 +17,7 @@ import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.Future;
+import io.thermocline.nvmeof.pdu.AnaState;
 import io.thermocline.nvmeof.pdu.PduDecoder;
 import io.thermocline.nvmeof.pdu.PduEncoder;
 import io.thermocline.nvmeof.pdu.PduSession;
@@ -40,6 +41,7 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -68,6 +70,15 @@ import org.slf4j.LoggerFactory;
  * needs: Identify, Get Log Page (with the discovery log), Get/Set Features, Asynchronous Event
  * Request, Keep Alive, Abort, Read, Write, Flush, Write Zeroes, Dataset Management.
  *
+ * <p><b>ANA.</b> For subsystems that report Asymmetric Namespace Access (see {@link Subsystem}),
+ * this target — one port — holds the state of each ANA group: Optimized unless the builder or
+ * {@link #anaState(String, int, AnaState)} says otherwise. Several targets serving the same
+ * subsystem and namespaces are several ports of it, each with its own states. A change is
+ * announced to every controller of the subsystem on this target that enabled ANA Change
+ * notices, through an outstanding Asynchronous Event Request (NVMe Base 2.0 §5.2, §8.1.4), and
+ * I/O to a namespace whose group is Inaccessible, in Persistent Loss or in Change completes with
+ * the matching path-related status, which a multipath host retries elsewhere.
+ *
  * <p>Threads: one group of event loops, epoll where the native transport loads, NIO otherwise;
  * each connection (queue) is served on one loop, and block I/O completes on the namespace's own
  * threads before its response is sent from the loop. Nothing blocks a loop.
@@ -88,6 +99,10 @@ public final class NvmeTcpTarget implements AutoCloseable {
     private final Set<QueueConnection> connections = ConcurrentHashMap.newKeySet();
     /** Read-only channels for zero-copy reads, by namespace; filled by start(), read-only after. */
     private final Map<Namespace, FileChannel> zeroCopy = Collections.synchronizedMap(new IdentityHashMap<>());
+    /** ANA state by subsystem NQN and group; absent means Optimized. */
+    private final Map<String, Map<Integer, AnaState>> anaStates = new ConcurrentHashMap<>();
+    /** Change count of the ANA log page (NVMe Base 2.0 Figure 222): bumped on each state change. */
+    private final AtomicLong anaChangeCount = new AtomicLong(1);
     private volatile boolean closing;
     private boolean started;
     private boolean closed;
@@ -103,6 +118,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         this.byNqn = Map.copyOf(b.subsystems);
         this.config = new TargetConfig(b.maxH2cData, b.inCapsuleDataSize, b.maxQueueSize, b.maxIoQueues, b.mdts,
                 b.c2hSuccess, b.maxC2hDataPerPdu, b.portId, b.connectTimeout, b.shutdownTimeout);
+        b.anaStates.forEach((nqn, groups) -> anaStates.put(nqn, new ConcurrentHashMap<>(groups)));
     }
 
     public static Builder builder() {
@@ -273,7 +289,61 @@ public final class NvmeTcpTarget implements AutoCloseable {
         }
     }
 
+    /**
+     * Changes the ANA state of group {@code groupId} of subsystem {@code nqn} on this target, and
+     * sends an ANA Change notice to each of the subsystem's controllers here that asked for them
+     * (held until the controller has an Asynchronous Event Request outstanding). Commands already
+     * running finish; commands that arrive after this returns see the new state.
+     *
+     * @throws IllegalArgumentException if the subsystem is not served here, reports no ANA, or has no such group
+     */
+    public void anaState(String nqn, int groupId, AnaState state) {
+        Objects.requireNonNull(state, "state");
+        Subsystem s = checkAnaGroup(byNqn, nqn, groupId);
+        AnaState old = anaStates.computeIfAbsent(nqn, k -> new ConcurrentHashMap<>()).put(groupId, state);
+        if (old == state) {
+            return;
+        }
+        anaChangeCount.incrementAndGet();
+        log.info("ANA group {} of {} on port {}: {} -> {}", groupId, nqn, port, old == null ? AnaState.OPTIMIZED : old, state);
+        for (Controller c : controllers.values()) {
+            if (c.subsystem == s) {
+                c.anaChanged();
+            }
+        }
+    }
+
+    /** The ANA state of group {@code groupId} of subsystem {@code nqn} on this target. */
+    public AnaState anaState(String nqn, int groupId) {
+        checkAnaGroup(byNqn, nqn, groupId);
+        return anaStates.getOrDefault(nqn, Map.of()).getOrDefault(groupId, AnaState.OPTIMIZED);
+    }
+
+    private static Subsystem checkAnaGroup(Map<String, Subsystem> byNqn, String nqn, int groupId) {
+        Subsystem s = byNqn.get(nqn);
+        if (s == null) {
+            throw new IllegalArgumentException("subsystem '" + nqn + "' (expected one of " + byNqn.keySet() + ")");
+        }
+        if (!s.anaGroupIds().contains(groupId)) {
+            throw new IllegalArgumentException("ANA group " + groupId + " of " + nqn + " (expected one of " + s.anaGroupIds()
+                    + (s.reportsAna() ? "" : ": the subsystem reports no ANA; add namespaces with an ANA group ID") + ")");
+        }
+        return s;
+    }
+
     // ---------------------------------------------------------------- for queues and controllers
+
+    /** The ANA state of a namespace on this target: Optimized when the subsystem reports no ANA. */
+    AnaState anaStateOf(Subsystem s, int nsid) {
+        if (!s.reportsAna()) {
+            return AnaState.OPTIMIZED;
+        }
+        return anaStates.getOrDefault(s.nqn(), Map.of()).getOrDefault(s.anaGroupId(nsid), AnaState.OPTIMIZED);
+    }
+
+    long anaChangeCount() {
+        return anaChangeCount.get();
+    }
 
     TargetConfig config() {
         return config;
@@ -357,6 +427,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         private int portId = 1;
         private Duration connectTimeout = Duration.ofSeconds(30);
         private Duration shutdownTimeout = Duration.ofSeconds(5);
+        private final Map<String, Map<Integer, AnaState>> anaStates = new LinkedHashMap<>();
 
         private Builder() {
             try {
@@ -393,6 +464,17 @@ public final class NvmeTcpTarget implements AutoCloseable {
             if (subsystems.putIfAbsent(subsystem.nqn(), subsystem) != null) {
                 throw new IllegalArgumentException("subsystem NQN " + subsystem.nqn() + " is added twice (expected distinct NQNs)");
             }
+            return this;
+        }
+
+        /**
+         * The ANA state group {@code groupId} of subsystem {@code nqn} starts in on this target;
+         * default Optimized. Add the subsystem first.
+         */
+        public Builder anaState(String nqn, int groupId, AnaState state) {
+            Objects.requireNonNull(state, "state");
+            checkAnaGroup(subsystems, nqn, groupId);
+            anaStates.computeIfAbsent(nqn, k -> new LinkedHashMap<>()).put(groupId, state);
             return this;
         }
 

@@ -12,9 +12,11 @@ import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
 import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.thermocline.nvmeof.pdu.AnaState;
 import io.thermocline.nvmeof.auth.DhchapControllerSession;
 import io.thermocline.nvmeof.auth.DhchapHostConfig;
 import io.thermocline.nvmeof.pdu.Cqe;
+import io.thermocline.nvmeof.pdu.IdentifyLayout;
 import io.thermocline.nvmeof.pdu.Fabrics;
 import io.thermocline.nvmeof.pdu.FatalErrorStatus;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
@@ -166,6 +168,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private final Set<Integer> retiredTags = new HashSet<>();
     private int nextTtag;
     private int heldAers;
+    /** An asynchronous event (its CQE DW0) waiting for an Asynchronous Event Request, or 0. */
+    private int pendingEvent;
     private Command disconnect;
     private boolean draining;
     private Promise<Void> drained;
@@ -890,7 +894,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                     target.subsystemsFor(controller.hostNqn),
                     (java.net.InetSocketAddress) channel.localAddress(), config.portId());
         } else {
-            page = AdminData.logPage(ctx.alloc(), lid, controller.subsystem);
+            page = lid == NvmeOpcodes.LOG_ANA && controller.subsystem.reportsAna()
+                    ? AdminData.anaLog(ctx.alloc(), controller.subsystem, g -> target.anaState(controller.subsystem.nqn(), g),
+                            target.anaChangeCount(), ((cdw10 >>> 8) & IdentifyLayout.AnaLog.LSP_RGO) != 0)
+                    : AdminData.logPage(ctx.alloc(), lid, controller.subsystem);
             if (page == null) {
                 fail(cmd, NvmeStatus.INVALID_FIELD, "log page 0x" + Integer.toHexString(lid)
                         + " is not supported (expected 01h, 02h, 03h or 04h)");
@@ -996,12 +1003,52 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         }
         cmd.aer = true;
         heldAers++;
+        if (pendingEvent != 0) {
+            int event = pendingEvent;
+            pendingEvent = 0;
+            complete(cmd, 0, Integer.toUnsignedLong(event));
+            return;
+        }
         checkDrained();
+    }
+
+    /**
+     * Completes an outstanding Asynchronous Event Request with {@code dw0}, or keeps the event
+     * until one arrives (a second event of the same kind meanwhile is the same news: one is kept).
+     * Callable from any thread.
+     */
+    void postAsyncEvent(int dw0) {
+        try {
+            channel.eventLoop().execute(() -> {
+                if (state != State.READY) {
+                    return;
+                }
+                for (Command c : commands.values()) {
+                    if (c.aer) {
+                        complete(c, 0, Integer.toUnsignedLong(dw0));
+                        return;
+                    }
+                }
+                pendingEvent = dw0;
+            });
+        } catch (RejectedExecutionException closing) {
+            // the target is closing: no one is left to tell
+        }
     }
 
     // ---------------------------------------------------------------- I/O commands
 
     private void io(Command cmd, ByteBuf data) {
+        int nsid = cmd.sqe.nsid();
+        if (controller.subsystem.reportsAna() && controller.subsystem.namespace(nsid) != null) {
+            AnaState ana = target.anaStateOf(controller.subsystem, nsid);
+            if (!ana.usable()) {
+                data.release();
+                log.debug("{} q{}: {} refused: namespace {} is {} on this port", channel.remoteAddress(), qid, cmd.sqe, nsid, ana);
+                complete(cmd, retryable(ana.pathStatus()), 0);  // path-related: the host may retry through another controller
+                return;
+            }
+        }
         switch (cmd.sqe.opcode()) {
             case NvmeOpcodes.IO_READ -> {
                 data.release();

@@ -28,6 +28,14 @@ import java.util.UUID;
  * <p><b>Namespace identifiers.</b> NGUID, EUI-64 and UUID are derived from the subsystem NQN and
  * the NSID, so they are unique per namespace and the same across restarts: hosts use them to
  * recognise a namespace again and to tell paths of one namespace from different namespaces.
+ *
+ * <p><b>Asymmetric Namespace Access.</b> A namespace added with an ANA group ID
+ * ({@link Builder#namespace(Namespace, int)}) turns on ANA reporting for the subsystem (NVMe
+ * Base 2.0 §8.1): Identify Controller sets CMIC bit 3, Identify Namespace reports the ANAGRPID,
+ * and the ANA log page lists the groups. Namespaces added without one are in group 1. The state
+ * of each group is a property of each target (port) that serves the subsystem, set with
+ * {@link NvmeTcpTarget#anaState(String, int, io.thermocline.nvmeof.pdu.AnaState)}. Without any
+ * ANA group the subsystem reports no ANA, as before.
  */
 public final class Subsystem {
     private final String nqn;
@@ -39,6 +47,8 @@ public final class Subsystem {
     private final boolean allowAnyHost;
     /** DH-HMAC-CHAP keys by host NQN: those hosts must authenticate (NVMe Base 2.0 §8.13). */
     private final Map<String, DhchapHostConfig> hostAuthentication;
+    /** ANAGRPID by NSID - 1; empty when the subsystem does not report ANA. */
+    private final List<Integer> anaGroups;
 
     private Subsystem(Builder b) {
         this.nqn = b.nqn;
@@ -49,6 +59,7 @@ public final class Subsystem {
         this.allowedHosts = Set.copyOf(b.allowedHosts);
         this.allowAnyHost = b.allowAnyHost;
         this.hostAuthentication = Map.copyOf(b.hostAuthentication);
+        this.anaGroups = b.anaReporting ? List.copyOf(b.anaGroups) : List.of();
     }
 
     /** A builder for the subsystem named {@code nqn}. */
@@ -83,6 +94,30 @@ public final class Subsystem {
     /** The namespace with this NSID, or {@code null} when there is none. */
     public Namespace namespace(int nsid) {
         return nsid >= 1 && nsid <= namespaces.size() ? namespaces.get(nsid - 1) : null;
+    }
+
+    /** Whether the subsystem reports Asymmetric Namespace Access (some namespace was given an ANA group). */
+    public boolean reportsAna() {
+        return !anaGroups.isEmpty();
+    }
+
+    /** The ANA group of a namespace (1 when the subsystem has ANA but the namespace was not given one), or 0 without ANA. */
+    public int anaGroupId(int nsid) {
+        return anaGroups.isEmpty() || nsid < 1 || nsid > anaGroups.size() ? 0 : anaGroups.get(nsid - 1);
+    }
+
+    /** The ANA groups of the subsystem, ascending (empty without ANA). */
+    public java.util.SortedSet<Integer> anaGroupIds() {
+        return java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(anaGroups));
+    }
+
+    /** NANAGRPID and ANAGRPMAX: the largest group ID in use (0 without ANA). */
+    int maxAnaGroupId() {
+        int max = 0;
+        for (int g : anaGroups) {
+            max = Math.max(max, g);
+        }
+        return max;
     }
 
     public Set<String> allowedHosts() {
@@ -181,6 +216,8 @@ public final class Subsystem {
         private final Set<String> allowedHosts = new LinkedHashSet<>();
         private boolean allowAnyHost;
         private final Map<String, DhchapHostConfig> hostAuthentication = new LinkedHashMap<>();
+        private final List<Integer> anaGroups = new ArrayList<>();
+        private boolean anaReporting;
 
         private Builder(String nqn) {
             this.nqn = checkNqn("subsystem NQN", nqn);
@@ -211,6 +248,21 @@ public final class Subsystem {
         /** Adds the next namespace: the first added is NSID 1. */
         public Builder namespace(Namespace namespace) {
             namespaces.add(Objects.requireNonNull(namespace, "namespace"));
+            anaGroups.add(1);
+            return this;
+        }
+
+        /**
+         * Adds the next namespace in ANA group {@code anaGroupId} (1..1024), and turns ANA
+         * reporting on for the subsystem.
+         */
+        public Builder namespace(Namespace namespace, int anaGroupId) {
+            if (anaGroupId < 1 || anaGroupId > 1024) {
+                throw new IllegalArgumentException("ANA group ID: " + anaGroupId + " (expected 1..1024)");
+            }
+            namespaces.add(Objects.requireNonNull(namespace, "namespace"));
+            anaGroups.add(anaGroupId);
+            anaReporting = true;
             return this;
         }
 
