@@ -96,6 +96,9 @@ public final class NvmeTcpController implements AutoCloseable {
         volatile List<Integer> activeNamespaces = List.of();
         volatile AnaView ana = AnaView.NONE;
         ScheduledFuture<?> keepAlive;
+        /** An ANA log page read is in flight / another was asked for meanwhile (guarded by this). */
+        boolean anaReading;
+        boolean anaReadAgain;
         /** Set once, when the association is lost or closed: later queue closes are expected. */
         volatile boolean ended;
 
@@ -150,11 +153,11 @@ public final class NvmeTcpController implements AutoCloseable {
         return c.establish().thenApply(a -> {
             c.activate(a);
             log.info("connected to {} at {}:{}: controller {} ({} {}), {} I/O queue(s), namespaces {}{}; keep-alive-tmo {} ms, "
-                            + "reconnect-delay {} s, ctrl-loss-tmo {} s, fast-io-fail-tmo {} s", options.nqn(),
+                            + "reconnect-delay {} ms, ctrl-loss-tmo {} ms, fast-io-fail-tmo {} ms", options.nqn(),
                     options.traddr(), options.trsvcid(), a.controllerId, a.info.modelNumber(), a.info.firmwareRevision(),
                     a.ioQueues.size(), a.activeNamespaces, a.info.reportsAna() ? ", ANA " + a.ana.byGroup() : "",
-                    options.keepAliveTimeout().toMillis(), options.reconnectDelay().toSeconds(),
-                    options.ctrlLossTimeout().toSeconds(), options.fastIoFailTimeout().toSeconds());
+                    options.keepAliveTimeout().toMillis(), options.reconnectDelay().toMillis(),
+                    options.ctrlLossTimeout().toMillis(), options.fastIoFailTimeout().toMillis());
             return c;
         });
     }
@@ -295,9 +298,9 @@ public final class NvmeTcpController implements AutoCloseable {
                 }, fast, TimeUnit.NANOSECONDS);
             }
         }
-        log.warn("{} at {}:{}: controller {} lost its path: {}; reconnecting every {} s for up to {}", options.nqn(),
-                options.traddr(), options.trsvcid(), a.controllerId, cause.getMessage(), options.reconnectDelay().toSeconds(),
-                options.ctrlLossTimeout().isNegative() ? "ever" : options.ctrlLossTimeout().toSeconds() + " s (ctrl-loss-tmo)");
+        log.warn("{} at {}:{}: controller {} lost its path: {}; reconnecting every {} ms for up to {}", options.nqn(),
+                options.traddr(), options.trsvcid(), a.controllerId, cause.getMessage(), options.reconnectDelay().toMillis(),
+                options.ctrlLossTimeout().isNegative() ? "ever" : options.ctrlLossTimeout().toMillis() + " ms (ctrl-loss-tmo)");
         a.closeQueues();
         signal();
         scheduleReconnect();
@@ -320,8 +323,8 @@ public final class NvmeTcpController implements AutoCloseable {
                 return;
             }
         }
-        log.error("{} at {}:{}: no new association within ctrl-loss-tmo {} s ({} attempts): giving the controller up; last error: {}",
-                options.nqn(), options.traddr(), options.trsvcid(), options.ctrlLossTimeout().toSeconds(), reconnects.get(),
+        log.error("{} at {}:{}: no new association within ctrl-loss-tmo {} ms ({} attempts): giving the controller up; last error: {}",
+                options.nqn(), options.traddr(), options.trsvcid(), options.ctrlLossTimeout().toMillis(), reconnects.get(),
                 lastFailure == null ? "none" : unwrap(lastFailure).getMessage());
         signal();
     }
@@ -603,19 +606,42 @@ public final class NvmeTcpController implements AutoCloseable {
                 });
     }
 
-    /** Re-reads the ANA log page of {@code a} and publishes it if {@code a} is still current. */
+    /**
+     * Re-reads the ANA log page of {@code a} and publishes what it says. One read at a time: a
+     * request while one is in flight makes one more read after it, since the state may have
+     * changed after the page was sent.
+     */
     private void refreshAna(Association a) {
+        synchronized (a) {
+            if (a.anaReading) {
+                a.anaReadAgain = true;
+                return;
+            }
+            a.anaReading = true;
+        }
         readAna(a).whenComplete((view, t) -> {
+            boolean again;
+            synchronized (a) {
+                again = a.anaReadAgain && !a.ended;
+                a.anaReadAgain = false;
+                a.anaReading = false;
+            }
             if (t != null) {
                 if (!a.ended) {
                     log.warn("{}: reading the ANA log page failed: {}", options.nqn(), unwrap(t).getMessage());
                 }
-                return;
+            } else {
+                AnaView before = a.ana;
+                a.ana = view;
+                if (!view.byGroup().equals(before.byGroup()) || view.changeCount() != before.changeCount()) {
+                    log.info("{} at {}:{}: ANA change count {}, groups {}", options.nqn(), options.traddr(), options.trsvcid(),
+                            view.changeCount(), view.byGroup());
+                }
+                signal();
             }
-            a.ana = view;
-            log.info("{} at {}:{}: ANA change count {}, groups {}", options.nqn(), options.traddr(), options.trsvcid(),
-                    view.changeCount(), view.byGroup());
-            signal();
+            if (again) {
+                refreshAna(a);
+            }
         });
     }
 

@@ -310,6 +310,15 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         lastReceiveNanos = System.nanoTime();
+        if (closedCause != null) {
+            // the queue ended and its commands were failed: what was still in the socket's buffer is stale
+            if (msg instanceof Pdu p) {
+                p.release();
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
+            return;
+        }
         try {
             switch (msg) {
                 case Pdu.CapsuleResp resp -> onResponse(ctx, resp.cqe());

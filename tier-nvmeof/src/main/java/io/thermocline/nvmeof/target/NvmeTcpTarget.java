@@ -103,6 +103,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
     private final Map<String, Map<Integer, AnaState>> anaStates = new ConcurrentHashMap<>();
     /** Change count of the ANA log page (NVMe Base 2.0 Figure 222): bumped on each state change. */
     private final AtomicLong anaChangeCount = new AtomicLong(1);
+    private final AtomicLong anaRefusals = new AtomicLong();
     private volatile boolean closing;
     private boolean started;
     private boolean closed;
@@ -343,6 +344,20 @@ public final class NvmeTcpTarget implements AutoCloseable {
 
     long anaChangeCount() {
         return anaChangeCount.get();
+    }
+
+    /** Counts an I/O command refused because its namespace's ANA group is not usable here. */
+    void anaRefused() {
+        anaRefusals.incrementAndGet();
+    }
+
+    /**
+     * I/O commands this target refused with a path-related status because the namespace's ANA
+     * group was Inaccessible, in Persistent Loss or in Change here: what a host sent to a path it
+     * should not have used (or before it heard of the change).
+     */
+    public long anaRefusals() {
+        return anaRefusals.get();
     }
 
     TargetConfig config() {

@@ -1045,6 +1045,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             if (!ana.usable()) {
                 data.release();
                 log.debug("{} q{}: {} refused: namespace {} is {} on this port", channel.remoteAddress(), qid, cmd.sqe, nsid, ana);
+                target.anaRefused();
                 complete(cmd, retryable(ana.pathStatus()), 0);  // path-related: the host may retry through another controller
                 return;
             }

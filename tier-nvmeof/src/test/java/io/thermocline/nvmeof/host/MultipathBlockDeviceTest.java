@@ -164,8 +164,10 @@ class MultipathBlockDeviceTest {
         a.anaState(NQN, 7, AnaState.INACCESSIBLE);
         await(() -> d.paths().getFirst().ana() == AnaState.INACCESSIBLE, "the ANA Change notice re-read the log page");
         long before = devA.writes.get();
+        long refused = a.anaRefusals();
         writeMany(d, 50, 2);
         assertEquals(before, devA.writes.get(), "nothing to the inaccessible path");
+        assertEquals(refused, a.anaRefusals(), "the host sent nothing to the inaccessible path once it knew");
         assertEquals(50, devB.writes.get());
     }
 
@@ -194,6 +196,8 @@ class MultipathBlockDeviceTest {
         // the host has not enabled notices for this yet: change the state and write at once, many times
         a.anaState(NQN, 7, AnaState.INACCESSIBLE);
         writeMany(d, 64, 3);
+        assertTrue(a.anaRefusals() > 0 || d.paths().getFirst().ana() == AnaState.INACCESSIBLE,
+                "the change reached the host by a refusal or by the notice");
         ByteBuffer back = ByteBuffer.allocateDirect(4096);
         d.read(0, back).join();
         back.flip();
