@@ -2,6 +2,7 @@ package io.thermocline.nvmeof.host;
 
 import io.thermocline.nvmeof.auth.DhchapSecret;
 import io.thermocline.nvmeof.auth.FabricSecurity;
+import io.thermocline.nvmeof.auth.TlsPsk;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -56,7 +57,7 @@ import java.util.Objects;
  *        queues and writes to these
  * @param security in-band authentication secrets, nvme-cli's {@code --dhchap-secret} and
  *        {@code --dhchap-ctrl-secret} (default none: a controller that requires authentication is
- *        refused)
+ *        refused), and the TLS PSK, nvme-cli's {@code --tls-key} (default none: cleartext)
  */
 public record NvmeTcpHostOptions(String traddr, int trsvcid, String nqn, HostIdentity identity, int nrIoQueues,
                                  int queueSize, int adminQueueSize, Duration keepAliveTimeout, boolean headerDigest,
@@ -321,6 +322,16 @@ public record NvmeTcpHostOptions(String traddr, int trsvcid, String nqn, HostIde
         /** nvme-cli's {@code --dhchap-ctrl-secret}: the controller's secret, for bidirectional authentication. */
         public Builder dhchapCtrlSecret(String v) {
             security = security.withDhchapCtrlSecret(v == null ? null : DhchapSecret.parse(v));
+            return this;
+        }
+
+        /**
+         * nvme-cli's {@code --tls-key}: a configured TLS PSK in the interchange format
+         * ({@code NVMeTLSkey-1:01:...:}); every queue's connection then starts with TLS 1.3, or
+         * {@code null} for cleartext (the default).
+         */
+        public Builder tlsKey(String v) {
+            security = security.withTlsKey(v == null ? null : TlsPsk.parse(v));
             return this;
         }
 

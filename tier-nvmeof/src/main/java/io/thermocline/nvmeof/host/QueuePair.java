@@ -14,6 +14,7 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.thermocline.nvmeof.auth.TlsPskHandler;
 import io.thermocline.nvmeof.pdu.Cqe;
 import io.thermocline.nvmeof.pdu.FatalErrorStatus;
 import io.thermocline.nvmeof.pdu.Pdu;
@@ -161,6 +162,11 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
                         // keeps a large C2HData in the socket's buffers instead of merging it into one
                         decoder.setCumulator(ByteToMessageDecoder.COMPOSITE_CUMULATOR);
                         // commands issued while completions are being read go out in one write at the end of the read
+                        if (options.security().tlsKey() != null) {
+                            // TLS 1.3 with the configured PSK (NVMe/TCP 1.1 §3.6) before ICReq, below everything else
+                            ch.pipeline().addLast("tls", TlsPskHandler.client(options.security().tlsKey(),
+                                    options.identity().hostNqn(), options.nqn()));
+                        }
                         ch.pipeline().addLast("flush", new FlushConsolidationHandler(64, true))
                                 .addLast("pdu", decoder).addLast("queue", q);
                     }

@@ -18,6 +18,8 @@ import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.Future;
 import io.thermocline.nvmeof.pdu.AnaState;
+import io.thermocline.nvmeof.auth.TlsPsk;
+import io.thermocline.nvmeof.auth.TlsPskHandler;
 import io.thermocline.nvmeof.pdu.PduDecoder;
 import io.thermocline.nvmeof.pdu.PduEncoder;
 import io.thermocline.nvmeof.pdu.PduSession;
@@ -94,6 +96,8 @@ public final class NvmeTcpTarget implements AutoCloseable {
     private final List<Subsystem> subsystems;
     private final Map<String, Subsystem> byNqn;
     private final TargetConfig config;
+    /** Configured TLS PSKs by host NQN; when any is set, every connection must start with TLS. */
+    private final Map<String, TlsPsk> tlsKeys;
     private final Map<Integer, Controller> controllers = new ConcurrentHashMap<>();
     private final AtomicInteger nextCntlid = new AtomicInteger();
     private final Set<QueueConnection> connections = ConcurrentHashMap.newKeySet();
@@ -117,9 +121,28 @@ public final class NvmeTcpTarget implements AutoCloseable {
         this.eventLoopThreads = b.eventLoopThreads;
         this.subsystems = List.copyOf(b.subsystems.values());
         this.byNqn = Map.copyOf(b.subsystems);
+        this.tlsKeys = Map.copyOf(b.tlsKeys);
         this.config = new TargetConfig(b.maxH2cData, b.inCapsuleDataSize, b.maxQueueSize, b.maxIoQueues, b.mdts,
                 b.c2hSuccess, b.maxC2hDataPerPdu, b.portId, b.connectTimeout, b.shutdownTimeout);
         b.anaStates.forEach((nqn, groups) -> anaStates.put(nqn, new ConcurrentHashMap<>(groups)));
+    }
+
+    /**
+     * The TLS PSK for an identity a host offers: a version 0 identity {@code NVMe0Rhh <hostnqn>
+     * <subnqn>} naming a host with a configured key of hash {@code hh} and a subsystem of this
+     * target; {@code null} otherwise.
+     */
+    private byte[] tlsPsk(String identity) {
+        String[] f = identity.split(" ");
+        if (f.length != 3 || f[0].length() != 8 || !f[0].startsWith("NVMe0R")) {
+            return null;
+        }
+        TlsPsk key = tlsKeys.get(f[1]);
+        if (key == null || !f[0].equals(String.format("NVMe0R%02d", key.hash())) || subsystem(f[2]) == null
+                && !f[2].equals(io.thermocline.nvmeof.pdu.NvmeOpcodes.DISCOVERY_NQN)) {
+            return null;
+        }
+        return key.tlsPsk(f[1], f[2]);
     }
 
     public static Builder builder() {
@@ -160,6 +183,10 @@ public final class NvmeTcpTarget implements AutoCloseable {
                             PduSession session = new PduSession(PduSession.Role.CONTROLLER, firstCapsuleLimit, config.maxH2cData());
                             PduEncoder encoder = new PduEncoder(session);
                             // responses written while a batch of commands is being read leave in one write
+                            if (!tlsKeys.isEmpty()) {
+                                // a TLS port (NVMe/TCP 1.1 §3.6): TLS 1.3 with a PSK before ICReq, nothing in clear
+                                ch.pipeline().addLast("tls", TlsPskHandler.server(NvmeTcpTarget.this::tlsPsk));
+                            }
                             ch.pipeline().addLast("flush", new FlushConsolidationHandler(64, true));
                             ch.pipeline().addLast("nvme-tcp-decoder", new PduDecoder(session, encoder));
                             ch.pipeline().addLast("nvme-queue", new QueueConnection(NvmeTcpTarget.this, session, encoder));
@@ -442,6 +469,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         private int portId = 1;
         private Duration connectTimeout = Duration.ofSeconds(30);
         private Duration shutdownTimeout = Duration.ofSeconds(5);
+        private final Map<String, TlsPsk> tlsKeys = new LinkedHashMap<>();
         private final Map<String, Map<Integer, AnaState>> anaStates = new LinkedHashMap<>();
 
         private Builder() {
@@ -571,6 +599,17 @@ public final class NvmeTcpTarget implements AutoCloseable {
         /** How long {@link #close()} waits for commands in flight; default 5 s. */
         public Builder shutdownTimeout(Duration timeout) {
             this.shutdownTimeout = checkPositive("shutdown timeout", timeout);
+            return this;
+        }
+
+        /**
+         * Makes this a TLS port (NVMe/TCP 1.1 §3.6, TP8011) and lets {@code hostNqn} in with the
+         * configured PSK {@code key} ({@code NVMeTLSkey-1:01:...:}): every connection must then
+         * start with a TLS 1.3 handshake offering the identity {@code NVMe0Rhh <hostnqn> <subnqn>}
+         * of a host given here. Repeatable, one key per host; off by default.
+         */
+        public Builder tlsKey(String hostNqn, TlsPsk key) {
+            tlsKeys.put(Subsystem.checkNqn("host NQN", hostNqn), java.util.Objects.requireNonNull(key, "key"));
             return this;
         }
 
