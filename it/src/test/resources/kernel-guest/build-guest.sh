@@ -108,6 +108,8 @@ if [ -z "$package" ]; then
   unavailable "apt-cache knows no kernel package behind linux-image-amd64 (run apt-get update?)"
 fi
 release=${package#linux-image-}
+# the -unsigned packages (e.g. bookworm's linux-image-6.12.*-amd64-unsigned) install the plain release
+release=${release%-unsigned}
 image_dir="$cache_root/$release-$key"
 
 if [ -f "$image_dir/complete" ]; then

@@ -61,6 +61,7 @@ public final class KernelGuest implements AutoCloseable {
     private static final Pattern NQN = Pattern.compile("[A-Za-z0-9][A-Za-z0-9.:_-]{0,222}");
     private static final Pattern ADDRESS = Pattern.compile("[0-9.]{7,15}");
     private static final Pattern GUEST_PATH = Pattern.compile("/[A-Za-z0-9._/-]+");
+    private static final Pattern CONNECT_OPTION = Pattern.compile("--[a-z][a-z-]*(=[A-Za-z0-9:+/=._-]+)?");
     private static final int MAX_DIRECT_BLOCK = 128 * 1024;
 
     private final Process qemu;
@@ -419,6 +420,21 @@ public final class KernelGuest implements AutoCloseable {
      */
     public NvmeConnection nvmeConnect(String address, int port, String nqn, boolean headerDigest, boolean dataDigest)
             throws IOException {
+        return nvmeConnect(address, port, nqn, headerDigest, dataDigest, List.of());
+    }
+
+    /**
+     * Like {@link #nvmeConnect(String, int, String, boolean, boolean)}, with more {@code nvme connect}
+     * options, such as {@code --dhchap-secret=DHHC-1:01:...:}; each must match
+     * {@code --name[=value]} with a value of letters, digits and {@code :+/=._-}.
+     */
+    public NvmeConnection nvmeConnect(String address, int port, String nqn, boolean headerDigest, boolean dataDigest,
+                                      List<String> extraOptions) throws IOException {
+        for (String o : extraOptions) {
+            if (!CONNECT_OPTION.matcher(o).matches()) {
+                throw new IllegalArgumentException("nvme connect option: '" + o + "' (expected --name or --name=value)");
+            }
+        }
         requireAddress(address, port);
         requireNqn(nqn);
         String script = """
@@ -451,7 +467,8 @@ public final class KernelGuest implements AutoCloseable {
                   [ "$tries" -le 100 ] || { echo "connected, but no live controller with namespaces"; exit 1; }
                   sleep 0.1
                 done
-                """.formatted(address, port, nqn, (headerDigest ? "-g " : "") + (dataDigest ? "-G" : ""));
+                """.formatted(address, port, nqn, (headerDigest ? "-g " : "") + (dataDigest ? "-G " : "")
+                + String.join(" ", extraOptions));
         String output = execOk(script, DEFAULT_TIMEOUT).output();
         Matcher controller = Pattern.compile("(?m)^controller=(\\S+)$").matcher(output);
         if (!controller.find()) {
