@@ -52,6 +52,8 @@ final class AdminData {
             b.setByte(IdentifyLayout.Controller.ANACAP, 0x1F | 0x40);
             b.setIntLE(IdentifyLayout.Controller.ANAGRPMAX, c.subsystem.maxAnaGroupId());
             b.setIntLE(IdentifyLayout.Controller.NANAGRPID, c.subsystem.maxAnaGroupId());
+            // MNAN: hosts size the ANA log page by it (the Linux host refuses a controller reporting ANA with MNAN 0 or above NN)
+            b.setIntLE(IdentifyLayout.Controller.MNAN, c.subsystem.namespaces().size());
         }
         b.setByte(IdentifyLayout.Controller.MDTS, config.mdts());
         b.setShortLE(IdentifyLayout.Controller.CNTLID, c.cntlid);

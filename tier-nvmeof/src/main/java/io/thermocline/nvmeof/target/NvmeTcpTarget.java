@@ -100,6 +100,8 @@ public final class NvmeTcpTarget implements AutoCloseable {
     private final Map<String, TlsPsk> tlsKeys;
     private final Map<Integer, Controller> controllers = new ConcurrentHashMap<>();
     private final AtomicInteger nextCntlid = new AtomicInteger();
+    private final int cntlidMin;
+    private final int cntlidMax;
     private final Set<QueueConnection> connections = ConcurrentHashMap.newKeySet();
     /** Read-only channels for zero-copy reads, by namespace; filled by start(), read-only after. */
     private final Map<Namespace, FileChannel> zeroCopy = Collections.synchronizedMap(new IdentityHashMap<>());
@@ -125,6 +127,8 @@ public final class NvmeTcpTarget implements AutoCloseable {
         this.config = new TargetConfig(b.maxH2cData, b.inCapsuleDataSize, b.maxQueueSize, b.maxIoQueues, b.mdts,
                 b.c2hSuccess, b.maxC2hDataPerPdu, b.portId, b.connectTimeout, b.shutdownTimeout);
         b.anaStates.forEach((nqn, groups) -> anaStates.put(nqn, new ConcurrentHashMap<>(groups)));
+        this.cntlidMin = b.cntlidMin;
+        this.cntlidMax = b.cntlidMax;
     }
 
     /**
@@ -416,10 +420,11 @@ public final class NvmeTcpTarget implements AutoCloseable {
         return zeroCopy.get(ns);
     }
 
-    /** A controller with a fresh CNTLID (1..FFEFh, reused last), or {@code null} if all are taken. */
+    /** A controller with a fresh CNTLID (within the configured range, reused last), or {@code null} if all are taken. */
     Controller newController(Subsystem subsystem, String hostNqn, UUID hostId, QueueConnection admin, int katoMillis) {
-        for (int tries = 0; tries < 0xFFEF; tries++) {
-            int id = Math.floorMod(nextCntlid.getAndIncrement(), 0xFFEF) + 1;
+        int range = cntlidMax - cntlidMin + 1;
+        for (int tries = 0; tries < range; tries++) {
+            int id = Math.floorMod(nextCntlid.getAndIncrement(), range) + cntlidMin;
             Controller c = new Controller(this, id, subsystem, hostNqn, hostId, admin, katoMillis);
             if (controllers.putIfAbsent(id, c) == null) {
                 return c;
@@ -471,6 +476,8 @@ public final class NvmeTcpTarget implements AutoCloseable {
         private Duration shutdownTimeout = Duration.ofSeconds(5);
         private final Map<String, TlsPsk> tlsKeys = new LinkedHashMap<>();
         private final Map<String, Map<Integer, AnaState>> anaStates = new LinkedHashMap<>();
+        private int cntlidMin = 1;
+        private int cntlidMax = 0xFFEF;
 
         private Builder() {
             try {
@@ -518,6 +525,21 @@ public final class NvmeTcpTarget implements AutoCloseable {
             Objects.requireNonNull(state, "state");
             checkAnaGroup(subsystems, nqn, groupId);
             anaStates.computeIfAbsent(nqn, k -> new LinkedHashMap<>()).put(groupId, state);
+            return this;
+        }
+
+        /**
+         * The controller IDs this target hands out (NVMe over Fabrics: 1..FFEFh; default all of
+         * them). Several targets serving one subsystem — its ports — need disjoint ranges, as the
+         * kernel's nvmet has {@code cntlid_min}/{@code cntlid_max}: a host's multipath tells a
+         * subsystem's controllers apart by CNTLID, and Linux refuses a second controller with an ID
+         * it already holds for the subsystem.
+         */
+        public Builder controllerIds(int min, int max) {
+            check("minimum controller ID", min, 1, 0xFFEF);
+            check("maximum controller ID", max, min, 0xFFEF);
+            this.cntlidMin = min;
+            this.cntlidMax = max;
             return this;
         }
 
