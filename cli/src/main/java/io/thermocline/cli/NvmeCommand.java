@@ -6,6 +6,7 @@ import io.thermocline.nvmeof.host.HostIdentity;
 import io.thermocline.nvmeof.host.NvmeEventLoops;
 import io.thermocline.nvmeof.host.NvmeTcpBlockDevice;
 import io.thermocline.nvmeof.host.NvmeTcpController;
+import io.thermocline.nvmeof.host.NamespaceInfo;
 import io.thermocline.nvmeof.host.NvmeTcpHostOptions;
 import io.thermocline.nvmeof.load.BlockLoad;
 import io.thermocline.nvmeof.load.LatencyHistogram;
@@ -24,9 +25,9 @@ import picocli.CommandLine.Option;
 @Command(name = "nvme",
         mixinStandardHelpOptions = true,
         usageHelpAutoWidth = true,
-        description = "NVMe over Fabrics (TCP) from user space: discover subsystems and drive load against a namespace. "
-                + "Option names are nvme-cli's.",
-        subcommands = {NvmeCommand.Discover.class, NvmeCommand.Bench.class})
+        description = "NVMe over Fabrics (TCP) from user space: discover subsystems, connect to one, and drive load against "
+                + "a namespace. Option names are nvme-cli's.",
+        subcommands = {NvmeCommand.Discover.class, NvmeCommand.Connect.class, NvmeCommand.Bench.class})
 final class NvmeCommand implements Runnable {
 
     @CommandLine.Spec
@@ -143,6 +144,170 @@ final class NvmeCommand implements Runnable {
                 Json.field(b, "traddr", e.traddr()).append(',');
                 b.append("\"eflags\":").append(e.eflags()).append(',');
                 Json.field(b, "sectype", e.sectypeName());
+                b.append('}');
+                sep = ",";
+            }
+            out.println(b.append("]}"));
+        }
+    }
+
+    @Command(name = "connect",
+            mixinStandardHelpOptions = true,
+            usageHelpAutoWidth = true,
+            description = {
+                "Connects the user-space host to a subsystem the way nvme connect does (with its option names and "
+                + "meanings), prints the controller and its namespaces, and disconnects. Use it to check that a target "
+                + "is reachable with a given configuration; the library keeps the connection (and reconnects) for as "
+                + "long as a program holds it.", ""},
+            footer = {"", "Time options are in seconds, as in nvme-cli; -1 turns fast-io-fail-tmo off and makes ctrl-loss-tmo "
+                + "endless. --preset sets keep-alive-tmo, reconnect-delay and ctrl-loss-tmo; options given explicitly win.",
+                "", "Examples:",
+                "  thermocline nvme connect -t tcp -a 127.0.0.1 -s 4420 -n nqn.2026-11.io.thermocline:jbof",
+                "  thermocline nvme connect -a 10.0.0.5 -n NQN --preset latency-sensitive -i 4 -W 2 --json",
+                "  thermocline nvme connect -a 10.0.0.5 -n NQN -k 5 -c 2 -l 30 --fast-io-fail-tmo 10"})
+    static final class Connect implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Mixin
+        Transport transport;
+
+        @Option(names = {"-n", "--nqn"}, required = true, paramLabel = "NQN", description = "Subsystem NQN.")
+        String nqn;
+
+        @Option(names = {"-i", "--nr-io-queues"}, paramLabel = "N", description = "I/O queues (default: 2).")
+        Integer nrIoQueues;
+
+        @Option(names = {"-W", "--nr-write-queues"}, paramLabel = "N",
+                description = "Extra I/O queues for writes only (default: 0, reads and writes share).")
+        Integer nrWriteQueues;
+
+        @Option(names = {"-Q", "--queue-size"}, paramLabel = "N", description = "Entries per I/O queue (default: 128).")
+        Integer queueSize;
+
+        @Option(names = {"-k", "--keep-alive-tmo"}, paramLabel = "SECONDS", description = "Keep-alive timeout (default: 5).")
+        Integer keepAliveTmo;
+
+        @Option(names = {"-c", "--reconnect-delay"}, paramLabel = "SECONDS",
+                description = "Wait between attempts to connect again after the path was lost (default: 10).")
+        Integer reconnectDelay;
+
+        @Option(names = {"-l", "--ctrl-loss-tmo"}, paramLabel = "SECONDS",
+                description = "How long to keep trying to connect again before giving the controller up; -1: forever (default: 600).")
+        Integer ctrlLossTmo;
+
+        @Option(names = {"--fast-io-fail-tmo", "--fast_io_fail_tmo"}, paramLabel = "SECONDS",
+                description = "Fail I/O waiting for a lost path after this long, while reconnecting goes on; -1: off (default: off).")
+        Integer fastIoFailTmo;
+
+        @Option(names = "--preset", paramLabel = "NAME",
+                description = "latency-sensitive (keep-alive-tmo 5, reconnect-delay 2, ctrl-loss-tmo 30) or conservative (the kernel's "
+                        + "defaults: 5, 10, 600).")
+        String preset;
+
+        @Option(names = "--json", description = "Print one JSON object instead of text.")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            CommandLine cmd = spec.commandLine();
+            transport.check(cmd);
+            NvmeTcpHostOptions options;
+            try {
+                NvmeTcpHostOptions.Builder b = NvmeTcpHostOptions.builder(transport.traddr, transport.port(4420), nqn)
+                        .identity(HostIdentity.resolveDefault(transport.hostnqn))
+                        .headerDigest(transport.hdrDigest).dataDigest(transport.dataDigest);
+                if (preset != null) {
+                    b.preset(NvmeTcpHostOptions.Preset.of(preset));
+                }
+                if (nrIoQueues != null) {
+                    b.nrIoQueues(nrIoQueues);
+                }
+                if (nrWriteQueues != null) {
+                    b.nrWriteQueues(nrWriteQueues);
+                }
+                if (queueSize != null) {
+                    b.queueSize(queueSize);
+                }
+                if (keepAliveTmo != null) {
+                    b.keepAliveTimeout(seconds("--keep-alive-tmo", keepAliveTmo, false));
+                }
+                if (reconnectDelay != null) {
+                    b.reconnectDelay(seconds("--reconnect-delay", reconnectDelay, false));
+                }
+                if (ctrlLossTmo != null) {
+                    b.ctrlLossTimeout(seconds("--ctrl-loss-tmo", ctrlLossTmo, true));
+                }
+                if (fastIoFailTmo != null) {
+                    b.fastIoFailTimeout(seconds("--fast-io-fail-tmo", fastIoFailTmo, true));
+                }
+                options = b.build();
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(cmd, e.getMessage());
+            }
+            PrintWriter out = cmd.getOut();
+            try (NvmeEventLoops loops = new NvmeEventLoops(1);
+                 NvmeTcpController controller = NvmeTcpController.connectAndWait(loops, options)) {
+                List<NamespaceInfo> namespaces = new java.util.ArrayList<>();
+                for (int id : controller.activeNamespaces()) {
+                    namespaces.add(controller.identifyNamespace(id).join());
+                }
+                if (json) {
+                    printJson(out, controller, namespaces);
+                } else {
+                    out.printf("connected to %s at %s: controller %d (%s %s), %d I/O queue(s); keep-alive-tmo %s, reconnect-delay %s, "
+                                    + "ctrl-loss-tmo %s, fast-io-fail-tmo %s%n", nqn, controller.address(), controller.controllerId(),
+                            controller.info().modelNumber(), controller.info().firmwareRevision(), controller.ioQueueCount(),
+                            secs(options.keepAliveTimeout()), secs(options.reconnectDelay()), secs(options.ctrlLossTimeout()),
+                            secs(options.fastIoFailTimeout()));
+                    for (NamespaceInfo ns : namespaces) {
+                        out.printf("namespace %d: %d bytes, %d x %d-byte blocks, nguid %s%s%n", ns.nsid(), ns.sizeInBytes(),
+                                ns.sizeInBlocks(), ns.blockSizeInBytes(), ns.nguid(),
+                                controller.info().reportsAna() ? ", ANA group " + ns.anaGroupId() + " " + controller.anaState(ns) : "");
+                    }
+                }
+                out.flush();
+            }
+            return 0;
+        }
+
+        private static Duration seconds(String option, int value, boolean minusOneMeansOff) {
+            if (value == -1 && minusOneMeansOff) {
+                return NvmeTcpHostOptions.OFF;
+            }
+            if (value < 0) {
+                throw new IllegalArgumentException(option + ": " + value + " (expected 0 or more seconds"
+                        + (minusOneMeansOff ? ", or -1)" : ")"));
+            }
+            return Duration.ofSeconds(value);
+        }
+
+        private static String secs(Duration d) {
+            return d.isNegative() ? "off" : d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
+        }
+
+        private static void printJson(PrintWriter out, NvmeTcpController c, List<NamespaceInfo> namespaces) {
+            NvmeTcpHostOptions o = c.options();
+            StringBuilder b = new StringBuilder("{");
+            Json.field(b, "subnqn", o.nqn()).append(',');
+            Json.field(b, "address", c.address()).append(',');
+            b.append("\"cntlid\":").append(c.controllerId()).append(',');
+            Json.field(b, "model", c.info().modelNumber()).append(',');
+            b.append("\"io_queues\":").append(c.ioQueueCount())
+                    .append(",\"keep_alive_tmo\":").append(o.keepAliveTimeout().toSeconds())
+                    .append(",\"reconnect_delay\":").append(o.reconnectDelay().toSeconds())
+                    .append(",\"ctrl_loss_tmo\":").append(o.ctrlLossTimeout().isNegative() ? -1 : o.ctrlLossTimeout().toSeconds())
+                    .append(",\"fast_io_fail_tmo\":").append(o.fastIoFailTimeout().isNegative() ? -1 : o.fastIoFailTimeout().toSeconds())
+                    .append(",\"namespaces\":[");
+            String sep = "";
+            for (NamespaceInfo ns : namespaces) {
+                b.append(sep).append("{\"nsid\":").append(ns.nsid()).append(",\"size_bytes\":").append(ns.sizeInBytes())
+                        .append(",\"block_size\":").append(ns.blockSizeInBytes()).append(',');
+                Json.field(b, "nguid", ns.nguid());
+                if (c.info().reportsAna()) {
+                    b.append(",\"ana_group\":").append(ns.anaGroupId()).append(',');
+                    Json.field(b, "ana_state", c.anaState(ns).name().toLowerCase(Locale.ROOT).replace('_', '-'));
+                }
                 b.append('}');
                 sep = ",";
             }

@@ -77,6 +77,26 @@ class NvmeCommandTest {
     }
 
     @Test
+    void connect_printsTheControllerAndNamespaces_withTheTimeoutOptions() {
+        assertEquals(0, run("nvme", "connect", "-t", "tcp", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST,
+                "--preset", "latency-sensitive", "-l", "45", "--fast_io_fail_tmo", "5", "-i", "1", "-W", "1"), err.toString());
+        assertThat(out.toString()).contains("connected to " + NQN + " at 127.0.0.1:" + port)
+                .contains("2 I/O queue(s)").contains("keep-alive-tmo 5 s, reconnect-delay 2 s, ctrl-loss-tmo 45 s, fast-io-fail-tmo 5 s")
+                .contains("namespace 1: 4194304 bytes, 1024 x 4096-byte blocks");
+    }
+
+    @Test
+    void connect_json_andBadValues() {
+        assertEquals(0, run("nvme", "connect", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST, "-l", "-1", "--json"), err.toString());
+        assertThat(out.toString()).startsWith("{\"subnqn\":\"" + NQN + "\"").contains("\"ctrl_loss_tmo\":-1")
+                .contains("\"fast_io_fail_tmo\":-1").contains("\"namespaces\":[{\"nsid\":1,");
+        assertEquals(2, run("nvme", "connect", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST, "-c", "-1"));
+        assertThat(err.toString()).contains("--reconnect-delay: -1");
+        assertEquals(2, run("nvme", "connect", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST, "--preset", "fast"));
+        assertThat(err.toString()).contains("expected latency-sensitive or conservative");
+    }
+
+    @Test
     void badInput_exitsWithTwo_namingTheOption() {
         assertEquals(2, run("nvme", "bench", "-a", "127.0.0.1", "-s", port, "-n", NQN, "--rw", "sideways"));
         assertThat(err.toString()).contains("--rw: sideways (expected: read, write, randread or randwrite)");
