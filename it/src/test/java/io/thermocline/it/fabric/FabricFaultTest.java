@@ -144,6 +144,7 @@ class FabricFaultTest {
     void pathReset_duringQd32Writes_failsOverAtOnce() throws Exception {
         MultipathBlockDevice d = twoPaths(Duration.ofSeconds(30));
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
+        closing.add(load);
         load.start();
         Thread.sleep(1500);
         down(proxyA);
@@ -160,6 +161,7 @@ class FabricFaultTest {
     void pathBlackholed_isDetectedByKeepAlive_andIoGoesOnOnTheOther() throws Exception {
         MultipathBlockDevice d = twoPaths(Duration.ofSeconds(30));
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
+        closing.add(load);
         load.start();
         Thread.sleep(1000);
         proxyA.blackhole(true);
@@ -180,6 +182,7 @@ class FabricFaultTest {
         int seconds = Integer.getInteger("thermocline.flap.seconds", 60);
         MultipathBlockDevice d = twoPaths(Duration.ofSeconds(30));
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
+        closing.add(load);
         load.start();
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         int flaps = 0;
@@ -207,6 +210,7 @@ class FabricFaultTest {
         closing.add(c);
         NvmeTcpBlockDevice d = c.openNamespace(1);
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
+        closing.add(load);
         load.start();
         Thread.sleep(2000);
         long before = load.acks();
@@ -226,6 +230,7 @@ class FabricFaultTest {
     void anaStateChanges_midIo() throws Exception {
         MultipathBlockDevice d = twoPaths(Duration.ofSeconds(30));
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
+        closing.add(load);
         load.start();
         AnaState[][] steps = {
                 {AnaState.INACCESSIBLE, AnaState.OPTIMIZED},
@@ -240,7 +245,10 @@ class FabricFaultTest {
             targetB.anaState(NQN, 1, step[1]);
             await(() -> d.paths().get(0).ana() == step[0] && d.paths().get(1).ana() == step[1], 5,
                     "the host saw A " + step[0] + ", B " + step[1]);
-            // once the host knows, nothing goes to a path it may not use (refusals before it knew are retried elsewhere)
+            // once the host knows, nothing new goes to a path it may not use: wait for what it had sent there
+            // before it knew (refused, and retried elsewhere) to come back, then count
+            await(() -> (step[0].usable() || d.paths().get(0).outstanding() == 0) && (step[1].usable() || d.paths().get(1).outstanding() == 0),
+                    5, "commands sent before the change came back");
             long refusedA = targetA.anaRefusals();
             long refusedB = targetB.anaRefusals();
             long acks = load.acks();
@@ -256,6 +264,7 @@ class FabricFaultTest {
     void everyPathDown_forLessThanCtrlLossTmo_ioWaitsAndCompletes() throws Exception {
         MultipathBlockDevice d = twoPaths(Duration.ofSeconds(8));
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
+        closing.add(load);
         load.start();
         Thread.sleep(1000);
         down(proxyA);
@@ -274,6 +283,7 @@ class FabricFaultTest {
         Duration ctrlLoss = Duration.ofSeconds(2);
         MultipathBlockDevice d = twoPaths(ctrlLoss);
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
+        closing.add(load);
         load.start();
         Thread.sleep(1000);
         long downAt = System.nanoTime();

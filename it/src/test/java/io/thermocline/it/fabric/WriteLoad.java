@@ -25,7 +25,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * in its first 16 bytes and a pattern derived from both in the rest, so a torn, stale or
  * misplaced chunk is told apart from a right one.
  */
-final class WriteLoad {
+final class WriteLoad implements AutoCloseable {
     private static final long MAGIC = 0x54484d43_4b4c4f41L;
 
     private final BlockDevice device;
@@ -41,6 +41,8 @@ final class WriteLoad {
     private final AtomicLong lastAckNanos = new AtomicLong(System.nanoTime());
     private final AtomicLong longestGapNanos = new AtomicLong();
     private final AtomicLong firstErrorNanos = new AtomicLong();
+    /** Per slot, when its outstanding write was issued (System.nanoTime), or 0: for diagnostics of a stuck write. */
+    private final java.util.concurrent.atomic.AtomicLongArray issuedNanos;
     private volatile boolean stopping;
     private CountDownLatch stopped;
 
@@ -55,6 +57,7 @@ final class WriteLoad {
                     + device.sizeInBytes() + " bytes)");
         }
         this.acked = new long[chunks];
+        this.issuedNanos = new java.util.concurrent.atomic.AtomicLongArray(depth);
         this.failedSince = new ArrayList<>(chunks);
         for (int i = 0; i < chunks; i++) {
             failedSince.add(new ArrayList<>());
@@ -77,6 +80,7 @@ final class WriteLoad {
         }
         int chunk = slot + (round % chunksPerSlot) * depth;
         ByteBuffer data = content(chunk, version, chunkBytes);
+        issuedNanos.set(slot, System.nanoTime());
         device.write((long) chunk * chunkBytes, data).whenComplete((v, t) -> {
             synchronized (this) {
                 if (t == null) {
@@ -87,6 +91,7 @@ final class WriteLoad {
                 }
             }
             long now = System.nanoTime();
+            issuedNanos.set(slot, 0);
             if (t == null) {
                 acks.incrementAndGet();
                 long last = lastAckNanos.getAndSet(now);
@@ -98,8 +103,18 @@ final class WriteLoad {
                     errorSamples.add(t);
                 }
             }
-            // continue on another thread: never deep recursion on an event loop
-            Thread.ofVirtual().start(() -> writeNext(slot, round + 1, version + 1));
+            // continue on another thread: never deep recursion on an event loop; after an error, not in a hot loop
+            boolean failed = t != null;
+            Thread.ofVirtual().start(() -> {
+                if (failed) {
+                    try {
+                        Thread.sleep(10);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                writeNext(slot, round + 1, version + 1);
+            });
         });
     }
 
@@ -107,8 +122,27 @@ final class WriteLoad {
     void stop(long timeoutSeconds) throws InterruptedException {
         stopping = true;
         if (!stopped.await(timeoutSeconds, TimeUnit.SECONDS)) {
-            throw new AssertionError("writes still outstanding " + timeoutSeconds + " s after the load stopped");
+            StringBuilder stuck = new StringBuilder();
+            long now = System.nanoTime();
+            for (int s = 0; s < depth; s++) {
+                long at = issuedNanos.get(s);
+                if (at != 0) {
+                    stuck.append(stuck.isEmpty() ? "" : ", ").append("slot ").append(s).append(" for ")
+                            .append(TimeUnit.NANOSECONDS.toMillis(now - at)).append(" ms");
+                }
+            }
+            throw new AssertionError("writes still outstanding " + timeoutSeconds + " s after the load stopped: " + stuck
+                    + " (" + device + ")");
         }
+    }
+
+    /**
+     * Stops issuing writes without waiting: for cleanup after a failed test, so that no load keeps
+     * running into the next one.
+     */
+    @Override
+    public void close() {
+        stopping = true;
     }
 
     long acks() {

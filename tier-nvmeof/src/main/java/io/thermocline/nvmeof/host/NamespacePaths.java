@@ -129,6 +129,16 @@ final class NamespacePaths {
 
     private void attempt(Supplier<QueuePair.Request> make, boolean write, CompletableFuture<Cqe> result, long waitingSince,
                          Throwable lastError) {
+        try {
+            tryPath(make, write, result, waitingSince, lastError);
+        } catch (RuntimeException | Error e) {
+            // attempts run inside completion callbacks, which would swallow this and leave the caller waiting forever
+            result.completeExceptionally(e);
+        }
+    }
+
+    private void tryPath(Supplier<QueuePair.Request> make, boolean write, CompletableFuture<Cqe> result, long waitingSince,
+                         Throwable lastError) {
         Path p = select();
         if (p == null) {
             long now = System.nanoTime();
