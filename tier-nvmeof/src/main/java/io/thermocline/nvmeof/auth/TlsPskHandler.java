@@ -64,6 +64,9 @@ public final class TlsPskHandler extends ChannelDuplexHandler {
     private final ArrayDeque<Object[]> pending = new ArrayDeque<>();
     private final String description;
     private boolean handshakeDone;
+    /** Reused copies between Netty's buffers and the protocol's arrays (event loop only). */
+    private byte[] inScratch = new byte[16 << 10];
+    private final byte[] outScratch = new byte[CHUNK];
     private boolean failed;
     private ChannelHandlerContext ctx;
 
@@ -236,9 +239,12 @@ public final class TlsPskHandler extends ChannelDuplexHandler {
             return;
         }
         try {
-            byte[] b = new byte[in.readableBytes()];
-            in.readBytes(b);
-            protocol.offerInput(b);
+            int n = in.readableBytes();
+            if (inScratch.length < n) {
+                inScratch = new byte[Math.max(n, inScratch.length * 2)];
+            }
+            in.readBytes(inScratch, 0, n);
+            protocol.offerInput(inScratch, 0, n);
         } catch (IOException e) {
             fail(e);
             return;
@@ -291,11 +297,10 @@ public final class TlsPskHandler extends ChannelDuplexHandler {
         try {
             switch (msg) {
                 case ByteBuf buf -> {
-                    byte[] chunk = new byte[Math.min(CHUNK, buf.readableBytes())];
                     while (buf.isReadable()) {
-                        int n = Math.min(chunk.length, buf.readableBytes());
-                        buf.readBytes(chunk, 0, n);
-                        protocol.writeApplicationData(chunk, 0, n);
+                        int n = Math.min(outScratch.length, buf.readableBytes());
+                        buf.readBytes(outScratch, 0, n);
+                        protocol.writeApplicationData(outScratch, 0, n);
                     }
                 }
                 case FileRegion region -> {

@@ -216,6 +216,9 @@ public final class NvmeTcpTarget implements AutoCloseable {
     }
 
     private void openZeroCopyFiles() {
+        if (!tlsKeys.isEmpty()) {
+            return;  // sendfile(2) would bypass TLS: a TLS port reads through the block device
+        }
         for (Subsystem s : subsystems) {
             for (Namespace ns : s.namespaces()) {
                 if (ns.zeroCopyFile() == null || zeroCopy.containsKey(ns)) {
