@@ -42,9 +42,10 @@ import org.slf4j.LoggerFactory;
  * notice re-reads the log (NVMe Base 2.0 §8.1, §5.2).
  *
  * <p><b>Losing the path.</b> The association ends when any of its connections ends (a reset is
- * noticed at once), when a queue goes silent for keep-alive-tmo with commands outstanding (Keep
- * Alive goes out every KATO/2, so an idle path has one outstanding too), or when a command
- * passes the command timeout. The state becomes {@link State#RECONNECTING}: the queues close,
+ * noticed at once), when it goes silent — no PDU on any of its queues for keep-alive-tmo while a
+ * command has been outstanding that long (Keep Alive goes out every KATO/2, so a live target is
+ * never silent and an idle path has a command outstanding too) — or when a command passes the
+ * command timeout. The state becomes {@link State#RECONNECTING}: the queues close,
  * their commands fail with scope {@link NvmeException.Scope#QUEUE} (the block device retries
  * them, see {@link NvmeTcpBlockDevice}), and a new association is attempted every
  * reconnect-delay until ctrl-loss-tmo has passed since the loss, after which the controller is
@@ -254,6 +255,7 @@ public final class NvmeTcpController implements AutoCloseable {
             }
         }
         long silence = options.keepAliveTimeout().toNanos();
+        AtomicLong lastReceive = new AtomicLong(System.nanoTime());
         List<QueuePair> all = new ArrayList<>();
         all.add(a.admin);
         synchronized (a.ioQueues) {
@@ -261,7 +263,7 @@ public final class NvmeTcpController implements AutoCloseable {
         }
         for (QueuePair q : all) {
             if (silence > 0) {
-                q.watchSilence(silence);
+                q.watchSilence(silence, lastReceive);
             }
             q.closeFuture().thenAccept(cause -> pathLost(a, cause));
         }

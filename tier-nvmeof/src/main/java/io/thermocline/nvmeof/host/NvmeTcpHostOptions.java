@@ -15,8 +15,8 @@ import java.util.Objects;
  * with the same meanings and, where the kernel has one, the same defaults.
  *
  * <p><b>Losing the path.</b> A connection that ends (a reset, a TermReq, a command past
- * {@code commandTimeout}) or goes silent (a queue with commands outstanding receives nothing for
- * {@code keep-alive-tmo}) ends the association. The controller then tries to connect again every
+ * {@code commandTimeout}) or an association gone silent (no PDU on any of its queues for
+ * {@code keep-alive-tmo} while a command has been outstanding that long) ends the association. The controller then tries to connect again every
  * {@code reconnect-delay}, the first time one delay after the loss, until {@code ctrl-loss-tmo}
  * has passed since the loss; then it gives up for good. Commands in flight are retried on another
  * path or after the reconnect, and fail only once no path is left: after {@code ctrl-loss-tmo},

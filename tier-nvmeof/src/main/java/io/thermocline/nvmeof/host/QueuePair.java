@@ -49,7 +49,7 @@ import org.slf4j.LoggerFactory;
  * the {@code ...Async} forms for blocking work).
  *
  * <p><b>Failures.</b> A TermReq, a protocol violation by the peer, a closed connection, a
- * command past its deadline, or silence (see {@link #watchSilence}) ends the queue: the close
+ * command past its deadline, or the association's silence (see {@link #watchSilence}) ends the queue: the close
  * listener hears of it first, then every command on it fails with an {@link NvmeException} of
  * scope {@link NvmeException.Scope#QUEUE}.
  */
@@ -120,7 +120,8 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> sweeper;
     private volatile Throwable closedCause;
     private long silenceNanos;
-    private long lastReceiveNanos = System.nanoTime();
+    /** When any queue of the association last received a PDU (shared by its queues); null until watched. */
+    private volatile java.util.concurrent.atomic.AtomicLong associationLastReceive;
     private final CompletableFuture<Throwable> closed = new CompletableFuture<>();
 
     private QueuePair(int qid, String name, int queueSize, int inCapsuleLimit, int maxReceiveData, long timeoutNanos) {
@@ -211,11 +212,15 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Ends the queue when it goes silent: a command has been outstanding for {@code nanos} and
-     * nothing at all arrived from the controller in that time (keep-alive-tmo: a path that drops
-     * everything is noticed within it, not after the command timeout). Zero turns it off.
+     * Ends the queue when the association goes silent: a command here has been outstanding for
+     * {@code nanos} and nothing at all arrived on any queue of the association in that time
+     * (keep-alive-tmo: a path that drops everything is noticed within it, not after the command
+     * timeout, while a slow command on a target that still answers Keep Alive is left alone).
+     *
+     * @param lastReceive when any queue of the association last received a PDU, updated by each
      */
-    void watchSilence(long nanos) {
+    void watchSilence(long nanos, java.util.concurrent.atomic.AtomicLong lastReceive) {
+        associationLastReceive = lastReceive;
         channel.eventLoop().execute(() -> silenceNanos = nanos);
     }
 
@@ -294,12 +299,14 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
 
     private void sweep() {
         long now = System.nanoTime();
-        boolean quiet = silenceNanos > 0 && now - lastReceiveNanos > silenceNanos;
+        java.util.concurrent.atomic.AtomicLong clock = associationLastReceive;
+        long last = clock == null ? now : clock.get();
+        boolean quiet = silenceNanos > 0 && now - last > silenceNanos;
         for (Request r : slots) {
             if (r != null && quiet && !r.untimed && now - r.sentNanos > silenceNanos) {
-                failAll(new NvmeException(name + ": nothing received for " + TimeUnit.NANOSECONDS.toMillis(now - lastReceiveNanos)
-                        + " ms while " + r.what + " was outstanding (expected a completion within keep-alive-tmo, "
-                        + TimeUnit.NANOSECONDS.toMillis(silenceNanos) + " ms): the path is silent",
+                failAll(new NvmeException(name + ": nothing received on any queue of the association for "
+                        + TimeUnit.NANOSECONDS.toMillis(now - last) + " ms while " + r.what + " was outstanding (expected "
+                        + "traffic within keep-alive-tmo, " + TimeUnit.NANOSECONDS.toMillis(silenceNanos) + " ms): the path is silent",
                         NvmeException.Scope.QUEUE, true, null));
                 channel.close();
                 return;
@@ -315,7 +322,10 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        lastReceiveNanos = System.nanoTime();
+        java.util.concurrent.atomic.AtomicLong clock = associationLastReceive;
+        if (clock != null) {
+            clock.lazySet(System.nanoTime());
+        }
         if (closedCause != null) {
             // the queue ended and its commands were failed: what was still in the socket's buffer is stale
             if (msg instanceof Pdu p) {

@@ -112,6 +112,46 @@ class NvmeTcpReconnectTest {
     }
 
     @Test
+    void aSlowCommand_onATargetThatAnswersKeepAlive_doesNotEndTheAssociation() throws Exception {
+        String nqn = "nqn.2026-11.io.thermocline:slow-flush";
+        io.thermocline.tier.BlockDevice file = io.thermocline.tier.local.FileBlockDevice.open(dir.resolve("slow.img"),
+                io.thermocline.tier.local.FileBlockDevice.options().sizeInBytes(1 << 20).blockSizeInBytes(4096));
+        io.thermocline.tier.BlockDevice slow = new io.thermocline.tier.BlockDevice() {
+            @Override public String name() { return "slow-flush"; }
+            @Override public long sizeInBytes() { return file.sizeInBytes(); }
+            @Override public int blockSizeInBytes() { return file.blockSizeInBytes(); }
+            @Override public CompletableFuture<Void> read(long offset, ByteBuffer dst) { return file.read(offset, dst); }
+            @Override public CompletableFuture<Void> write(long offset, ByteBuffer src) { return file.write(offset, src); }
+            @Override public CompletableFuture<Void> trim(long offset, long length) { return file.trim(offset, length); }
+            @Override public CompletableFuture<Void> writeZeroes(long offset, long length) { return file.writeZeroes(offset, length); }
+            @Override public void close() { file.close(); }
+
+            @Override
+            public CompletableFuture<Void> flush() {
+                return CompletableFuture.runAsync(() -> { }, CompletableFuture.delayedExecutor(2500, TimeUnit.MILLISECONDS))
+                        .thenCompose(v -> file.flush());
+            }
+        };
+        try (io.thermocline.nvmeof.target.NvmeTcpTarget t = io.thermocline.nvmeof.target.NvmeTcpTarget.builder().port(0).eventLoopThreads(1)
+                .subsystem(io.thermocline.nvmeof.target.Subsystem.builder(nqn).allowHost(LoopbackFabric.HOST_NQN)
+                        .namespace(io.thermocline.nvmeof.target.Namespace.of(slow)).build()).build();
+             slow) {
+            t.start();
+            try (NvmeTcpController c = fabric.connect(fabric.options().trsvcid(t.address().getPort()).nqn(nqn)
+                    .keepAliveTimeout(Duration.ofMillis(1000)).reconnectDelay(Duration.ofMillis(200)).build())) {
+                NvmeTcpBlockDevice d = c.openNamespace(1);
+                d.write(0, block(4)).join();
+                long start = System.nanoTime();
+                d.flush().get(10, TimeUnit.SECONDS);
+                long tookMillis = (System.nanoTime() - start) / 1_000_000;
+                assertTrue(tookMillis >= 2400, "flush took " + tookMillis + " ms (expected the target's 2.5 s)");
+                assertEquals(NvmeTcpController.State.LIVE, c.state());
+                assertEquals(0, c.reconnectAttempts(), "a 2.5 s flush with keep-alive answered is no silence (keep-alive-tmo 1 s)");
+            }
+        }
+    }
+
+    @Test
     void pathDownBeyondCtrlLossTmo_failsIoWithAClearError() throws Exception {
         try (NvmeTcpController c = fabric.connect(viaProxy().ctrlLossTimeout(Duration.ofMillis(700)).build())) {
             NvmeTcpBlockDevice d = c.openNamespace(1);
