@@ -290,14 +290,18 @@ public final class NvmeTcpController implements AutoCloseable {
             long fast = options.fastIoFailTimeout().toNanos();
             if (fast >= 0) {
                 long lostAt = lostAtNanos;
-                fastFailTimer = loops.group().next().schedule(() -> {
-                    synchronized (lock) {
-                        if (state == State.RECONNECTING && lostAtNanos == lostAt) {
-                            failFast = true;
+                try {
+                    fastFailTimer = loops.group().next().schedule(() -> {
+                        synchronized (lock) {
+                            if (state == State.RECONNECTING && lostAtNanos == lostAt) {
+                                failFast = true;
+                            }
                         }
-                    }
-                    signal();
-                }, fast, TimeUnit.NANOSECONDS);
+                        signal();
+                    }, fast, TimeUnit.NANOSECONDS);
+                } catch (java.util.concurrent.RejectedExecutionException e) {
+                    failFast = true;  // the event loops are shut down: nothing will come back
+                }
             }
         }
         log.warn("{} at {}:{}: controller {} lost its path: {}; reconnecting every {} ms for up to {}", options.nqn(),
@@ -315,14 +319,22 @@ public final class NvmeTcpController implements AutoCloseable {
             if (closed || state != State.RECONNECTING) {
                 return;
             }
-            if (loss >= 0 && System.nanoTime() + delay - (lostAtNanos + loss) > 0) {
-                state = State.DELETED;
-                if (fastFailTimer != null) {
-                    fastFailTimer.cancel(false);
+            boolean scheduled = false;
+            if (loss < 0 || System.nanoTime() + delay - (lostAtNanos + loss) <= 0) {
+                try {
+                    reconnectTimer = loops.group().next().schedule(this::reconnect, delay, TimeUnit.NANOSECONDS);
+                    scheduled = true;
+                } catch (java.util.concurrent.RejectedExecutionException e) {
+                    lastFailure = new NvmeException(options.nqn() + ": the host's event loops are shut down: no reconnect",
+                            NvmeException.Scope.ASSOCIATION, false, e);
                 }
-            } else {
-                reconnectTimer = loops.group().next().schedule(this::reconnect, delay, TimeUnit.NANOSECONDS);
+            }
+            if (scheduled) {
                 return;
+            }
+            state = State.DELETED;
+            if (fastFailTimer != null) {
+                fastFailTimer.cancel(false);
             }
         }
         log.error("{} at {}:{}: no new association within ctrl-loss-tmo {} ms ({} attempts): giving the controller up; last error: {}",
