@@ -14,12 +14,15 @@ import io.thermocline.nvmeof.pdu.IdentifyLayout.Controller;
  * @param oaes optional asynchronous events supported (bit 11: ANA Change notices)
  * @param anaTransitionSeconds ANATT
  * @param anaGroupCount NANAGRPID: the most group descriptors the ANA log page holds
+ * @param anaCapabilities ANACAP: bits 4:0 the states reported, bit 6 ANAGRPID fixed while attached
+ * @param anaGroupMax ANAGRPMAX: the largest ANA group ID
  */
 public record ControllerInfo(int vendorId, String serialNumber, String modelNumber, String firmwareRevision,
                              int controllerId, int version, int controllerType, long maxTransferSizeInBytes,
                              int maxCommands, int namespaceCount, int optionalNvmCommands, boolean volatileWriteCache,
                              int sglSupport, String subsystemNqn, int ioccszInBytes, int keepAliveGranularityMillis,
-                             int cmic, int oaes, int anaTransitionSeconds, int anaGroupCount) {
+                             int cmic, int oaes, int anaTransitionSeconds, int anaGroupCount, int anaCapabilities,
+                             int anaGroupMax) {
 
     static ControllerInfo parse(ByteBuf b, int memoryPageSize) {
         int mdts = b.getUnsignedByte(Controller.MDTS);
@@ -43,7 +46,9 @@ public record ControllerInfo(int vendorId, String serialNumber, String modelNumb
                 b.getUnsignedByte(Controller.CMIC),
                 b.getIntLE(Controller.OAES),
                 b.getUnsignedByte(Controller.ANATT),
-                b.getIntLE(Controller.NANAGRPID));
+                b.getIntLE(Controller.NANAGRPID),
+                b.getUnsignedByte(Controller.ANACAP),
+                b.getIntLE(Controller.ANAGRPMAX));
     }
 
     public boolean supportsDatasetManagement() {

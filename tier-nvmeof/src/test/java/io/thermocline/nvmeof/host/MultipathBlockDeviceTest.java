@@ -246,6 +246,28 @@ class MultipathBlockDeviceTest {
     }
 
     @Test
+    void identifyAndAnaLogPage_haveTheSpecLayout() {
+        MultipathBlockDevice d = connect(AnaState.OPTIMIZED, AnaState.NON_OPTIMIZED, IoPolicy.ROUND_ROBIN);
+        NvmeTcpController cb = d.controllers().get(1);
+        ControllerInfo info = cb.info();
+        assertTrue(info.reportsAna() && info.sendsAnaChangeNotices(), "CMIC bit 3 and OAES bit 11");
+        assertEquals(7, info.anaGroupCount(), "NANAGRPID");
+        assertEquals(7, info.anaGroupMax(), "ANAGRPMAX");
+        assertEquals(0x5F, info.anaCapabilities(), "ANACAP: every state reported, ANAGRPID fixed");
+        assertTrue(info.anaTransitionSeconds() > 0, "ANATT");
+        assertEquals(7, d.namespace().anaGroupId(), "ANAGRPID in Identify Namespace");
+        ByteBuffer log = ByteBuffer.allocate(16 + 32 + 4);
+        cb.getLogPage(0x0C, 0, log).join();
+        io.netty.buffer.ByteBuf b = io.netty.buffer.Unpooled.wrappedBuffer(log.array());
+        assertTrue(b.getLongLE(0) >= 1, "change count");
+        assertEquals(1, b.getUnsignedShortLE(8), "one group descriptor");
+        assertEquals(7, b.getIntLE(16), "ANAGRPID");
+        assertEquals(1, b.getIntLE(16 + 4), "one NSID");
+        assertEquals(AnaState.NON_OPTIMIZED.code(), b.getUnsignedByte(16 + 16), "state of group 7 on port B");
+        assertEquals(1, b.getIntLE(16 + 32), "NSID 1");
+    }
+
+    @Test
     void targetAnaApi_checksItsArguments() {
         a = target(devA, AnaState.OPTIMIZED);
         closing.add(a);
