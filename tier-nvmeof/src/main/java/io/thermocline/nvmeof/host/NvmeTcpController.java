@@ -100,6 +100,8 @@ public final class NvmeTcpController implements AutoCloseable {
         /** An ANA log page read is in flight / another was asked for meanwhile (guarded by this). */
         boolean anaReading;
         boolean anaReadAgain;
+        /** Armed while a group is in ANA Change: resets the association if it stays there past 2 x ANATT. */
+        ScheduledFuture<?> anaTransitionTimer;
         /** Set once, when the association is lost or closed: later queue closes are expected. */
         volatile boolean ended;
 
@@ -110,6 +112,11 @@ public final class NvmeTcpController implements AutoCloseable {
         void closeQueues() {
             if (keepAlive != null) {
                 keepAlive.cancel(false);
+            }
+            synchronized (this) {
+                if (anaTransitionTimer != null) {
+                    anaTransitionTimer.cancel(false);
+                }
             }
             synchronized (ioQueues) {
                 for (QueuePair q : ioQueues) {
@@ -269,6 +276,7 @@ public final class NvmeTcpController implements AutoCloseable {
         }
         startKeepAlive(a);
         startAsyncEvents(a);
+        watchAnaTransition(a, a.ana);
         signal();
         return true;
     }
@@ -651,12 +659,44 @@ public final class NvmeTcpController implements AutoCloseable {
                     log.info("{} at {}:{}: ANA change count {}, groups {}", options.nqn(), options.traddr(), options.trsvcid(),
                             view.changeCount(), view.byGroup());
                 }
+                watchAnaTransition(a, view);
                 signal();
             }
             if (again) {
                 refreshAna(a);
             }
         });
+    }
+
+    /**
+     * A group in ANA Change must leave it within ANATT (NVMe Base 2.0 §8.1.3.5); as Linux does,
+     * a controller still reporting Change after twice ANATT is reset, which re-reads everything.
+     */
+    private void watchAnaTransition(Association a, AnaView view) {
+        boolean changing = view.byGroup().containsValue(AnaState.CHANGE);
+        int anatt = a.info.anaTransitionSeconds();
+        synchronized (a) {
+            if (!changing || anatt == 0 || a.ended) {
+                if (a.anaTransitionTimer != null) {
+                    a.anaTransitionTimer.cancel(false);
+                    a.anaTransitionTimer = null;
+                }
+                return;
+            }
+            if (a.anaTransitionTimer != null) {
+                return;
+            }
+            a.anaTransitionTimer = a.admin.eventLoop().schedule(() -> {
+                synchronized (a) {
+                    a.anaTransitionTimer = null;
+                }
+                if (!a.ended && a.ana.byGroup().containsValue(AnaState.CHANGE)) {
+                    pathLost(a, new NvmeException(options.nqn() + " at " + address() + ": ANA groups " + a.ana.byGroup()
+                            + " still in Change after twice ANATT (" + 2 * anatt + " s): resetting the controller",
+                            NvmeException.Scope.ASSOCIATION, true, null));
+                }
+            }, 2L * anatt, TimeUnit.SECONDS);
+        }
     }
 
     /**

@@ -29,8 +29,6 @@ final class AdminData {
     private static final int LOG_SMART_LENGTH = 512;
     private static final int LOG_FIRMWARE_SLOT_LENGTH = 512;
     private static final int LOG_CHANGED_NAMESPACES_LENGTH = 4096;
-    /** ANATT: state changes here are instant, but a host waits this long before resetting a controller in Change. */
-    static final int ANA_TRANSITION_SECONDS = 10;
 
     /** Identify Controller (CNS 01h; NVMe Base 2.0 Figure 275, Fabrics fields NVMe-oF 1.1 Figure 28). */
     static ByteBuf identifyController(ByteBufAllocator alloc, Controller c, TargetConfig config) {
@@ -48,7 +46,7 @@ final class AdminData {
             // ANA (NVMe Base 2.0 §8.1): change notices (OAES bit 11), every state reported
             // (ANACAP bits 4:0) and ANAGRPID fixed while attached (bit 6); one group per ID up to the largest.
             b.setIntLE(IdentifyLayout.Controller.OAES, IdentifyLayout.Controller.OAES_ANA_CHANGE);
-            b.setByte(IdentifyLayout.Controller.ANATT, ANA_TRANSITION_SECONDS);
+            b.setByte(IdentifyLayout.Controller.ANATT, c.anaTransitionSeconds());
             b.setByte(IdentifyLayout.Controller.ANACAP, 0x1F | 0x40);
             b.setIntLE(IdentifyLayout.Controller.ANAGRPMAX, c.subsystem.maxAnaGroupId());
             b.setIntLE(IdentifyLayout.Controller.NANAGRPID, c.subsystem.maxAnaGroupId());

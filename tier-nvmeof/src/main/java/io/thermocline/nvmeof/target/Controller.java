@@ -205,6 +205,11 @@ final class Controller {
         return ((n - 1) & 0xFFFFL) | (((n - 1) & 0xFFFFL) << 16);
     }
 
+    /** ANATT this controller reports. */
+    int anaTransitionSeconds() {
+        return target.anaTransitionSeconds();
+    }
+
     /** Asynchronous Event Configuration bit 11: ANA Change notices (NVMe Base 2.0 Figure 326). */
     static final int AEC_ANA_CHANGE = 1 << 11;
 

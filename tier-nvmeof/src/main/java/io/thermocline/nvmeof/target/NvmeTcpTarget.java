@@ -102,6 +102,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
     private final AtomicInteger nextCntlid = new AtomicInteger();
     private final int cntlidMin;
     private final int cntlidMax;
+    private final int anaTransitionSeconds;
     private final Set<QueueConnection> connections = ConcurrentHashMap.newKeySet();
     /** Read-only channels for zero-copy reads, by namespace; filled by start(), read-only after. */
     private final Map<Namespace, FileChannel> zeroCopy = Collections.synchronizedMap(new IdentityHashMap<>());
@@ -127,6 +128,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         this.config = new TargetConfig(b.maxH2cData, b.inCapsuleDataSize, b.maxQueueSize, b.maxIoQueues, b.mdts,
                 b.c2hSuccess, b.maxC2hDataPerPdu, b.portId, b.connectTimeout, b.shutdownTimeout);
         b.anaStates.forEach((nqn, groups) -> anaStates.put(nqn, new ConcurrentHashMap<>(groups)));
+        this.anaTransitionSeconds = b.anaTransitionSeconds;
         this.cntlidMin = b.cntlidMin;
         this.cntlidMax = b.cntlidMax;
     }
@@ -376,6 +378,10 @@ public final class NvmeTcpTarget implements AutoCloseable {
         return anaStates.getOrDefault(s.nqn(), Map.of()).getOrDefault(s.anaGroupId(nsid), AnaState.OPTIMIZED);
     }
 
+    int anaTransitionSeconds() {
+        return anaTransitionSeconds;
+    }
+
     long anaChangeCount() {
         return anaChangeCount.get();
     }
@@ -479,6 +485,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         private Duration shutdownTimeout = Duration.ofSeconds(5);
         private final Map<String, TlsPsk> tlsKeys = new LinkedHashMap<>();
         private final Map<String, Map<Integer, AnaState>> anaStates = new LinkedHashMap<>();
+        private int anaTransitionSeconds = 10;
         private int cntlidMin = 1;
         private int cntlidMax = 0xFFEF;
 
@@ -543,6 +550,17 @@ public final class NvmeTcpTarget implements AutoCloseable {
             check("maximum controller ID", max, min, 0xFFEF);
             this.cntlidMin = min;
             this.cntlidMax = max;
+            return this;
+        }
+
+        /**
+         * ANATT, the most seconds an ANA group of this target stays in the Change state (1..255;
+         * default 10). State changes here are instant; hosts reset a controller whose group stays
+         * in Change much longer than this (Linux after twice ANATT).
+         */
+        public Builder anaTransitionTime(Duration anaTransitionTime) {
+            long seconds = checkPositive("ANA transition time", anaTransitionTime).toSeconds();
+            this.anaTransitionSeconds = (int) check("ANA transition time in seconds", (int) Math.min(seconds, 256), 1, 255);
             return this;
         }
 

@@ -73,7 +73,7 @@ class MultipathBlockDeviceTest {
     }
 
     private NvmeTcpTarget target(Counting dev, AnaState initial) {
-        NvmeTcpTarget t = NvmeTcpTarget.builder().port(0).eventLoopThreads(1)
+        NvmeTcpTarget t = NvmeTcpTarget.builder().port(0).eventLoopThreads(1).anaTransitionTime(Duration.ofSeconds(1))
                 .subsystem(Subsystem.builder(NQN).allowHost(LoopbackFabric.HOST_NQN).namespace(Namespace.of(dev), 7).build())
                 .anaState(NQN, 7, initial)
                 .build();
@@ -265,6 +265,26 @@ class MultipathBlockDeviceTest {
         assertEquals(1, b.getIntLE(16 + 4), "one NSID");
         assertEquals(AnaState.NON_OPTIMIZED.code(), b.getUnsignedByte(16 + 16), "state of group 7 on port B");
         assertEquals(1, b.getIntLE(16 + 32), "NSID 1");
+    }
+
+    @Test
+    void groupStuckInChange_pastTwiceAnatt_resetsThatController_andIoGoesOn() throws Exception {
+        MultipathBlockDevice d = connect(AnaState.OPTIMIZED, AnaState.OPTIMIZED, IoPolicy.ROUND_ROBIN);
+        assertEquals(1, d.controllers().getFirst().info().anaTransitionSeconds());
+        a.anaState(NQN, 7, AnaState.CHANGE);
+        await(() -> d.paths().getFirst().ana() == AnaState.CHANGE, "the notice");
+        writeMany(d, 20, 1);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (d.controllers().getFirst().reconnectAttempts() == 0 && d.paths().getFirst().state() == NvmeTcpController.State.LIVE
+                && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        Throwable why = d.controllers().getFirst().lastFailure();
+        assertTrue(why != null && why.getMessage().contains("twice ANATT"), String.valueOf(why));
+        a.anaState(NQN, 7, AnaState.OPTIMIZED);
+        await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE && d.paths().getFirst().ana() == AnaState.OPTIMIZED,
+                "reconnected, optimized again");
+        writeMany(d, 20, 2);
     }
 
     @Test
