@@ -30,7 +30,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Faults on the NVMe/TCP fabric under a queue-depth-32 write load, each scenario ending with a
+ * Faults on the NVMe/TCP fabric under a queue-depth-32 write load (a path reset, blackholed, cut
+ * one way, flapping; the target killed and restarted; ANA changes; every path down), each scenario ending with a
  * byte-for-byte check of the namespace against the model of the writes that succeeded
  * ({@link WriteLoad}): no acknowledged write is ever lost, and — unless every path is gone for
  * longer than ctrl-loss-tmo — no error reaches the application.
@@ -175,6 +176,24 @@ class FabricFaultTest {
         finish(load, false);
         log.info("blackhole noticed after {} ms (keep-alive-tmo {} ms)", noticedMillis, KATO.toMillis());
         assertTrue(noticedMillis < KATO.toMillis() + 2000, "noticed after " + noticedMillis + " ms (expected about keep-alive-tmo)");
+    }
+
+    @Test
+    void pathCutOneWay_completionsLost_isDetectedByKeepAlive_andIoGoesOn() throws Exception {
+        MultipathBlockDevice d = twoPaths(Duration.ofSeconds(30));
+        WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
+        closing.add(load);
+        load.start();
+        Thread.sleep(1000);
+        // commands still reach target A and are carried out; their completions never come back
+        proxyA.cut(TcpFaultProxy.Direction.TO_HOST, true);
+        await(() -> d.paths().getFirst().state() != NvmeTcpController.State.LIVE, 10, "the one-way cut noticed");
+        Thread.sleep(1000);
+        proxyA.cut(TcpFaultProxy.Direction.TO_HOST, false);
+        await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE, 10, "path A reconnected");
+        Thread.sleep(500);
+        finish(load, false);
+        assertTrue(proxyA.droppedBytes() > 0, "the cut dropped completions");
     }
 
     @Test
