@@ -3,7 +3,6 @@ package io.thermocline.nvmeof.host;
 import io.thermocline.nvmeof.pdu.AnaState;
 import io.thermocline.nvmeof.pdu.Cqe;
 import io.thermocline.nvmeof.pdu.NvmeStatus;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -80,40 +79,63 @@ final class NamespacePaths {
         return policy;
     }
 
-    /** The usable path to send the next command on, or null. */
+    /** The usable path to send the next command on, or null. Allocates nothing: it runs for every command. */
     Path select() {
-        List<Path> optimized = new ArrayList<>(paths.size());
-        List<Path> nonOptimized = new ArrayList<>(paths.size());
-        for (Path p : paths) {
+        int n = paths.size();
+        if (n == 1) {
+            Path only = paths.getFirst();
+            return only.usable() ? only : null;
+        }
+        // the best state any live path offers, and how many paths offer it
+        AnaState best = null;
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            Path p = paths.get(i);
             if (p.controller().state() != NvmeTcpController.State.LIVE) {
                 continue;
             }
             AnaState s = p.ana();
             if (s == AnaState.OPTIMIZED) {
-                optimized.add(p);
-            } else if (s == AnaState.NON_OPTIMIZED) {
-                nonOptimized.add(p);
+                if (best != AnaState.OPTIMIZED) {
+                    best = AnaState.OPTIMIZED;
+                    count = 0;
+                }
+                count++;
+            } else if (s == AnaState.NON_OPTIMIZED && best != AnaState.OPTIMIZED) {
+                best = AnaState.NON_OPTIMIZED;
+                count++;
             }
         }
-        List<Path> from = optimized.isEmpty() ? nonOptimized : optimized;
-        if (from.isEmpty()) {
+        if (count == 0) {
             return null;
         }
-        if (from.size() == 1) {
-            return from.getFirst();
-        }
+        int turn = next.getAndIncrement();
         if (policy == IoPolicy.QUEUE_DEPTH) {
-            Path best = null;
-            int start = Math.floorMod(next.getAndIncrement(), from.size());  // ties go round
-            for (int i = 0; i < from.size(); i++) {
-                Path p = from.get((start + i) % from.size());
-                if (best == null || p.outstanding().get() < best.outstanding().get()) {
-                    best = p;
+            int start = Math.floorMod(turn, n);
+            Path chosen = null;
+            for (int i = 0; i < n; i++) {  // from a rotating start, so ties go round
+                Path p = paths.get((start + i) % n);
+                if (p.controller().state() == NvmeTcpController.State.LIVE && p.ana() == best
+                        && (chosen == null || p.outstanding().get() < chosen.outstanding().get())) {
+                    chosen = p;
                 }
             }
-            return best;
+            return chosen;
         }
-        return from.get(Math.floorMod(next.getAndIncrement(), from.size()));
+        int skip = Math.floorMod(turn, count);
+        Path first = null;
+        for (int i = 0; i < n; i++) {
+            Path p = paths.get(i);
+            if (p.controller().state() == NvmeTcpController.State.LIVE && p.ana() == best) {
+                if (skip-- == 0) {
+                    return p;
+                }
+                if (first == null) {
+                    first = p;
+                }
+            }
+        }
+        return first;  // a path changed state between the two passes
     }
 
     /**
