@@ -52,9 +52,12 @@ final class NamespacePaths {
     /** Pause before resending a command the target aborted because its queue was being deleted. */
     private static final long ABORT_RETRY_MILLIS = 10;
 
-    private final List<Path> paths;
+    /** An immutable snapshot, replaced when a path that was down at start joins. */
+    private volatile List<Path> paths;
+    /** Paths that have not connected yet and are still being tried: waiting for them may help. */
+    private final java.util.concurrent.atomic.AtomicInteger pending = new java.util.concurrent.atomic.AtomicInteger();
     private final IoPolicy policy;
-    private final long giveUpNanos;
+    private volatile long giveUpNanos;
     private final AtomicInteger next = new AtomicInteger();
 
     NamespacePaths(List<Path> paths, IoPolicy policy) {
@@ -65,10 +68,32 @@ final class NamespacePaths {
         this.policy = policy;
         long longest = 0;
         for (Path p : paths) {
-            long loss = p.controller().options().ctrlLossTimeout().toNanos();
-            longest = loss < 0 ? Long.MAX_VALUE : Math.max(longest, loss);
+            longest = longer(longest, p.controller().options());
         }
         this.giveUpNanos = longest;
+    }
+
+    private static long longer(long nanos, NvmeTcpHostOptions o) {
+        long loss = o.ctrlLossTimeout().toNanos();
+        return loss < 0 || nanos == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(nanos, loss);
+    }
+
+    /** A path that was down at start is being tried in the background: I/O without a path waits for it too. */
+    void pathPending(NvmeTcpHostOptions options) {
+        pending.incrementAndGet();
+        giveUpNanos = longer(giveUpNanos, options);
+    }
+
+    /** A pending path stopped being tried: it joined ({@link #add}) or was given up. */
+    void pathSettled() {
+        pending.decrementAndGet();
+    }
+
+    /** Adds a path that connected after the others. */
+    synchronized void add(Path p) {
+        List<Path> more = new java.util.ArrayList<>(paths);
+        more.add(p);
+        paths = List.copyOf(more);
     }
 
     List<Path> paths() {
@@ -81,6 +106,7 @@ final class NamespacePaths {
 
     /** The usable path to send the next command on, or null. Allocates nothing: it runs for every command. */
     Path select() {
+        List<Path> paths = this.paths;
         int n = paths.size();
         if (n == 1) {
             Path only = paths.getFirst();
@@ -163,6 +189,7 @@ final class NamespacePaths {
                          Throwable lastError) {
         Path p = select();
         if (p == null) {
+            List<Path> paths = this.paths;
             long now = System.nanoTime();
             long since = waitingSince == 0L ? now : waitingSince;
             String why = hopeless(now - since);
@@ -220,9 +247,9 @@ final class NamespacePaths {
     /** Why waiting for a path cannot help any more, or null while it can. */
     private String hopeless(long waitedNanos) {
         boolean anyLive = false;
-        boolean anyHope = false;
+        boolean anyHope = pending.get() > 0;
         StringBuilder states = new StringBuilder();
-        for (Path p : paths) {
+        for (Path p : this.paths) {
             NvmeTcpController c = p.controller();
             NvmeTcpController.State s = c.state();
             if (!states.isEmpty()) {

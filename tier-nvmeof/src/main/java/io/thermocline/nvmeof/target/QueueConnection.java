@@ -258,7 +258,12 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        log.warn("{}: closing the NVMe/TCP connection after an error: {}", channel.remoteAddress(), cause.toString());
+        if (cause instanceof java.io.IOException) {
+            // the host went away or the network broke (a reset, say): routine for a target, no fault of its own
+            log.info("{}: NVMe/TCP connection lost: {}", channel.remoteAddress(), cause.getMessage());
+        } else {
+            log.warn("{}: closing the NVMe/TCP connection after an error: {}", channel.remoteAddress(), cause.toString());
+        }
         ctx.close();
     }
 

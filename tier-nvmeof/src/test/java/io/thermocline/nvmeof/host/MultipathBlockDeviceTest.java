@@ -100,12 +100,17 @@ class MultipathBlockDeviceTest {
     }
 
     private MultipathBlockDevice connect(AnaState stateA, AnaState stateB, IoPolicy policy) {
+        return connect(stateA, stateB, policy, false);
+    }
+
+    private MultipathBlockDevice connect(AnaState stateA, AnaState stateB, IoPolicy policy, boolean pathADown) {
         a = target(devA, stateA);
         closing.add(a);
         b = target(devB, stateB);
         closing.add(b);
         proxyA = TcpFaultProxy.start(a.address());
         closing.add(proxyA);
+        proxyA.refuse(pathADown);
         NvmeTcpHostOptions oa = NvmeTcpHostOptions.builder("127.0.0.1", proxyA.port(), NQN).identity(host)
                 .keepAliveTimeout(Duration.ofSeconds(1)).reconnectDelay(Duration.ofMillis(200)).build();
         NvmeTcpHostOptions ob = oa.toBuilder().trsvcid(b.address().getPort()).build();
@@ -285,6 +290,34 @@ class MultipathBlockDeviceTest {
         await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE && d.paths().getFirst().ana() == AnaState.OPTIMIZED,
                 "reconnected, optimized again");
         writeMany(d, 20, 2);
+    }
+
+    @Test
+    void pathDownAtStart_isTriedAgain_andJoinsWhenItComesUp() throws Exception {
+        MultipathBlockDevice d = connect(AnaState.OPTIMIZED, AnaState.OPTIMIZED, IoPolicy.ROUND_ROBIN, true);
+        assertEquals(1, d.controllers().size());
+        assertEquals(2, d.paths().size());
+        MultipathBlockDevice.PathStatus pendingA = d.paths().get(1);
+        assertEquals("127.0.0.1:" + proxyA.port(), pendingA.address());
+        assertEquals(NvmeTcpController.State.RECONNECTING, pendingA.state());
+        writeMany(d, 40, 1);
+        assertEquals(0, devA.writes.get(), "nothing through the path that is down");
+        proxyA.refuse(false);
+        await(() -> d.controllers().size() == 2, "path A joined");
+        await(() -> d.paths().stream().allMatch(p -> p.state() == NvmeTcpController.State.LIVE), "both live");
+        writeMany(d, 100, 2);
+        assertTrue(devA.writes.get() >= 30, "path A carries its share once it joined: " + devA.writes + " / " + devB.writes);
+    }
+
+    @Test
+    void everyPathDownAtStart_failsTheConnect() {
+        a = target(devA, AnaState.OPTIMIZED);
+        closing.add(a);
+        proxyA = TcpFaultProxy.start(a.address());
+        closing.add(proxyA);
+        proxyA.refuse(true);
+        NvmeTcpHostOptions oa = NvmeTcpHostOptions.builder("127.0.0.1", proxyA.port(), NQN).identity(host).build();
+        assertThrows(NvmeException.class, () -> MultipathBlockDevice.connect(loops, List.of(oa), 1, IoPolicy.ROUND_ROBIN));
     }
 
     @Test
