@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the kernel guest image used by io.thermocline.it.kernel.KernelGuest: Debian's stock kernel
-# (vmlinuz) and an uncompressed initramfs holding busybox, kmod, nvme-cli with its libraries, the
-# NVMe/TCP, nvmet and null_blk modules with their dependencies, and the guest's init script.
+# (vmlinuz) and an uncompressed initramfs holding busybox, kmod, nvme-cli and iproute2's rdma tool
+# with their libraries, the NVMe/TCP and NVMe/RDMA host and target modules, Soft-RoCE (rdma_rxe),
+# null_blk and 9p (virtfs) with their dependencies, the glibc libraries a JDK shared from the host
+# over virtfs needs (libc, libm, libdl, libpthread, librt), and the guest's init script.
 #
 # Usage: build-guest.sh CACHE_ROOT INIT_SCRIPT
 #
@@ -20,7 +22,8 @@ init_script=${2:?usage: build-guest.sh CACHE_ROOT INIT_SCRIPT}
 
 # Modules the guest loads; modprobe adds their dependencies and soft dependencies.
 guest_modules="configfs null_blk nvmet nvmet-tcp nvme-tcp nvme-fabrics nvme-core
-  crc32c_generic crc32c-intel virtio_pci virtio_net virtio_console"
+  crc32c_generic crc32c-intel virtio_pci virtio_net virtio_console
+  rdma_rxe crc32_generic nvme-rdma nvmet-rdma 9p 9pnet_virtio"
 
 log() { echo "kernel-guest: $*" >&2; }
 unavailable() { echo "UNAVAILABLE: $*" >&2; exit 3; }
@@ -53,10 +56,11 @@ tool_package() {
     perl) echo perl-base ;;
     dpkg-deb) echo dpkg ;;
     ldd) echo libc-bin ;;
+    rdma) echo iproute2 ;;
   esac
 }
 missing_packages=()
-for tool in qemu-system-x86_64 busybox nvme kmod perl dpkg-deb ldd; do
+for tool in qemu-system-x86_64 busybox nvme kmod perl dpkg-deb ldd rdma; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     missing_packages+=("$(tool_package "$tool")")
   elif [ "$tool" = busybox ] && ! is_static "$(command -v busybox)"; then
@@ -179,6 +183,14 @@ cp "$busybox_bin" "$root/bin/busybox"
 copy_with_libraries "$(readlink -f "$(command -v kmod)")" /sbin/kmod
 for name in modprobe insmod rmmod lsmod modinfo depmod; do ln -s kmod "$root/sbin/$name"; done
 copy_with_libraries "$(command -v nvme)" /usr/sbin/nvme
+copy_with_libraries "$(command -v rdma)" /sbin/rdma
+# A JDK shared from the host over virtfs links these besides libc (copied above with nvme-cli).
+for library in libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1; do
+  path=$("$(command -v ldconfig || echo /sbin/ldconfig)" -p | awk -v name="$library" '$1 == name && /x86-64/ && !found { print $NF; found = 1 }')
+  [ -n "$path" ] || { echo "no $library on this machine" >&2; exit 1; }
+  mkdir -p "$root/$(dirname "$path")"
+  cp -L "$path" "$root/$path"
+done
 cp "$init_script" "$root/init"
 chmod 755 "$root/init"
 echo "$release" > "$root/etc/kernel-release"

@@ -63,6 +63,7 @@ public final class KernelGuest implements AutoCloseable {
     private static final Pattern GUEST_PATH = Pattern.compile("/[A-Za-z0-9._/-]+");
     private static final Pattern CONNECT_OPTION = Pattern.compile("--[a-z][a-z-]*(=[A-Za-z0-9:+/=._-]+)?");
     private static final int MAX_DIRECT_BLOCK = 128 * 1024;
+    private static final Pattern SHARE_TAG = Pattern.compile("[A-Za-z0-9_-]{1,31}");
 
     private final Process qemu;
     private final Path workDir;
@@ -98,6 +99,10 @@ public final class KernelGuest implements AutoCloseable {
         String qemuBinary = findOnPath("qemu-system-x86_64");
         if (qemuBinary == null) {
             throw new GuestUnavailableException("qemu-system-x86_64 is not installed (Debian package qemu-system-x86)");
+        }
+        if (!options.shares.isEmpty() && !supportsVirtfs(qemuBinary)) {
+            throw new GuestUnavailableException(qemuBinary + " has no virtfs (virtio-9p-pci device), which sharing "
+                    + "host directories with the guest needs; Debian's qemu-system-x86 has it");
         }
         String perl = null;
         if (!options.hostForwards.isEmpty()) {
@@ -145,7 +150,9 @@ public final class KernelGuest implements AutoCloseable {
             Path console = workDir.resolve("console.log");
             Path qemuLog = workDir.resolve("qemu.log");
             Path commandSocket = workDir.resolve("command.sock");
-            for (String path : new String[] {workDir.toString(), String.valueOf(perl)}) {
+            List<String> pathsInOptions = new ArrayList<>(List.of(workDir.toString(), String.valueOf(perl)));
+            options.shares.values().forEach(p -> pathsInOptions.add(p.toString()));
+            for (String path : pathsInOptions) {
                 if (path.contains(",") || path.contains(" ")) {
                     throw new IOException("qemu's option syntax cannot take this path (comma or space): " + path);
                 }
@@ -158,7 +165,7 @@ public final class KernelGuest implements AutoCloseable {
                 netdev.append(",guestfwd=tcp:").append(HOST_ADDRESS).append(':').append(forward.getKey())
                         .append("-cmd:").append(perl).append(' ').append(relay).append(' ').append(forward.getValue());
             }
-            List<String> command = List.of(qemuBinary,
+            List<String> command = new ArrayList<>(List.of(qemuBinary,
                     "-name", "thermocline-kernel-guest",
                     "-accel", "tcg",
                     "-cpu", "max",
@@ -173,7 +180,12 @@ public final class KernelGuest implements AutoCloseable {
                     "-chardev", "socket,id=command,path=" + commandSocket + ",server=on,wait=off",
                     "-device", "virtserialport,bus=virtio-serial0.0,chardev=command,name=thermocline.command",
                     "-netdev", netdev.toString(),
-                    "-device", "virtio-net-pci,netdev=net0");
+                    "-device", "virtio-net-pci,netdev=net0"));
+            for (Map.Entry<String, Path> share : options.shares.entrySet()) {
+                // read-only: the guest runs as root and must not change the host's files
+                command.addAll(List.of("-virtfs", "local,path=" + share.getValue() + ",mount_tag=" + share.getKey()
+                        + ",security_model=none,readonly=on"));
+            }
             qemu = new ProcessBuilder(command)
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectOutput(qemuLog.toFile())
@@ -303,6 +315,21 @@ public final class KernelGuest implements AutoCloseable {
             throw new IOException("guest command failed: " + result);
         }
         return result;
+    }
+
+    /**
+     * Mounts the host directory shared as {@code tag} ({@link Options#share}) read-only at
+     * {@code guestPath} (9p over virtio, cache=loose so that the guest can map files, as a JVM maps
+     * its class data archive).
+     */
+    public void mountShare(String tag, String guestPath) throws IOException {
+        requireGuestPath(guestPath);
+        if (!SHARE_TAG.matcher(tag).matches()) {
+            throw new IllegalArgumentException("share tag: " + tag + " (expected letters, digits, - and _)");
+        }
+        execOk("modprobe 9pnet_virtio && modprobe 9p && mkdir -p " + guestPath
+                + " && mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose " + tag + " " + guestPath,
+                DEFAULT_TIMEOUT);
     }
 
     /** The guest kernel's log. */
@@ -704,6 +731,19 @@ public final class KernelGuest implements AutoCloseable {
         }
     }
 
+    private static boolean supportsVirtfs(String qemuBinary) throws IOException {
+        Process probe = new ProcessBuilder(qemuBinary, "-device", "help").redirectErrorStream(true)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        String devices = new String(probe.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        try {
+            probe.waitFor(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while asking qemu for its devices", e);
+        }
+        return devices.contains("\"virtio-9p-pci\"");
+    }
+
     private static String findOnPath(String program) {
         for (String dir : System.getenv().getOrDefault("PATH", "/usr/local/bin:/usr/bin:/bin").split(File.pathSeparator)) {
             Path candidate = Path.of(dir, program);
@@ -750,8 +790,22 @@ public final class KernelGuest implements AutoCloseable {
         private Duration bootTimeout = Duration.ofMinutes(2);
         private int targetPort;
         private final Map<Integer, Integer> hostForwards = new LinkedHashMap<>();
+        private final Map<String, Path> shares = new LinkedHashMap<>();
 
         private Options() {
+        }
+
+        /**
+         * Shares the host directory {@code hostDirectory} with the guest, read-only, under
+         * {@code tag} (virtio 9p); {@link KernelGuest#mountShare} mounts it. This is how a JDK and
+         * class files reach the guest.
+         */
+        public Options share(String tag, Path hostDirectory) {
+            if (!SHARE_TAG.matcher(tag).matches()) {
+                throw new IllegalArgumentException("share tag: " + tag + " (expected letters, digits, - and _)");
+            }
+            shares.put(tag, hostDirectory.toAbsolutePath());
+            return this;
         }
 
         /** 512 MiB, 2 CPUs, a free target port, no guest-to-host forwards. */
