@@ -441,6 +441,48 @@ public final class S3Tier implements Tier {
                 }));
     }
 
+    /**
+     * Aborts every incomplete multipart upload under this tier's prefix: what writers left when
+     * their process died between create and commit or abort. Only for a process that knows no
+     * other writer is under way (the engine's owner calls it during recovery).
+     *
+     * @return how many uploads were aborted
+     */
+    public CompletableFuture<Integer> abortIncompleteUploads() {
+        return guard("abort incomplete uploads", null, () -> abortUploads(null, null, 0));
+    }
+
+    private CompletableFuture<Integer> abortUploads(String keyMarker, String uploadIdMarker, int abortedSoFar) {
+        return client.listMultipartUploads(b -> {
+            b.bucket(config.bucket()).prefix(config.prefix());
+            if (keyMarker != null) {
+                b.keyMarker(keyMarker).uploadIdMarker(uploadIdMarker);
+            }
+        }).thenCompose(page -> {
+            List<CompletableFuture<?>> aborts = new ArrayList<>();
+            for (var u : page.uploads()) {
+                aborts.add(client.abortMultipartUpload(b -> b.bucket(config.bucket()).key(u.key()).uploadId(u.uploadId()))
+                        .exceptionally(t -> {
+                            if (!isNotFound(t)) {
+                                throw new CompletionException(t);
+                            }
+                            return null; // finished or aborted meanwhile
+                        }));
+            }
+            int aborted = abortedSoFar + aborts.size();
+            return CompletableFuture.allOf(aborts.toArray(CompletableFuture[]::new)).thenCompose(v ->
+                    Boolean.TRUE.equals(page.isTruncated()) && page.nextKeyMarker() != null
+                            ? abortUploads(page.nextKeyMarker(), page.nextUploadIdMarker(), aborted)
+                            : CompletableFuture.completedFuture(aborted));
+        });
+    }
+
+    /** The keys of incomplete multipart uploads under this tier's prefix (at most 1000), for checks and tools. */
+    public CompletableFuture<List<String>> incompleteUploads() {
+        return guard("list incomplete uploads", null, () -> client.listMultipartUploads(b -> b.bucket(config.bucket()).prefix(config.prefix()))
+                .thenApply(page -> page.uploads().stream().map(u -> u.key()).toList()));
+    }
+
     /** Deletes the key's checksum records except {@code keepToken}'s. */
     CompletableFuture<Void> deleteSums(ObjectKey key, String keepToken) {
         return client.listObjectsV2(b -> b.bucket(config.bucket()).prefix(sumsPrefix(key)).maxKeys(1000))

@@ -1,0 +1,156 @@
+package io.thermocline.engine;
+
+import io.thermocline.tier.ObjectInfo;
+import io.thermocline.tier.ObjectReader;
+import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.TierException;
+import io.thermocline.tier.WriteRequest;
+import io.thermocline.tier.support.AlignedBufferPool;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongConsumer;
+
+/**
+ * Copies one object between two tiers, chunk by chunk with {@code parallelChunks} chunks in
+ * flight, and publishes it on the destination only once every byte has been checked against the
+ * source's checksums: the source reader verifies each chunk's CRC32C as it reads, and the
+ * destination writer is created with the source's {@link ObjectInfo} as its expected checksums, so
+ * its commit recomputes them from the bytes it wrote and refuses to publish on any difference.
+ * A failure aborts the writer, which leaves nothing on the destination.
+ *
+ * <p>Background copies (priority above {@link #FOREGROUND}) yield to foreground reads on either
+ * tier: before each chunk they wait, up to {@link #MAX_YIELD_MILLIS} per chunk, while a foreground
+ * read is under way there. Every chunk passes both tiers' bandwidth limits.
+ */
+final class Copier {
+
+    /** Priority of a read a caller is waiting for (MoveKind.FOREGROUND_READ). */
+    static final int FOREGROUND = 1;
+    static final long MAX_YIELD_MILLIS = 200;
+
+    private final int parallelChunks;
+    private final AlignedBufferPool buffers;
+    private final EngineMetrics metrics;
+
+    Copier(int parallelChunks, EngineMetrics metrics) {
+        this.parallelChunks = parallelChunks;
+        this.buffers = new AlignedBufferPool(parallelChunks * 4);
+        this.metrics = metrics;
+    }
+
+    /**
+     * Copies and commits; blocking, for a virtual thread.
+     *
+     * @param progress told the size of each chunk once it is written
+     * @return the destination's committed info (equal in content to {@code info})
+     */
+    ObjectInfo copy(ObjectInfo info, EngineTier from, EngineTier to, int priority, LongConsumer progress) throws Exception {
+        try (ObjectReader reader = from.tier.openReader(info.key()).join()) {
+            if (!reader.info().sameContentAs(info)) {
+                throw new EngineException("object " + info.key() + " on tier " + from.name()
+                        + " is not the one the catalog describes (size or checksums differ); not copied");
+            }
+            ObjectWriter writer = to.tier.create(WriteRequest.copyOf(info)).join();
+            boolean committed = false;
+            try {
+                copyChunks(info, reader, writer, from, to, priority, progress);
+                ObjectInfo out = writer.commit().join();
+                committed = true;
+                return out;
+            } finally {
+                if (!committed) {
+                    try {
+                        writer.abort().join();
+                    } catch (RuntimeException e) {
+                        // the copy's own failure is the one to report
+                    }
+                }
+            }
+        } catch (java.util.concurrent.CompletionException e) {
+            Throwable t = TierException.unwrap(e);
+            throw t instanceof Exception ex ? ex : e;
+        }
+    }
+
+    private void copyChunks(ObjectInfo info, ObjectReader reader, ObjectWriter writer, EngineTier from, EngineTier to,
+                            int priority, LongConsumer progress) throws Exception {
+        int chunks = info.chunkCount();
+        AtomicInteger next = new AtomicInteger();
+        int workers = Math.max(1, Math.min(parallelChunks, chunks));
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<?>> running = new ArrayList<>();
+            for (int w = 0; w < workers; w++) {
+                running.add(pool.submit(() -> {
+                    for (int i; (i = next.getAndIncrement()) < chunks; ) {
+                        copyChunk(info, i, reader, writer, from, to, priority, progress);
+                    }
+                    return null;
+                }));
+            }
+            Exception first = null;
+            for (Future<?> f : running) {
+                try {
+                    f.get();
+                } catch (ExecutionException e) {
+                    next.set(chunks); // stop the other workers at their next chunk
+                    if (first == null) {
+                        first = e.getCause() instanceof Exception ex ? ex : e;
+                    }
+                }
+            }
+            if (first != null) {
+                throw first;
+            }
+        }
+    }
+
+    private void copyChunk(ObjectInfo info, int index, ObjectReader reader, ObjectWriter writer, EngineTier from,
+                           EngineTier to, int priority, LongConsumer progress) throws Exception {
+        long offset = info.chunkOffset(index);
+        int length = info.chunkLength(index);
+        if (priority > FOREGROUND) {
+            yieldToForeground(from, to);
+        }
+        from.bandwidth.acquire(length);
+        to.bandwidth.acquire(length);
+        ByteBuffer buf = buffers.acquire(length);
+        try {
+            buf.clear().limit(length);
+            while (buf.hasRemaining()) {
+                int n = reader.read(offset + buf.position(), buf).join();
+                if (n < 0) {
+                    throw new EngineException("object " + info.key() + " on tier " + from.name() + " ended at "
+                            + (offset + buf.position()) + " bytes; the catalog says " + info.sizeInBytes());
+                }
+            }
+            buf.flip();
+            writer.write(offset, buf).join();
+        } catch (java.util.concurrent.CompletionException e) {
+            Throwable t = TierException.unwrap(e);
+            throw t instanceof Exception ex ? ex : e;
+        } finally {
+            buffers.release(buf);
+        }
+        metrics.movedBytes(length);
+        progress.accept(length);
+    }
+
+    private void yieldToForeground(EngineTier from, EngineTier to) throws InterruptedException {
+        long deadline = System.nanoTime() + MAX_YIELD_MILLIS * 1_000_000;
+        boolean yielded = false;
+        while ((from.foreground.get() > 0 || to.foreground.get() > 0) && System.nanoTime() < deadline) {
+            yielded = true;
+            Thread.sleep(1);
+        }
+        if (yielded) {
+            metrics.preempted();
+        }
+    }
+}
