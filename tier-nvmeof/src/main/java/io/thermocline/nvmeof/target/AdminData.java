@@ -124,11 +124,21 @@ final class AdminData {
 
     /** Active Namespace ID list (CNS 02h; NVMe Base 2.0 §5.17.2.2): NSIDs above {@code after}, ascending. */
     static ByteBuf activeNamespaces(ByteBufAllocator alloc, int count, int after) {
+        return activeNamespaces(alloc, count, after, nsid -> true);
+    }
+
+    /**
+     * Active Namespace ID list of the namespaces 1..count that are {@code attached} to the
+     * controller: the others are inactive NSIDs for it and are not listed.
+     */
+    static ByteBuf activeNamespaces(ByteBufAllocator alloc, int count, int after, java.util.function.IntPredicate attached) {
         ByteBuf b = zeroed(alloc, IdentifyLayout.IDENTIFY_LENGTH);
         int at = 0;
         for (long nsid = Integer.toUnsignedLong(after) + 1; nsid <= count && at < IdentifyLayout.IDENTIFY_LENGTH; nsid++) {
-            b.setIntLE(at, (int) nsid);
-            at += 4;
+            if (attached.test((int) nsid)) {
+                b.setIntLE(at, (int) nsid);
+                at += 4;
+            }
         }
         return b;
     }

@@ -54,6 +54,8 @@ final class Controller {
     private volatile long lastCommandNanos = System.nanoTime();
     /** Touched on the admin queue's event loop only. */
     private ScheduledFuture<?> keepAliveTimer;
+    /** The host opted in to service times in Read/Write completions (Set Features C0h; see VendorIdentify). */
+    private volatile boolean serviceTimeReporting;
 
     Controller(NvmeTcpTarget target, int cntlid, Subsystem subsystem, String hostNqn, UUID hostId,
                QueueConnection admin, int katoMillis) {
@@ -231,6 +233,14 @@ final class Controller {
 
     synchronized void asyncEventConfig(int value) {
         asyncEventConfig = value;
+    }
+
+    boolean serviceTimeReporting() {
+        return serviceTimeReporting;
+    }
+
+    void serviceTimeReporting(boolean on) {
+        serviceTimeReporting = on;
     }
 
     int katoMillis() {

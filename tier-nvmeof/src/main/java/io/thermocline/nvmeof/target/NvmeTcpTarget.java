@@ -111,6 +111,10 @@ public final class NvmeTcpTarget implements AutoCloseable {
     /** Change count of the ANA log page (NVMe Base 2.0 Figure 222): bumped on each state change. */
     private final AtomicLong anaChangeCount = new AtomicLong(1);
     private final AtomicLong anaRefusals = new AtomicLong();
+    /** Per-host rate limiters by subsystem NQN + " " + host NQN, made at the host's first I/O queue. */
+    private final Map<String, HostRateLimiter> rateLimiters = new ConcurrentHashMap<>();
+    /** Whether Identify Controller advertises service time reporting (VendorIdentify). */
+    private final boolean serviceTimeReporting;
     private volatile boolean closing;
     private boolean started;
     private boolean closed;
@@ -131,6 +135,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         this.anaTransitionSeconds = b.anaTransitionSeconds;
         this.cntlidMin = b.cntlidMin;
         this.cntlidMax = b.cntlidMax;
+        this.serviceTimeReporting = b.serviceTimeReporting;
     }
 
     /**
@@ -404,6 +409,32 @@ public final class NvmeTcpTarget implements AutoCloseable {
         return config;
     }
 
+    /**
+     * What the rate limiter of host {@code hostNqn} on subsystem {@code subsystemNqn} has done, or
+     * {@code null} when that host is not limited there or has not connected an I/O queue yet.
+     */
+    public HostRateStats rateLimitStats(String subsystemNqn, String hostNqn) {
+        HostRateLimiter l = rateLimiters.get(subsystemNqn + " " + hostNqn);
+        return l == null ? null : l.stats();
+    }
+
+    /** The limiter one host shares across its controllers and queues on a subsystem, or null when it is not limited. */
+    HostRateLimiter rateLimiter(Subsystem s, String hostNqn) {
+        HostRateLimit limit = s.hostRateLimit(hostNqn);
+        if (limit == null) {
+            return null;
+        }
+        return rateLimiters.computeIfAbsent(s.nqn() + " " + hostNqn, k -> {
+            log.info("host {} on {}: rate limit {}", hostNqn, s.nqn(), limit);
+            return new HostRateLimiter(limit);
+        });
+    }
+
+    /** Whether this target offers per-command service times to hosts that opt in (see VendorIdentify). */
+    boolean serviceTimeReporting() {
+        return serviceTimeReporting;
+    }
+
     Subsystem subsystem(String nqn) {
         return byNqn.get(nqn);
     }
@@ -488,6 +519,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         private int anaTransitionSeconds = 10;
         private int cntlidMin = 1;
         private int cntlidMax = 0xFFEF;
+        private boolean serviceTimeReporting = true;
 
         private Builder() {
             try {
@@ -653,6 +685,16 @@ public final class NvmeTcpTarget implements AutoCloseable {
          */
         public Builder tlsKey(String hostNqn, TlsPsk key) {
             tlsKeys.put(Subsystem.checkNqn("host NQN", hostNqn), java.util.Objects.requireNonNull(key, "key"));
+            return this;
+        }
+
+        /**
+         * Whether Identify Controller advertises, in its vendor specific area, that Read and Write
+         * completions can carry the target's service time for hosts that opt in (default on; see
+         * {@link io.thermocline.nvmeof.pdu.VendorIdentify}). Off, the target looks like any other.
+         */
+        public Builder serviceTimeReporting(boolean on) {
+            this.serviceTimeReporting = on;
             return this;
         }
 

@@ -27,6 +27,7 @@ import io.thermocline.nvmeof.pdu.PduEncoder;
 import io.thermocline.nvmeof.pdu.PduSession;
 import io.thermocline.nvmeof.pdu.PduType;
 import io.thermocline.nvmeof.pdu.Sqe;
+import io.thermocline.nvmeof.pdu.VendorIdentify;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.TierIoException;
@@ -94,6 +95,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         int outstandingR2ts;
         int receivedBytes;
         DataHandler onData;
+        /** When its capsule arrived (System.nanoTime), for the service time; 0 when not reported. */
+        long arrivalNanos;
+        /** Data bytes the rate limiter charges for it. */
+        long costBytes;
 
         Command(int cid, Sqe sqe) {
             this.cid = cid;
@@ -177,6 +182,13 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     /** In-band authentication of this queue (NVMe Base 2.0 §8.13), or null when the host needs none. */
     private DhchapControllerSession auth;
     private ScheduledFuture<?> authTimer;
+    /** Whether NSID i is attached to this queue's controller (index 0 unused); set by bind. */
+    private boolean[] attached = new boolean[1];
+    /** The rate limiter of this host on this subsystem, or null when it is not limited (I/O queues only). */
+    private HostRateLimiter limiter;
+    /** I/O commands over the limiter's budget, in arrival order; at most the queue's size (they are in {@link #commands}). */
+    private final java.util.ArrayDeque<Command> deferred = new java.util.ArrayDeque<>();
+    private ScheduledFuture<?> deferTimer;
 
     QueueConnection(NvmeTcpTarget target, PduSession session, PduEncoder encoder) {
         this.target = target;
@@ -223,6 +235,11 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         if (connectTimer != null) {
             connectTimer.cancel(false);
         }
+        if (deferTimer != null) {
+            deferTimer.cancel(false);
+            deferTimer = null;
+        }
+        deferred.clear();  // their data is released with the commands below
         for (Command c : commands.values()) {
             if (!c.ioInFlight) {
                 c.releaseData();
@@ -354,6 +371,9 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         Command cmd = new Command(cid, sqe);
+        if (qid > 0 && controller.serviceTimeReporting()) {
+            cmd.arrivalNanos = System.nanoTime();
+        }
         commands.put(cid, cmd);
         if (log.isDebugEnabled()) {
             log.debug("{} q{}: {} ({} bytes in capsule)", channel.remoteAddress(), qid, sqe, data.readableBytes());
@@ -706,6 +726,16 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private void bind(Controller c, int q, int size, int cattr) {
         controller = c;
         qid = q;
+        if (c.subsystem != null) {
+            int n = c.subsystem.namespaces().size();
+            attached = new boolean[n + 1];
+            for (int nsid = 1; nsid <= n; nsid++) {
+                attached[nsid] = c.subsystem.attached(nsid, c.hostNqn);
+            }
+            if (q > 0) {
+                limiter = target.rateLimiter(c.subsystem, c.hostNqn);
+            }
+        }
         queueSize = size;
         sqFlowControl = (cattr & Fabrics.CATTR_DISABLE_SQ_FLOW_CONTROL) == 0;
         state = State.READY;
@@ -817,19 +847,26 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                             + " (expected 1.." + s.namespaces().size() + ")");
                     return;
                 }
-                data = AdminData.identifyNamespace(ctx.alloc(), s, nsid);
+                // an NSID not attached to this host is inactive: a zero-filled structure (NVMe Base 2.0 §5.17.2.1, CNS 00h)
+                data = attached(nsid) ? AdminData.identifyNamespace(ctx.alloc(), s, nsid) : AdminData.identifyNvmController(ctx.alloc());
             }
-            case NvmeOpcodes.CNS_CONTROLLER -> data = AdminData.identifyController(ctx.alloc(), controller, config);
+            case NvmeOpcodes.CNS_CONTROLLER -> {
+                data = AdminData.identifyController(ctx.alloc(), controller, config);
+                if (!controller.discovery() && target.serviceTimeReporting()) {
+                    VendorIdentify.advertise(data);
+                }
+            }
             case NvmeOpcodes.CNS_ACTIVE_NAMESPACES -> {
                 if (Integer.compareUnsigned(nsid, 0xFFFFFFFE) >= 0) {
                     fail(cmd, NvmeStatus.INVALID_NAMESPACE, "active namespace list after NSID " + Integer.toUnsignedString(nsid)
                             + " (expected below FFFFFFFEh)");
                     return;
                 }
-                data = AdminData.activeNamespaces(ctx.alloc(), s.namespaces().size(), nsid);
+                data = AdminData.activeNamespaces(ctx.alloc(), s.namespaces().size(), nsid, this::attached);
             }
             case NvmeOpcodes.CNS_NAMESPACE_DESCRIPTORS -> {
-                if (s.namespace(nsid) == null) {
+                // an inactive NSID has no descriptors: the status of NVMe Base 2.0 §3.2.1.5
+                if (!attached(nsid)) {
                     fail(cmd, NvmeStatus.INVALID_NAMESPACE, "namespace descriptors of NSID " + Integer.toUnsignedString(nsid)
                             + " (expected 1.." + s.namespaces().size() + ")");
                     return;
@@ -842,7 +879,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                             + Integer.toUnsignedString(nsid) + " (expected 1.." + s.namespaces().size() + ")");
                     return;
                 }
-                data = AdminData.identifyNamespaceIndependent(ctx.alloc());
+                // inactive (not attached to this host): zero-filled, NSTAT "not ready" (NVMe Base 2.0 §5.17.2.1)
+                data = attached(nsid) ? AdminData.identifyNamespaceIndependent(ctx.alloc()) : AdminData.identifyNvmController(ctx.alloc());
             }
             case 0x06 -> {
                 if (csi != 0) {
@@ -961,8 +999,22 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 controller.asyncEventConfig(cdw11);
                 complete(cmd, 0, 0);
             }
+            case VendorIdentify.FEATURE_SERVICE_TIME -> {
+                if (discovery || !target.serviceTimeReporting()) {
+                    fail(cmd, NvmeStatus.INVALID_FIELD, "Set Features 0x" + Integer.toHexString(fid)
+                            + " (service time reporting) on a controller that does not offer it");
+                } else if ((cdw11 & ~VendorIdentify.SERVICE_TIME_ENABLE) != 0) {
+                    fail(cmd, NvmeStatus.INVALID_FIELD, "Set Features 0x" + Integer.toHexString(fid) + " with CDW11 0x"
+                            + Integer.toHexString(cdw11) + " (expected 0 or 1)");
+                } else {
+                    controller.serviceTimeReporting((cdw11 & VendorIdentify.SERVICE_TIME_ENABLE) != 0);
+                    log.debug("{}: controller {} service time reporting {}", channel.remoteAddress(), controller.cntlid,
+                            controller.serviceTimeReporting() ? "on" : "off");
+                    complete(cmd, 0, 0);
+                }
+            }
             default -> fail(cmd, NvmeStatus.INVALID_FIELD, "Set Features 0x" + Integer.toHexString(fid)
-                    + " is not supported (expected 07h, 0Bh or 0Fh)");
+                    + " is not supported (expected 07h, 0Bh, 0Fh" + (target.serviceTimeReporting() ? " or C0h)" : ")"));
         }
     }
 
@@ -973,7 +1025,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         int fid = cdw10 & 0xFF;
         int sel = (cdw10 >>> 8) & 7;
         boolean supported = fid == NvmeOpcodes.FEATURE_KEEP_ALIVE_TIMER || fid == NvmeOpcodes.FEATURE_ASYNC_EVENT_CONFIG
-                || fid == NvmeOpcodes.FEATURE_NUMBER_OF_QUEUES && !controller.discovery();
+                || fid == NvmeOpcodes.FEATURE_NUMBER_OF_QUEUES && !controller.discovery()
+                || fid == VendorIdentify.FEATURE_SERVICE_TIME && !controller.discovery() && target.serviceTimeReporting();
         if (!supported) {
             fail(cmd, NvmeStatus.INVALID_FIELD, "Get Features 0x" + Integer.toHexString(fid)
                     + " is not supported (expected 07h, 0Bh or 0Fh)");
@@ -990,6 +1043,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         long value = switch (fid) {
             case NvmeOpcodes.FEATURE_NUMBER_OF_QUEUES -> controller.numberOfQueues();
             case NvmeOpcodes.FEATURE_KEEP_ALIVE_TIMER -> Integer.toUnsignedLong(controller.katoMillis());
+            case VendorIdentify.FEATURE_SERVICE_TIME -> controller.serviceTimeReporting() ? VendorIdentify.SERVICE_TIME_ENABLE : 0;
             default -> Integer.toUnsignedLong(controller.asyncEventConfig());
         };
         complete(cmd, 0, value);
@@ -1045,6 +1099,100 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
 
     private void io(Command cmd, ByteBuf data) {
         int nsid = cmd.sqe.nsid();
+        if (!attached(nsid) && !(nsid == -1 && cmd.sqe.opcode() == NvmeOpcodes.IO_FLUSH)) {
+            data.release();
+            failInactive(cmd, nsid);
+            return;
+        }
+        if (limiter != null && !admit(cmd, data)) {
+            return;  // held until the host's budget allows it; runDeferred goes on from here
+        }
+        ioAdmitted(cmd, data);
+    }
+
+    /** Whether namespace {@code nsid} is attached to this queue's controller (exists and is granted to its host). */
+    private boolean attached(int nsid) {
+        return nsid >= 1 && nsid < attached.length && attached[nsid];
+    }
+
+    /**
+     * An I/O command to an NSID that is not an active namespace of this controller — absent, or
+     * granted to other hosts — is aborted with Invalid Namespace or Format (NVMe Base 2.0 §3.2.1.5).
+     */
+    private void failInactive(Command cmd, int nsid) {
+        fail(cmd, NvmeStatus.INVALID_NAMESPACE, "NSID " + Integer.toUnsignedString(nsid)
+                + " is not an active namespace of this controller (expected one of its Active Namespace ID list)");
+    }
+
+    // ---------------------------------------------------------------- per-host rate limits
+
+    /**
+     * Takes the command's cost from the host's buckets, or holds it: behind commands already held
+     * (arrival order is kept), or until the buckets refill, with a timer on this event loop. Never
+     * blocks. Held commands stay in {@link #commands}, so the queue's size bounds how many can wait,
+     * and a host that fills its queue simply waits for completions as with a slow device.
+     * Owns {@code data}; returns true when the command may run now.
+     */
+    private boolean admit(Command cmd, ByteBuf data) {
+        cmd.costBytes = costBytes(cmd);
+        if (deferred.isEmpty()) {
+            long wait = limiter.tryAdmit(cmd.costBytes, System.nanoTime());
+            if (wait == 0) {
+                return true;
+            }
+            armDeferTimer(wait);
+        }
+        limiter.deferred();
+        cmd.data = data;
+        deferred.add(cmd);
+        return false;
+    }
+
+    /** Data bytes of a Read or Write (NLB × the namespace's block size); 0 for other commands. */
+    private long costBytes(Command cmd) {
+        int opcode = cmd.sqe.opcode();
+        if (opcode != NvmeOpcodes.IO_READ && opcode != NvmeOpcodes.IO_WRITE) {
+            return 0;
+        }
+        Namespace ns = controller.subsystem.namespace(cmd.sqe.nsid());
+        return ns == null ? 0 : (long) ((cmd.sqe.cdw(12) & 0xFFFF) + 1) * ns.blockSize();
+    }
+
+    private void armDeferTimer(long nanos) {
+        deferTimer = ctx.executor().schedule(this::runDeferred, nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** Lets held commands run, in order, while the buckets allow; re-arms the timer for the rest. */
+    private void runDeferred() {
+        deferTimer = null;
+        while (!deferred.isEmpty() && state == State.READY) {
+            Command cmd = deferred.peek();
+            if (commands.get(cmd.cid) != cmd) {
+                deferred.poll();
+                continue;
+            }
+            long wait = limiter.tryAdmit(cmd.costBytes, System.nanoTime());
+            if (wait > 0) {
+                armDeferTimer(wait);
+                return;
+            }
+            deferred.poll();
+            ByteBuf data = cmd.data;
+            cmd.data = null;
+            try {
+                ioAdmitted(cmd, data);
+            } catch (RuntimeException e) {
+                log.error("{}: command {} failed inside the target", channel.remoteAddress(), cmd.sqe, e);
+                if (commands.get(cmd.cid) == cmd) {
+                    complete(cmd, retryable(NvmeStatus.INTERNAL_ERROR), 0);
+                }
+            }
+        }
+    }
+
+    /** An I/O command the rate limiter let through (or that is not limited). Owns {@code data}. */
+    private void ioAdmitted(Command cmd, ByteBuf data) {
+        int nsid = cmd.sqe.nsid();
         if (controller.subsystem.reportsAna() && controller.subsystem.namespace(nsid) != null) {
             AnaState ana = target.anaStateOf(controller.subsystem, nsid);
             if (!ana.usable()) {
@@ -1080,12 +1228,11 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
 
     private Namespace namespaceOf(Command cmd) {
         int nsid = cmd.sqe.nsid();
-        Namespace ns = controller.subsystem.namespace(nsid);
-        if (ns == null) {
-            fail(cmd, NvmeStatus.INVALID_NAMESPACE, "NSID " + Integer.toUnsignedString(nsid) + " (expected 1.."
-                    + controller.subsystem.namespaces().size() + ")");
+        if (!attached(nsid)) {
+            failInactive(cmd, nsid);
+            return null;
         }
-        return ns;
+        return controller.subsystem.namespace(nsid);
     }
 
     /** Whether {@code [slba, slba + nlb)} lies within the namespace; fails the command if not. */
@@ -1156,13 +1303,28 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         if (fua) {
             f = f.thenCompose(v -> ns.device().flush());
         }
-        whenDone(cmd, f, NvmeStatus.WRITE_FAULT, () -> complete(cmd, 0, 0));
+        whenDone(cmd, f, NvmeStatus.WRITE_FAULT, () -> complete(cmd, 0, serviceTime(cmd)));
+    }
+
+    /**
+     * The service time of a Read or Write for its CQE, for a host that opted in with the vendor
+     * specific feature {@link VendorIdentify#FEATURE_SERVICE_TIME}: nanoseconds from the capsule's
+     * arrival to the data (or completion) being handed to the connection, at least 1, saturating
+     * at FFFFFFFFh, in DW1 (bits 63:32 of the result); 0 for every other host. See
+     * {@link VendorIdentify} for why DW1 is free for these commands.
+     */
+    private static long serviceTime(Command cmd) {
+        if (cmd.arrivalNanos == 0) {
+            return 0;
+        }
+        long n = System.nanoTime() - cmd.arrivalNanos;
+        return Math.min(Math.max(n, 1), 0xFFFF_FFFFL) << 32;
     }
 
     private void read(Command cmd, Namespace ns, long offset, int length) {
         FileChannel file = target.zeroCopyChannel(ns);
         if (file != null && !session.dataDigest()) {
-            sendFileRegions(cmd, file, offset, length);
+            sendFileRegions(cmd, file, offset, length, serviceTime(cmd));
             return;
         }
         ByteBuf buf = ctx.alloc().directBuffer(length, length);
@@ -1172,14 +1334,22 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             ByteBuf b = cmd.data;
             cmd.data = null;
             b.writerIndex(length);
-            respondWithData(cmd, b, 0);
+            respondWithData(cmd, b, serviceTime(cmd));
         });
     }
 
     /** Flush (NVMe Base 2.0 §7.1); NSID FFFFFFFFh flushes every namespace. */
     private void flush(Command cmd) {
         if (cmd.sqe.nsid() == -1) {
-            whenDone(cmd, controller.flushAll(), NvmeStatus.WRITE_FAULT, () -> complete(cmd, 0, 0));
+            // the broadcast NSID reaches the namespaces attached to this controller only
+            List<CompletableFuture<Void>> all = new ArrayList<>();
+            for (int nsid = 1; nsid < attached.length; nsid++) {
+                if (attached[nsid]) {
+                    all.add(controller.subsystem.namespace(nsid).device().flush());
+                }
+            }
+            whenDone(cmd, CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)), NvmeStatus.WRITE_FAULT,
+                    () -> complete(cmd, 0, 0));
             return;
         }
         Namespace ns = namespaceOf(cmd);
@@ -1530,8 +1700,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     }
 
     /** Zero-copy read: C2HData headers followed by regions of the namespace file, sent with sendfile. */
-    private void sendFileRegions(Command cmd, FileChannel file, long position, int length) {
-        boolean success = successInData(0);
+    private void sendFileRegions(Command cmd, FileChannel file, long position, int length, long result) {
+        boolean success = successInData(result);
         int chunk = config.maxC2hDataPerPdu();
         for (int off = 0; off < length; off += chunk) {
             int len = Math.min(chunk, length - off);
@@ -1539,7 +1709,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             ctx.write(encoder.c2hDataHeader(ctx.alloc(), cmd.cid, off, last, last && success, len));
             ctx.write(new SharedFileRegion(file, position + off, len));
         }
-        finishWithoutResponse(cmd, success, 0);
+        finishWithoutResponse(cmd, success, result);
     }
 
     private void finishWithoutResponse(Command cmd, boolean successSent, long result) {

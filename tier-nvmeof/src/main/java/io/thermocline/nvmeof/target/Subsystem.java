@@ -36,6 +36,14 @@ import java.util.UUID;
  * of each group is a property of each target (port) that serves the subsystem, set with
  * {@link NvmeTcpTarget#anaState(String, int, io.thermocline.nvmeof.pdu.AnaState)}. Without any
  * ANA group the subsystem reports no ANA, as before.
+ *
+ * <p><b>Tenants.</b> One subsystem may serve several hosts that must not see each other's data.
+ * A namespace granted to some hosts ({@link Builder#namespaceHosts}) is attached only to their
+ * controllers: to every other admitted host its NSID is inactive (NVMe Base 2.0 §3.2.1.5) — absent
+ * from the Active Namespace ID list, a zero-filled Identify Namespace, and I/O to it completes
+ * with Invalid Namespace or Format. A namespace granted to no one in particular is attached to
+ * every admitted host. Per-host rate limits ({@link Builder#hostRateLimit}) keep one tenant's scan
+ * from starving another's reads.
  */
 public final class Subsystem {
     private final String nqn;
@@ -49,6 +57,10 @@ public final class Subsystem {
     private final Map<String, DhchapHostConfig> hostAuthentication;
     /** ANAGRPID by NSID - 1; empty when the subsystem does not report ANA. */
     private final List<Integer> anaGroups;
+    /** Hosts each namespace is attached to, by NSID; a namespace not here is attached to every admitted host. */
+    private final Map<Integer, Set<String>> namespaceHosts;
+    private final Map<String, HostRateLimit> hostRateLimits;
+    private final HostRateLimit defaultHostRateLimit;
 
     private Subsystem(Builder b) {
         this.nqn = b.nqn;
@@ -60,6 +72,11 @@ public final class Subsystem {
         this.allowAnyHost = b.allowAnyHost;
         this.hostAuthentication = Map.copyOf(b.hostAuthentication);
         this.anaGroups = b.anaReporting ? List.copyOf(b.anaGroups) : List.of();
+        Map<Integer, Set<String>> hosts = new LinkedHashMap<>();
+        b.namespaceHosts.forEach((nsid, set) -> hosts.put(nsid, Set.copyOf(set)));
+        this.namespaceHosts = Map.copyOf(hosts);
+        this.hostRateLimits = Map.copyOf(b.hostRateLimits);
+        this.defaultHostRateLimit = b.defaultHostRateLimit;
     }
 
     /** A builder for the subsystem named {@code nqn}. */
@@ -141,6 +158,29 @@ public final class Subsystem {
         return allowAnyHost || allowedHosts.contains(hostNqn);
     }
 
+    /**
+     * Whether namespace {@code nsid} is attached to the controllers of host {@code hostNqn}: it
+     * exists, and it was granted to no host in particular or to this one.
+     */
+    public boolean attached(int nsid, String hostNqn) {
+        if (namespace(nsid) == null) {
+            return false;
+        }
+        Set<String> hosts = namespaceHosts.get(nsid);
+        return hosts == null || hosts.contains(hostNqn);
+    }
+
+    /** The hosts namespace {@code nsid} was granted to, or an empty set when it is attached to every admitted host. */
+    public Set<String> namespaceHosts(int nsid) {
+        return namespaceHosts.getOrDefault(nsid, Set.of());
+    }
+
+    /** The rate limit of host {@code hostNqn} on this subsystem, or {@code null} when it is not limited. */
+    public HostRateLimit hostRateLimit(String hostNqn) {
+        HostRateLimit own = hostRateLimits.get(hostNqn);
+        return own != null ? own : defaultHostRateLimit;
+    }
+
     /** The namespace's NGUID (16 bytes). */
     byte[] nguid(int nsid) {
         return digest("nguid", nsid, 16);
@@ -218,6 +258,9 @@ public final class Subsystem {
         private final Map<String, DhchapHostConfig> hostAuthentication = new LinkedHashMap<>();
         private final List<Integer> anaGroups = new ArrayList<>();
         private boolean anaReporting;
+        private final Map<Integer, Set<String>> namespaceHosts = new LinkedHashMap<>();
+        private final Map<String, HostRateLimit> hostRateLimits = new LinkedHashMap<>();
+        private HostRateLimit defaultHostRateLimit;
 
         private Builder(String nqn) {
             this.nqn = checkNqn("subsystem NQN", nqn);
@@ -288,9 +331,45 @@ public final class Subsystem {
             return this;
         }
 
+        /**
+         * Attaches namespace {@code nsid} only to these hosts (repeatable: the sets add up). Each
+         * must also be admitted ({@link #allowHost} or {@link #allowAnyHost}); every other host
+         * sees the NSID as inactive. Without this call the namespace is attached to every
+         * admitted host.
+         */
+        public Builder namespaceHosts(int nsid, java.util.Collection<String> hostNqns) {
+            if (nsid < 1) {
+                throw new IllegalArgumentException("NSID " + nsid + " (expected 1 or more)");
+            }
+            Objects.requireNonNull(hostNqns, "hostNqns");
+            Set<String> set = namespaceHosts.computeIfAbsent(nsid, k -> new LinkedHashSet<>());
+            for (String h : hostNqns) {
+                set.add(checkNqn("host NQN of namespace " + nsid, h));
+            }
+            return this;
+        }
+
+        /** Limits the I/O host {@code hostNqn} may issue to this subsystem (replaces the default for it). */
+        public Builder hostRateLimit(String hostNqn, HostRateLimit limit) {
+            hostRateLimits.put(checkNqn("host NQN", hostNqn), Objects.requireNonNull(limit, "limit"));
+            return this;
+        }
+
+        /** Limits every host that has no limit of its own; default: none. */
+        public Builder defaultHostRateLimit(HostRateLimit limit) {
+            this.defaultHostRateLimit = Objects.requireNonNull(limit, "limit");
+            return this;
+        }
+
         public Subsystem build() {
             if (namespaces.isEmpty()) {
                 throw new IllegalStateException("subsystem " + nqn + " has no namespaces (expected at least one)");
+            }
+            for (int nsid : namespaceHosts.keySet()) {
+                if (nsid > namespaces.size()) {
+                    throw new IllegalStateException("hosts granted namespace " + nsid + " of " + nqn + ", which has "
+                            + namespaces.size() + " namespace(s) (expected an NSID of 1.." + namespaces.size() + ")");
+                }
             }
             return new Subsystem(this);
         }
