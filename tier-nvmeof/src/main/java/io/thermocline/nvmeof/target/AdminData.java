@@ -58,6 +58,11 @@ final class AdminData {
         b.setIntLE(IdentifyLayout.Controller.VER, Controller.VERSION);
         b.setByte(IdentifyLayout.Controller.CNTRLTYPE, disc ? IdentifyLayout.Controller.CNTRLTYPE_DISCOVERY
                 : IdentifyLayout.Controller.CNTRLTYPE_IO);
+        if (disc) {
+            // OAES bit 31: Discovery Log Page Change notices (NVMe Base 2.0 Figure 275), which a
+            // host enables with Asynchronous Event Configuration bit 31 on a persistent connection.
+            b.setIntLE(IdentifyLayout.Controller.OAES, Controller.OAES_DISCOVERY_LOG_CHANGE);
+        }
         b.setByte(IdentifyLayout.Controller.ACL, TargetConfig.ACL);
         b.setByte(IdentifyLayout.Controller.AERL, TargetConfig.AERL);
         // FRMW: bit 0 slot 1 read-only, bits 3:1 one slot.
@@ -236,14 +241,16 @@ final class AdminData {
     /**
      * The Discovery log page (NVMe Base 2.0 §5.16.1.23, Figures 262–263): a 1024-byte header
      * (GENCTR, NUMREC, RECFMT 0) and one 1024-byte entry per subsystem, each naming this port as
-     * {@code local} — the target's address as seen on the connection that asks.
+     * {@code local} — the target's address as seen on the connection that asks — then one entry
+     * of subtype 1h per referral, naming the other discovery controller.
      */
     static ByteBuf discoveryLog(ByteBufAllocator alloc, long generation, List<Subsystem> subsystems,
-                                InetSocketAddress local, int portId) {
+                                List<DiscoveryReferral> referrals, InetSocketAddress local, int portId) {
         int n = subsystems.size();
-        ByteBuf b = zeroed(alloc, IdentifyLayout.DiscoveryLog.HEADER_LENGTH + n * IdentifyLayout.DiscoveryLog.ENTRY_LENGTH);
+        int total = n + referrals.size();
+        ByteBuf b = zeroed(alloc, IdentifyLayout.DiscoveryLog.HEADER_LENGTH + total * IdentifyLayout.DiscoveryLog.ENTRY_LENGTH);
         b.setLongLE(IdentifyLayout.DiscoveryLog.GENCTR, generation);
-        b.setLongLE(IdentifyLayout.DiscoveryLog.NUMREC, n);
+        b.setLongLE(IdentifyLayout.DiscoveryLog.NUMREC, total);
         b.setShortLE(IdentifyLayout.DiscoveryLog.RECFMT, 0);
         String traddr = local.getAddress().getHostAddress();
         int percent = traddr.indexOf('%');
@@ -266,6 +273,22 @@ final class AdminData {
             ascii0(b, e + IdentifyLayout.DiscoveryLog.SUBNQN, 256, subsystems.get(i).nqn());
             ascii(b, e + IdentifyLayout.DiscoveryLog.TRADDR, IdentifyLayout.DiscoveryLog.TRADDR_LENGTH, traddr);
             // TSAS byte 0, SECTYPE: 0, no security (already zero).
+        }
+        for (int i = 0; i < referrals.size(); i++) {
+            DiscoveryReferral r = referrals.get(i);
+            int e = IdentifyLayout.DiscoveryLog.HEADER_LENGTH + (n + i) * IdentifyLayout.DiscoveryLog.ENTRY_LENGTH;
+            b.setByte(e + IdentifyLayout.DiscoveryLog.TRTYPE, IdentifyLayout.DiscoveryLog.TRTYPE_TCP);
+            b.setByte(e + IdentifyLayout.DiscoveryLog.ADRFAM, r.ipv6() ? IdentifyLayout.DiscoveryLog.ADRFAM_IPV6
+                    : IdentifyLayout.DiscoveryLog.ADRFAM_IPV4);
+            b.setByte(e + IdentifyLayout.DiscoveryLog.SUBTYPE, IdentifyLayout.DiscoveryLog.SUBTYPE_REFERRAL);
+            b.setByte(e + IdentifyLayout.DiscoveryLog.TREQ, 0);
+            b.setShortLE(e + IdentifyLayout.DiscoveryLog.PORTID, r.portId());
+            b.setShortLE(e + IdentifyLayout.DiscoveryLog.CNTLID, 0xFFFF);
+            b.setShortLE(e + IdentifyLayout.DiscoveryLog.ASQSZ, TargetConfig.ADMIN_QUEUE_SIZE);
+            ascii(b, e + IdentifyLayout.DiscoveryLog.TRSVCID, IdentifyLayout.DiscoveryLog.TRSVCID_LENGTH,
+                    Integer.toString(r.trsvcid()));
+            ascii0(b, e + IdentifyLayout.DiscoveryLog.SUBNQN, 256, NvmeOpcodes.DISCOVERY_NQN);
+            ascii(b, e + IdentifyLayout.DiscoveryLog.TRADDR, IdentifyLayout.DiscoveryLog.TRADDR_LENGTH, r.traddr());
         }
         return b;
     }

@@ -227,6 +227,28 @@ final class Controller {
         admin.postAsyncEvent(2 | (3 << 8) | (NvmeOpcodes.LOG_ANA << 16));
     }
 
+    /**
+     * OAES and Asynchronous Event Configuration bit 31: Discovery Log Page Change notices (NVMe
+     * Base 2.0 Figures 275 and 326), for discovery controllers.
+     */
+    static final int OAES_DISCOVERY_LOG_CHANGE = 1 << 31;
+    static final int AEC_DISCOVERY_LOG_CHANGE = 1 << 31;
+    /** Asynchronous event information F0h, Discovery Log Page Change, of type Notice (NVMe Base 2.0 Figure 149). */
+    static final int AE_NOTICE_DISCOVERY_LOG_CHANGE = 0xF0;
+
+    /**
+     * The discovery log this controller's host sees changed: sends a Notice / Discovery Log Page
+     * Change event (CQE DW0: type 2h, information F0h, log page 70h — NVMe Base 2.0 Figures 146,
+     * 149) if the host enabled it, as a host keeping a persistent connection to the discovery
+     * controller does (NVMe over Fabrics 1.1, Discovery Service); it then reads the log again.
+     */
+    void discoveryLogChanged() {
+        if (!discovery() || isDead() || (asyncEventConfig() & AEC_DISCOVERY_LOG_CHANGE) == 0) {
+            return;
+        }
+        admin.postAsyncEvent(2 | (AE_NOTICE_DISCOVERY_LOG_CHANGE << 8) | (NvmeOpcodes.LOG_DISCOVERY << 16));
+    }
+
     synchronized int asyncEventConfig() {
         return asyncEventConfig;
     }

@@ -93,8 +93,23 @@ public final class NvmeTcpTarget implements AutoCloseable {
     private final InetAddress bindAddress;
     private final int port;
     private final int eventLoopThreads;
-    private final List<Subsystem> subsystems;
-    private final Map<String, Subsystem> byNqn;
+    /**
+     * The subsystems served, and by NQN: immutable snapshots replaced under {@link #discoveryLock}
+     * when subsystems are added or removed at run time (see {@link #addSubsystem}).
+     */
+    private volatile List<Subsystem> subsystems;
+    private volatile Map<String, Subsystem> byNqn;
+    /** Referrals the discovery controller lists; replaced under {@link #discoveryLock}. */
+    private volatile List<DiscoveryReferral> referrals;
+    /**
+     * GENCTR of the discovery log page (NVMe Base 2.0 §5.16.1.23): bumped on every change of the
+     * subsystems or referrals, read with them under {@link #discoveryLock} so a page never pairs
+     * one generation with another's entries.
+     */
+    private long discoveryGeneration = 1;
+    private final Object discoveryLock = new Object();
+    /** Subsystems removed at run time, whose close-with-target namespaces close with the target. */
+    private final List<Subsystem> retired = new ArrayList<>();
     private final TargetConfig config;
     /** Configured TLS PSKs by host NQN; when any is set, every connection must start with TLS. */
     private final Map<String, TlsPsk> tlsKeys;
@@ -127,7 +142,8 @@ public final class NvmeTcpTarget implements AutoCloseable {
         this.port = b.port;
         this.eventLoopThreads = b.eventLoopThreads;
         this.subsystems = List.copyOf(b.subsystems.values());
-        this.byNqn = Map.copyOf(b.subsystems);
+        this.byNqn = Collections.unmodifiableMap(new LinkedHashMap<>(b.subsystems));
+        this.referrals = List.copyOf(b.referrals);
         this.tlsKeys = Map.copyOf(b.tlsKeys);
         this.config = new TargetConfig(b.maxH2cData, b.inCapsuleDataSize, b.maxQueueSize, b.maxIoQueues, b.mdts,
                 b.c2hSuccess, b.maxC2hDataPerPdu, b.portId, b.connectTimeout, b.shutdownTimeout);
@@ -223,6 +239,10 @@ public final class NvmeTcpTarget implements AutoCloseable {
     }
 
     private void openZeroCopyFiles() {
+        openZeroCopyFiles(subsystems);
+    }
+
+    private void openZeroCopyFiles(List<Subsystem> subsystems) {
         if (!tlsKeys.isEmpty()) {
             return;  // sendfile(2) would bypass TLS: a TLS port reads through the block device
         }
@@ -317,7 +337,11 @@ public final class NvmeTcpTarget implements AutoCloseable {
         }
         if (closed) {
             Set<Namespace> seen = Collections.newSetFromMap(new IdentityHashMap<>());
-            for (Subsystem s : subsystems) {
+            List<Subsystem> all = new ArrayList<>(subsystems);
+            synchronized (retired) {
+                all.addAll(retired);
+            }
+            for (Subsystem s : all) {
                 for (Namespace ns : s.namespaces()) {
                     if (ns.closeWithTarget() && seen.add(ns)) {
                         try {
@@ -448,12 +472,146 @@ public final class NvmeTcpTarget implements AutoCloseable {
         return subsystems.stream().filter(s -> s.allows(hostNqn)).toList();
     }
 
+    /** What one host's discovery log page holds, with the generation it belongs to. */
+    record DiscoveryView(long generation, List<Subsystem> subsystems, List<DiscoveryReferral> referrals) {
+    }
+
     /**
-     * GENCTR of the discovery log page. The subsystems and their hosts are fixed when the target
-     * is built, so the log page never changes and neither does its generation.
+     * The discovery log as host {@code hostNqn} sees it: the subsystems whose allow list admits it
+     * (every host sees those that allow any host), then every referral.
      */
-    long discoveryGeneration() {
-        return 1;
+    DiscoveryView discoveryView(String hostNqn) {
+        synchronized (discoveryLock) {
+            return new DiscoveryView(discoveryGeneration, subsystemsFor(hostNqn), referrals);
+        }
+    }
+
+    /** GENCTR of the discovery log page now: 1 for the log the target was built with, then one more per change. */
+    public long discoveryGeneration() {
+        synchronized (discoveryLock) {
+            return discoveryGeneration;
+        }
+    }
+
+    /** The referrals the discovery controller lists now. */
+    public List<DiscoveryReferral> referrals() {
+        return referrals;
+    }
+
+    /**
+     * Serves another subsystem from now on. It appears in the discovery log of each host it
+     * allows, with a new generation, and each of those hosts' discovery controllers that enabled
+     * Discovery Log Page Change notices gets one (see {@link Controller#discoveryLogChanged()}).
+     *
+     * @throws IllegalArgumentException if a subsystem of that NQN is served already
+     * @throws IllegalStateException if the target is closed
+     * @throws UncheckedIOException if a zero-copy file of its namespaces cannot be opened
+     */
+    public void addSubsystem(Subsystem subsystem) {
+        Objects.requireNonNull(subsystem, "subsystem");
+        synchronized (this) {
+            if (closed) {
+                throw new IllegalStateException("target is closed (expected an open target to add " + subsystem.nqn() + " to)");
+            }
+            synchronized (discoveryLock) {
+                if (byNqn.containsKey(subsystem.nqn())) {
+                    throw new IllegalArgumentException("subsystem NQN " + subsystem.nqn()
+                            + " is served already (expected a new NQN; remove the old one first)");
+                }
+            }
+            if (started) {
+                openZeroCopyFiles(List.of(subsystem));
+            }
+            synchronized (discoveryLock) {
+                Map<String, Subsystem> next = new LinkedHashMap<>(byNqn);
+                next.put(subsystem.nqn(), subsystem);
+                byNqn = Collections.unmodifiableMap(next);
+                subsystems = List.copyOf(next.values());
+                discoveryGeneration++;
+            }
+        }
+        log.info("subsystem {} added on port {}; discovery log generation {}", subsystem.nqn(), port, discoveryGeneration());
+        discoveryChanged(subsystem::allows);
+    }
+
+    /**
+     * Stops serving subsystem {@code nqn}: new Connects to it are refused, the associations of
+     * its controllers end (their hosts see the connections close), and it leaves the discovery log
+     * of each host it allowed, who is notified as for {@link #addSubsystem}. Its namespaces marked
+     * {@link Namespace#closeWithTarget()} close with the target, not now.
+     *
+     * @return false if no such subsystem was served
+     */
+    public boolean removeSubsystem(String nqn) {
+        Subsystem removed;
+        synchronized (discoveryLock) {
+            removed = byNqn.get(nqn);
+            if (removed == null) {
+                return false;
+            }
+            Map<String, Subsystem> next = new LinkedHashMap<>(byNqn);
+            next.remove(nqn);
+            byNqn = Collections.unmodifiableMap(next);
+            subsystems = List.copyOf(next.values());
+            discoveryGeneration++;
+        }
+        synchronized (retired) {
+            retired.add(removed);
+        }
+        log.info("subsystem {} removed from port {}; discovery log generation {}", nqn, port, discoveryGeneration());
+        for (Controller c : controllers.values()) {
+            if (c.subsystem == removed) {
+                c.destroy("subsystem " + nqn + " was removed");
+            }
+        }
+        discoveryChanged(removed::allows);
+        return true;
+    }
+
+    /**
+     * Lists a referral to another discovery controller from now on (every host sees referrals).
+     *
+     * @return false if the same referral (address, port and PORTID) is listed already
+     */
+    public boolean addReferral(DiscoveryReferral referral) {
+        Objects.requireNonNull(referral, "referral");
+        synchronized (discoveryLock) {
+            if (referrals.contains(referral)) {
+                return false;
+            }
+            List<DiscoveryReferral> next = new ArrayList<>(referrals);
+            next.add(referral);
+            referrals = List.copyOf(next);
+            discoveryGeneration++;
+        }
+        log.info("referral to {}:{} added on port {}", referral.traddr(), referral.trsvcid(), port);
+        discoveryChanged(host -> true);
+        return true;
+    }
+
+    /** Stops listing a referral; false if it was not listed. */
+    public boolean removeReferral(DiscoveryReferral referral) {
+        synchronized (discoveryLock) {
+            if (!referrals.contains(referral)) {
+                return false;
+            }
+            List<DiscoveryReferral> next = new ArrayList<>(referrals);
+            next.remove(referral);
+            referrals = List.copyOf(next);
+            discoveryGeneration++;
+        }
+        log.info("referral to {}:{} removed from port {}", referral.traddr(), referral.trsvcid(), port);
+        discoveryChanged(host -> true);
+        return true;
+    }
+
+    /** Tells the discovery controllers of the hosts whose log changed. */
+    private void discoveryChanged(java.util.function.Predicate<String> affectsHost) {
+        for (Controller c : controllers.values()) {
+            if (c.discovery() && affectsHost.test(c.hostNqn)) {
+                c.discoveryLogChanged();
+            }
+        }
     }
 
     FileChannel zeroCopyChannel(Namespace ns) {
@@ -515,6 +673,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         private Duration connectTimeout = Duration.ofSeconds(30);
         private Duration shutdownTimeout = Duration.ofSeconds(5);
         private final Map<String, TlsPsk> tlsKeys = new LinkedHashMap<>();
+        private final List<DiscoveryReferral> referrals = new ArrayList<>();
         private final Map<String, Map<Integer, AnaState>> anaStates = new LinkedHashMap<>();
         private int anaTransitionSeconds = 10;
         private int cntlidMin = 1;
@@ -656,6 +815,19 @@ public final class NvmeTcpTarget implements AutoCloseable {
         /** The most data bytes per C2HData PDU; longer reads are split. Default 128 KiB. */
         public Builder maxC2hDataPerPdu(int bytes) {
             this.maxC2hDataPerPdu = check("C2HData size", bytes, 512, 16 << 20);
+            return this;
+        }
+
+        /**
+         * Lists a referral to another discovery controller in this target's discovery log
+         * (subtype 1h entries, after the subsystems); repeatable, none by default. See also
+         * {@link NvmeTcpTarget#addReferral} to add one at run time.
+         */
+        public Builder referral(DiscoveryReferral referral) {
+            Objects.requireNonNull(referral, "referral");
+            if (!referrals.contains(referral)) {
+                referrals.add(referral);
+            }
             return this;
         }
 

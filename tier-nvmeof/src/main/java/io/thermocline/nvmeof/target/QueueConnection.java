@@ -933,8 +933,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                         + " on the discovery controller (expected 70h, Discovery)");
                 return;
             }
-            page = AdminData.discoveryLog(ctx.alloc(), target.discoveryGeneration(),
-                    target.subsystemsFor(controller.hostNqn),
+            NvmeTcpTarget.DiscoveryView view = target.discoveryView(controller.hostNqn);
+            page = AdminData.discoveryLog(ctx.alloc(), view.generation(), view.subsystems(), view.referrals(),
                     (java.net.InetSocketAddress) channel.localAddress(), config.portId());
         } else {
             page = lid == NvmeOpcodes.LOG_ANA && controller.subsystem.reportsAna()
