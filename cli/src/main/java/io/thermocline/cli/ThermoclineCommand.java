@@ -13,7 +13,9 @@ import picocli.CommandLine.Command;
 @Command(name = "thermocline",
         mixinStandardHelpOptions = true,
         versionProvider = ThermoclineCommand.Version.class,
-        subcommands = {DemoCommand.class, RegionCommand.class, S3Command.class, NvmeCommand.class, TargetCommand.class, SimulateCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {DemoCommand.class, PrestageCommand.class, EngineCommands.Ls.class, EngineCommands.Stat.class,
+            EngineCommands.Heat.class, EngineCommands.Tiers.class, EngineCommands.Pin.class, EngineCommands.Unpin.class,
+            EngineCommands.Evict.class, RegionCommand.class, S3Command.class, NvmeCommand.class, TargetCommand.class, SimulateCommand.class, CommandLine.HelpCommand.class},
         usageHelpAutoWidth = true,
         description = {
             "Places large immutable objects (model weights, checkpoints, datasets) on the tier that fits "
@@ -24,6 +26,8 @@ import picocli.CommandLine.Command;
             "Examples:",
             "  thermocline demo            write, verify and read back a synthetic model",
             "  thermocline demo --help     what the demo does, and its options",
+            "  thermocline prestage s3://models/thermocline/llama/ --to local --config thermocline.yaml",
+            "  thermocline ls models/ --json        thermocline tiers        thermocline heat --top 20",
             "  thermocline region --data-root /mnt/nvme/thermocline   inspect the shared region",
             "  thermocline s3 serve --dir /tmp/s3                     an S3-compatible server on 127.0.0.1",
             "  thermocline --version",
@@ -47,10 +51,20 @@ public final class ThermoclineCommand implements Runnable {
     public static CommandLine newCommandLine() {
         CommandLine cl = new CommandLine(new ThermoclineCommand());
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-            commandLine.getErr().println("thermocline: " + e.getMessage());
-            boolean unavailable = e instanceof io.thermocline.tier.TierUnavailableException
+            Throwable t = io.thermocline.tier.TierException.unwrap(e);
+            if (Logging.isVerbose()) {
+                t.printStackTrace(commandLine.getErr());
+            }
+            commandLine.getErr().println("thermocline: " + (t.getMessage() != null ? t.getMessage() : t.toString()));
+            if (t instanceof io.thermocline.engine.EngineConfigException) {
+                return 2;
+            }
+            boolean unavailable = t instanceof io.thermocline.tier.TierUnavailableException
                     // no controller answered: the transport failed before any status came back
-                    || e instanceof io.thermocline.nvmeof.host.NvmeException ne && ne.completion() == null;
+                    || t instanceof io.thermocline.nvmeof.host.NvmeException ne && ne.completion() == null;
+            if (unavailable && !Logging.isVerbose()) {
+                commandLine.getErr().println("thermocline: check that the tier is reachable and run the command again (--verbose shows more)");
+            }
             return unavailable ? 3 : 1;
         });
         return cl;
