@@ -8,6 +8,7 @@ import io.thermocline.nvmeof.pdu.AnaState;
 import io.thermocline.nvmeof.pdu.Cqe;
 import io.thermocline.nvmeof.pdu.Fabrics;
 import io.thermocline.nvmeof.pdu.IdentifyLayout;
+import io.thermocline.nvmeof.pdu.VendorIdentify;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.NvmeStatus;
 import io.thermocline.nvmeof.pdu.Sqe;
@@ -96,6 +97,9 @@ public final class NvmeTcpController implements AutoCloseable {
         volatile int maxTransferSizeInBytes;
         volatile List<Integer> activeNamespaces = List.of();
         volatile AnaView ana = AnaView.NONE;
+        /** Identify Controller advertised service times (VendorIdentify) / the opt-in succeeded. */
+        volatile boolean offersServiceTime;
+        volatile boolean serviceTime;
         ScheduledFuture<?> keepAlive;
         /** An ANA log page read is in flight / another was asked for meanwhile (guarded by this). */
         boolean anaReading;
@@ -145,10 +149,12 @@ public final class NvmeTcpController implements AutoCloseable {
     private ScheduledFuture<?> reconnectTimer;
     private ScheduledFuture<?> fastFailTimer;
     private volatile boolean closed;
+    private final FabricReadLatency readLatency;
 
     private NvmeTcpController(NvmeEventLoops loops, NvmeTcpHostOptions options) {
         this.loops = loops;
         this.options = options;
+        this.readLatency = new FabricReadLatency(options.nqn(), options.traddr() + ":" + options.trsvcid());
     }
 
     /**
@@ -208,6 +214,7 @@ public final class NvmeTcpController implements AutoCloseable {
                 .thenCompose(buf -> {
                     try {
                         a.info = ControllerInfo.parse(buf, MEMORY_PAGE_SIZE);
+                        a.offersServiceTime = VendorIdentify.offersServiceTime(buf);
                     } finally {
                         buf.release();
                     }
@@ -222,7 +229,7 @@ public final class NvmeTcpController implements AutoCloseable {
                     return admin.submitChecked(new QueuePair.Request(setQueues, "Set Features Number of Queues"))
                             .thenApply(cqe -> Math.min(n, Math.min(cqe.dw0() & 0xFFFF, cqe.dw0() >>> 16) + 1));
                 })
-                .thenCompose(count -> connectIoQueues(a, count))
+                .thenCompose(count -> optInServiceTime(a).thenCompose(v -> connectIoQueues(a, count)))
                 .thenCompose(v -> a.info.controllerType() == IdentifyLayout.Controller.CNTRLTYPE_DISCOVERY
                         ? CompletableFuture.completedFuture(List.<Integer>of()) : listActiveNamespaces(admin))
                 .thenCompose(list -> {
@@ -401,6 +408,26 @@ public final class NvmeTcpController implements AutoCloseable {
         }).thenCompose(cqe -> InBandAuthentication.afterConnect(q, options, options.security(), cqe));
     }
 
+    /**
+     * When Identify Controller advertised per-command service times in its vendor specific area,
+     * asks for them with Set Features C0h (see {@link VendorIdentify}); a refusal leaves them off.
+     * Nothing is sent to a controller that did not advertise them.
+     */
+    private CompletableFuture<Void> optInServiceTime(Association a) {
+        if (!a.offersServiceTime || a.info.controllerType() == IdentifyLayout.Controller.CNTRLTYPE_DISCOVERY) {
+            return CompletableFuture.completedFuture(null);
+        }
+        Sqe sqe = new Sqe().opcode(NvmeOpcodes.ADMIN_SET_FEATURES).cdw(10, VendorIdentify.FEATURE_SERVICE_TIME)
+                .cdw(11, VendorIdentify.SERVICE_TIME_ENABLE);
+        return a.admin.submit(new QueuePair.Request(sqe, "Set Features C0h (service time reporting)")).thenAccept(cqe -> {
+            a.serviceTime = cqe.isSuccess();
+            if (!cqe.isSuccess()) {
+                log.info("{} at {}:{}: the controller advertised service times but refused the opt-in: {}", options.nqn(),
+                        options.traddr(), options.trsvcid(), cqe);
+            }
+        });
+    }
+
     private CompletableFuture<Void> connectIoQueues(Association a, int count) {
         if (count == 0) {
             return CompletableFuture.completedFuture(null);
@@ -420,6 +447,7 @@ public final class NvmeTcpController implements AutoCloseable {
                             q.close();
                             throw t instanceof CompletionException ce ? ce : new CompletionException(t);
                         }
+                        q.recordReads(readLatency, a.serviceTime);
                         return q;
                     })));
         }
@@ -867,6 +895,23 @@ public final class NvmeTcpController implements AutoCloseable {
     /** Why the last association ended or the last attempt failed, or null. */
     public Throwable lastFailure() {
         return lastFailure;
+    }
+
+    /**
+     * The latency split of this controller's reads (host, transit, target service time), over
+     * its whole life; bind it to a MeterRegistry to publish it.
+     */
+    public FabricReadLatency readLatency() {
+        return readLatency;
+    }
+
+    /**
+     * Whether the latest association's reads carry the target's service time: the controller
+     * advertised it in Identify Controller's vendor specific area and accepted the opt-in.
+     */
+    public boolean reportsServiceTime() {
+        Association a = latest;
+        return a != null && a.serviceTime;
     }
 
     /** "traddr:trsvcid". */

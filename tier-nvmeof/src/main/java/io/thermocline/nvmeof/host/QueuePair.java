@@ -72,6 +72,10 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
         final CompletableFuture<Cqe> future = new CompletableFuture<>();
         long deadlineNanos;
         long sentNanos;
+        /** For the read latency split (reads on I/O queues): submitted, capsule written, time copying data. */
+        long submitNanos;
+        long wireNanos;
+        long copyNanos;
         /** Exempt from the command timeout and from silence: an Asynchronous Event Request, held until an event. */
         boolean untimed;
         int commandId;
@@ -123,6 +127,10 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
     /** When any queue of the association last received a PDU (shared by its queues); null until watched. */
     private volatile java.util.concurrent.atomic.AtomicLong associationLastReceive;
     private final CompletableFuture<Throwable> closed = new CompletableFuture<>();
+    /** Where reads record their latency split (I/O queues), or null; event loop only. */
+    private FabricReadLatency.Recorder readLatency;
+    /** The controller's completions of reads carry its service time in DW1 (opted in); event loop only. */
+    private boolean serviceTimeInCqe;
 
     private QueuePair(int qid, String name, int queueSize, int inCapsuleLimit, int maxReceiveData, long timeoutNanos) {
         this.qid = qid;
@@ -207,6 +215,19 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
         return channel.eventLoop();
     }
 
+    /**
+     * Records the latency split of every read from now on into a new recorder of
+     * {@code latency}; {@code serviceTimeInCqe}: the controller puts its service time in CQE DW1
+     * of reads (see {@link io.thermocline.nvmeof.pdu.VendorIdentify}). Call before the queue carries I/O.
+     */
+    void recordReads(FabricReadLatency latency, boolean serviceTimeInCqe) {
+        FabricReadLatency.Recorder recorder = latency.newRecorder(channel.eventLoop());
+        channel.eventLoop().execute(() -> {
+            this.readLatency = recorder;
+            this.serviceTimeInCqe = serviceTimeInCqe;
+        });
+    }
+
     boolean isOpen() {
         return closedCause == null && channel.isActive();
     }
@@ -234,6 +255,7 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
 
     /** Submits a command; the future completes with its CQE whatever its status (see {@link #submitChecked}). */
     CompletableFuture<Cqe> submit(Request r) {
+        r.submitNanos = System.nanoTime();
         EventLoop loop = channel.eventLoop();
         if (loop.inEventLoop()) {
             dispatch(r);
@@ -288,6 +310,9 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
             r.sqe.sglTransport(r.readDst != null ? r.readLength : 0);
         }
         channel.writeAndFlush(encoder.capsuleCmd(channel.alloc(), r.sqe, inCapsule), channel.voidPromise());
+        if (readLatency != null && r.readDst != null) {
+            r.wireNanos = System.nanoTime();
+        }
         if (sweeper == null) {
             long period = Math.max(TimeUnit.MILLISECONDS.toNanos(100), timeoutNanos / 8);
             if (silenceNanos > 0) {
@@ -398,9 +423,13 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
                     + " beyond the " + r.readLength + " bytes of " + r.what);
             return;
         }
+        long copyStart = r.wireNanos != 0 ? System.nanoTime() : 0;
         ByteBuffer dst = r.readDst.duplicate();
         dst.limit(r.readBase + d.offset() + n).position(r.readBase + d.offset());
         d.data().getBytes(d.data().readerIndex(), dst);
+        if (copyStart != 0) {
+            r.copyNanos += System.nanoTime() - copyStart;
+        }
         r.received += n;
         if (d.success()) {
             complete(r, new Cqe(0, 0, qid, r.commandId, 0));
@@ -443,11 +472,28 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
             r.future.completeExceptionally(new NvmeException(r.what + " on " + name + " completed after " + r.received
                     + " of " + r.readLength + " bytes", NvmeException.Scope.COMMAND, true, null));
         } else {
+            if (r.wireNanos != 0 && cqe.isSuccess()) {
+                recordRead(r, cqe);
+            }
             r.future.complete(cqe);
         }
         while (freeTop > 0 && !waiting.isEmpty() && closedCause == null) {
             dispatch(waiting.poll());
         }
+    }
+
+    /**
+     * The split of a successful read (see {@link FabricReadLatency}): host = submission to capsule
+     * written, plus copying the data; round trip = capsule written to completion, less the copy;
+     * the target's service time from CQE DW1 when the controller reports it (a SUCCESS carried in
+     * C2HData has no CQE and so no service time).
+     */
+    private void recordRead(Request r, Cqe cqe) {
+        long now = System.nanoTime();
+        long host = r.wireNanos - r.submitNanos + r.copyNanos;
+        long roundTrip = now - r.wireNanos - r.copyNanos;
+        long target = serviceTimeInCqe ? cqe.result() >>> 32 : 0;
+        readLatency.record(host, roundTrip, target);
     }
 
     private static void release(Request r) {
