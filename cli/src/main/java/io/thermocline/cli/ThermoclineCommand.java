@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
         versionProvider = ThermoclineCommand.Version.class,
         subcommands = {DemoCommand.class, PrestageCommand.class, EngineCommands.Ls.class, EngineCommands.Stat.class,
             EngineCommands.Heat.class, EngineCommands.Tiers.class, EngineCommands.Pin.class, EngineCommands.Unpin.class,
-            EngineCommands.Evict.class, RegionCommand.class, S3Command.class, NvmeCommand.class, TargetCommand.class, SimulateCommand.class, CommandLine.HelpCommand.class},
+            EngineCommands.Evict.class, RegionCommand.class, S3Command.class, NvmeCommand.class, TargetCommand.class, StatsCommand.class, SimulateCommand.class, CommandLine.HelpCommand.class},
         usageHelpAutoWidth = true,
         description = {
             "Places large immutable objects (model weights, checkpoints, datasets) on the tier that fits "
