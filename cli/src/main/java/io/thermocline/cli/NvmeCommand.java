@@ -1,7 +1,12 @@
 package io.thermocline.cli;
 
+import io.thermocline.nvmeof.discovery.DiscoveryConf;
+import io.thermocline.nvmeof.discovery.DiscoveryConfException;
+import io.thermocline.nvmeof.discovery.DiscoveryListener;
+import io.thermocline.nvmeof.discovery.DiscoveryLogChange;
 import io.thermocline.nvmeof.discovery.DiscoveryLogEntry;
 import io.thermocline.nvmeof.discovery.NvmeDiscovery;
+import io.thermocline.nvmeof.discovery.PersistentDiscovery;
 import io.thermocline.nvmeof.host.HostIdentity;
 import io.thermocline.nvmeof.host.NvmeEventLoops;
 import io.thermocline.nvmeof.host.NvmeTcpBlockDevice;
@@ -12,6 +17,7 @@ import io.thermocline.nvmeof.load.BlockLoad;
 import io.thermocline.nvmeof.load.LatencyHistogram;
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -78,17 +84,68 @@ final class NvmeCommand implements Runnable {
     @Command(name = "discover",
             mixinStandardHelpOptions = true,
             usageHelpAutoWidth = true,
-            description = {"Reads the discovery log of a discovery controller and prints its entries the way nvme discover does.", ""},
+            description = {"Reads the discovery log of a discovery controller and prints its entries the way nvme discover does.",
+                "",
+                "Without -a, as nvme discover does, it reads the discovery controllers listed in /etc/nvme/discovery.conf "
+                + "(or the file --discovery-conf names): one per line, written as nvme discover's flags; # starts a comment.",
+                "With -p it keeps the connection (keep-alive, Asynchronous Event Request outstanding) and prints the entries "
+                + "that appear or go each time the controller announces a Discovery Log Page Change, until interrupted or "
+                + "--exit-after has passed.", ""},
             footer = {"", "Examples:",
                 "  thermocline nvme discover -t tcp -a 127.0.0.1 -s 4420",
                 "  thermocline nvme discover -a 10.0.0.5 -s 8009 -q nqn.2014-08.org.nvmexpress:uuid:0f2c...",
-                "  thermocline nvme discover -a 127.0.0.1 -s 4420 --json"})
+                "  thermocline nvme discover -a 127.0.0.1 -s 4420 --json",
+                "  thermocline nvme discover                      (every line of /etc/nvme/discovery.conf)",
+                "  thermocline nvme discover --discovery-conf ./discovery.conf --follow-referrals",
+                "  thermocline nvme discover -a 10.0.0.5 -s 8009 -p"})
     static final class Discover implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
 
-        @Mixin
-        Transport transport;
+        @Option(names = {"-t", "--transport"}, defaultValue = "tcp", paramLabel = "TYPE",
+                description = "Transport type; only tcp is spoken in user space (default: tcp).")
+        String transport;
+
+        @Option(names = {"-a", "--traddr"}, paramLabel = "ADDR",
+                description = "Discovery controller address (default: the controllers listed in the discovery.conf file).")
+        String traddr;
+
+        @Option(names = {"-s", "--trsvcid"}, paramLabel = "PORT", description = "Discovery controller port (default: 8009).")
+        Integer trsvcid;
+
+        @Option(names = {"-q", "--hostnqn"}, paramLabel = "HOSTNQN",
+                description = "Host NQN (default: /etc/nvme/hostnqn, else one generated once and kept in ~/.config/thermocline/hostnqn); "
+                        + "a -q on a discovery.conf line wins for that line.")
+        String hostnqn;
+
+        @Option(names = {"-g", "--hdr-digest"}, description = "Ask for header digests (CRC32C).")
+        boolean hdrDigest;
+
+        @Option(names = {"-G", "--data-digest"}, description = "Ask for data digests (CRC32C).")
+        boolean dataDigest;
+
+        @Option(names = "--discovery-conf", paramLabel = "FILE",
+                description = "The discovery.conf-style file to read when -a is not given (default: /etc/nvme/discovery.conf).")
+        java.nio.file.Path discoveryConf;
+
+        @Option(names = "--follow-referrals", arity = "0..1", fallbackValue = "" + NvmeDiscovery.DEFAULT_MAX_REFERRAL_DEPTH,
+                paramLabel = "DEPTH",
+                description = "Also read the discovery controllers that referral entries name, at most DEPTH hops away (default when "
+                        + "given without a value: " + NvmeDiscovery.DEFAULT_MAX_REFERRAL_DEPTH + "); each controller is read once.")
+        Integer followReferrals;
+
+        @Option(names = {"-p", "--persistent"},
+                description = "Keep the connection and print log changes as the controller announces them (one controller: needs -a "
+                        + "or a discovery.conf of one line).")
+        boolean persistent;
+
+        @Option(names = {"-k", "--keep-alive-tmo"}, paramLabel = "SECONDS",
+                description = "Keep-alive timeout of a persistent connection (default: 30, nvme-cli's for discovery).")
+        Integer keepAliveTmo;
+
+        @Option(names = "--exit-after", paramLabel = "DURATION", converter = DurationConverter.class,
+                description = "With -p: stop after this long (default: run until interrupted).")
+        Duration exitAfter;
 
         @Option(names = "--json", description = "Print JSON instead of nvme-cli's text layout.")
         boolean json;
@@ -97,42 +154,221 @@ final class NvmeCommand implements Runnable {
                 description = "Connect and command timeout (default: 10s).")
         Duration timeout;
 
-        @Override
-        public Integer call() {
-            transport.check(spec.commandLine());
-            PrintWriter out = spec.commandLine().getOut();
-            try (NvmeEventLoops loops = new NvmeEventLoops(1)) {
-                NvmeDiscovery.Log log = NvmeDiscovery.discover(loops, transport.traddr, transport.port(8009),
-                        HostIdentity.resolveDefault(transport.hostnqn), timeout);
-                if (json) {
-                    printJson(out, log);
-                } else {
-                    out.printf("%nDiscovery Log Number of Records %d, Generation counter %d%n", log.entries().size(), log.generation());
-                    int i = 0;
-                    for (DiscoveryLogEntry e : log.entries()) {
-                        out.printf("=====Discovery Log Entry %d======%n", i++);
-                        out.printf("trtype:  %s%n", e.trtypeName());
-                        out.printf("adrfam:  %s%n", e.adrfamName());
-                        out.printf("subtype: %s%n", e.subtypeName());
-                        out.printf("treq:    %s%n", e.treqName());
-                        out.printf("portid:  %d%n", e.portId());
-                        out.printf("trsvcid: %s%n", e.trsvcid());
-                        out.printf("subnqn:  %s%n", e.subnqn());
-                        out.printf("traddr:  %s%n", e.traddr());
-                        out.printf("eflags:  %s%n", e.eflags() == 0 ? "none" : "0x" + Integer.toHexString(e.eflags()));
-                        out.printf("sectype: %s%n", e.sectypeName());
-                    }
-                }
-                out.flush();
-            }
-            return 0;
+        /** One discovery controller to read, and where it came from. */
+        private record Target(NvmeTcpHostOptions options, String origin) {
         }
 
-        private static void printJson(PrintWriter out, NvmeDiscovery.Log log) {
-            StringBuilder b = new StringBuilder();
-            b.append("{\"genctr\":").append(log.generation()).append(",\"records\":[");
-            String sep = "";
+        @Override
+        public Integer call() throws InterruptedException {
+            CommandLine cmd = spec.commandLine();
+            PrintWriter out = cmd.getOut();
+            if (!"tcp".equals(transport)) {
+                throw new CommandLine.ParameterException(cmd, "--transport: " + transport
+                        + " (expected: tcp; rdma and fc namespaces are reached through the kernel's nvme discover)");
+            }
+            if (trsvcid != null && (trsvcid < 1 || trsvcid > 65535)) {
+                throw new CommandLine.ParameterException(cmd, "--trsvcid: " + trsvcid + " (expected: 1..65535)");
+            }
+            if (followReferrals != null && (followReferrals < 0 || followReferrals > 16)) {
+                throw new CommandLine.ParameterException(cmd, "--follow-referrals: " + followReferrals + " (expected: 0..16)");
+            }
+            if (keepAliveTmo != null && (keepAliveTmo < 1 || keepAliveTmo > 65535)) {
+                throw new CommandLine.ParameterException(cmd, "--keep-alive-tmo: " + keepAliveTmo + " (expected: 1..65535 seconds)");
+            }
+            if (traddr != null && discoveryConf != null) {
+                throw new CommandLine.ParameterException(cmd, "--discovery-conf " + discoveryConf
+                        + " with -a " + traddr + " (expected one of them: the file lists the controllers -a would name)");
+            }
+            if (persistent && followReferrals != null) {
+                throw new CommandLine.ParameterException(cmd, "--follow-referrals with --persistent (expected one of them: "
+                        + "a persistent connection is kept to one controller)");
+            }
+            List<Target> targets;
+            try {
+                targets = targets();
+            } catch (DiscoveryConfException e) {
+                cmd.getErr().println("thermocline: " + e.getMessage());
+                return 2;
+            } catch (java.nio.file.NoSuchFileException e) {
+                cmd.getErr().println("thermocline: " + e.getFile() + " does not exist (expected a discovery.conf file listing "
+                        + "discovery controllers, or -a with the address of one)");
+                return 2;
+            } catch (java.io.IOException e) {
+                cmd.getErr().println("thermocline: cannot read " + confPath() + ": " + e);
+                return 2;
+            }
+            if (targets.isEmpty()) {
+                cmd.getErr().println("thermocline: " + confPath() + " lists no discovery controller (expected at least one line "
+                        + "such as -t tcp -a 10.0.0.5 -s 8009)");
+                return 2;
+            }
+            if (persistent) {
+                if (targets.size() != 1) {
+                    throw new CommandLine.ParameterException(cmd, "--persistent with " + targets.size() + " discovery controllers in "
+                            + confPath() + " (expected one: use -a, or a file of one line)");
+                }
+                return persistent(out, targets.getFirst());
+            }
+            boolean single = traddr != null && followReferrals == null;  // nvme-cli's layout for one controller named by -a
+            int failures = 0;
+            RuntimeException lastFailure = null;
+            List<String> jsons = new ArrayList<>();
+            try (NvmeEventLoops loops = new NvmeEventLoops(1)) {
+                for (Target t : targets) {
+                    List<NvmeDiscovery.Visit> visits;
+                    try {
+                        if (followReferrals != null) {
+                            visits = NvmeDiscovery.discoverFollowingReferrals(loops, t.options(), followReferrals);
+                        } else {
+                            visits = List.of(new NvmeDiscovery.Visit(t.options().traddr(), t.options().trsvcid(), 0, null,
+                                    NvmeDiscovery.discover(loops, t.options()), null));
+                        }
+                    } catch (RuntimeException e) {
+                        if (single) {
+                            throw e;
+                        }
+                        failures++;
+                        lastFailure = e;
+                        cmd.getErr().println("thermocline: " + t.origin() + ": " + e.getMessage());
+                        continue;
+                    }
+                    for (NvmeDiscovery.Visit v : visits) {
+                        if (!v.succeeded()) {
+                            failures++;
+                            cmd.getErr().println("thermocline: referral to " + v.traddr() + ":" + v.trsvcid() + ": " + v.failure().getMessage());
+                            continue;
+                        }
+                        String origin = v.referredBy() == null ? t.origin() : "referral from " + t.origin() + ", " + v.depth() + " hop(s)";
+                        if (json) {
+                            jsons.add(single ? logJson(v.log()) : "{\"traddr\":" + Json.string(new StringBuilder(), v.traddr()) + ",\"trsvcid\":" + v.trsvcid()
+                                    + ",\"origin\":" + Json.string(new StringBuilder(), origin) + ",\"log\":" + logJson(v.log()) + "}");
+                        } else {
+                            if (!single) {
+                                out.printf("%nDiscovery controller %s:%d (%s)%n", v.traddr(), v.trsvcid(), origin);
+                            }
+                            printText(out, v.log());
+                        }
+                    }
+                }
+            }
+            if (json) {
+                out.println(single ? jsons.getFirst() : "{\"controllers\":[" + String.join(",", jsons) + "]}");
+            }
+            out.flush();
+            if (failures > 0 && lastFailure != null && failures == targets.size()) {
+                throw lastFailure;  // nothing could be read: fail as a single controller would
+            }
+            return failures > 0 ? 1 : 0;
+        }
+
+        private java.nio.file.Path confPath() {
+            return discoveryConf != null ? discoveryConf : DiscoveryConf.DEFAULT_PATH;
+        }
+
+        private List<Target> targets() throws java.io.IOException {
+            HostIdentity identity = HostIdentity.resolveDefault(hostnqn);
+            if (traddr != null) {
+                NvmeTcpHostOptions.Builder b = NvmeDiscovery.options(traddr, trsvcid != null ? trsvcid : DiscoveryConf.DEFAULT_DISCOVERY_PORT,
+                        identity, timeout).headerDigest(hdrDigest).dataDigest(dataDigest);
+                return List.of(new Target(b.build(), traddr + ":" + (trsvcid != null ? trsvcid : DiscoveryConf.DEFAULT_DISCOVERY_PORT)));
+            }
+            DiscoveryConf conf = DiscoveryConf.read(confPath());
+            List<Target> targets = new ArrayList<>();
+            for (DiscoveryConf.Entry e : conf.entries()) {
+                NvmeTcpHostOptions.Builder b = e.hostOptions(conf.source(), identity, timeout);
+                if (hdrDigest) {
+                    b.headerDigest(true);
+                }
+                if (dataDigest) {
+                    b.dataDigest(true);
+                }
+                // a file of one persistent line asks for what -p asks for
+                persistent |= e.persistent() && conf.entries().size() == 1 && followReferrals == null;
+                targets.add(new Target(b.build(), conf.source() + " line " + e.line()));
+            }
+            return targets;
+        }
+
+        /** Keeps a persistent connection and prints each change; returns when interrupted or after --exit-after. */
+        private int persistent(PrintWriter out, Target t) throws InterruptedException {
+            NvmeTcpHostOptions options = t.options().toBuilder()
+                    .keepAliveTimeout(keepAliveTmo != null ? Duration.ofSeconds(keepAliveTmo)
+                            : t.options().keepAliveTimeout().isZero() ? PersistentDiscovery.DEFAULT_KEEP_ALIVE_TIMEOUT
+                            : t.options().keepAliveTimeout())
+                    .ctrlLossTimeout(NvmeTcpHostOptions.OFF).build();
+            java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
+            DiscoveryListener listener = new DiscoveryListener() {
+                @Override
+                public void logChanged(DiscoveryLogChange change) {
+                    synchronized (out) {
+                        if (json) {
+                            out.println(changeJson(change));
+                        } else if (change.initial()) {
+                            printText(out, new NvmeDiscovery.Log(change.generation(), change.entries()));
+                        } else {
+                            out.printf("%nDiscovery Log Page Change: generation %d -> %d, %d new, %d gone%n", change.previousGeneration(),
+                                    change.generation(), change.added().size(), change.removed().size());
+                            for (DiscoveryLogEntry e : change.added()) {
+                                out.printf("+ %s %s %s:%s%n", e.subtypeName(), e.subnqn(), e.traddr(), e.trsvcid());
+                            }
+                            for (DiscoveryLogEntry e : change.removed()) {
+                                out.printf("- %s %s %s:%s%n", e.subtypeName(), e.subnqn(), e.traddr(), e.trsvcid());
+                            }
+                        }
+                        out.flush();
+                    }
+                }
+
+                @Override
+                public void discoveryLost(Throwable cause) {
+                    synchronized (out) {
+                        spec.commandLine().getErr().println("thermocline: discovery controller " + t.origin() + " lost: " + cause.getMessage());
+                    }
+                    stop.countDown();
+                }
+            };
+            try (NvmeEventLoops loops = new NvmeEventLoops(1);
+                 PersistentDiscovery d = PersistentDiscovery.builder(loops, options).listener(listener).open()) {
+                if (exitAfter != null) {
+                    stop.await(exitAfter.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                } else {
+                    stop.await();
+                }
+                return d.discoveryController().state() == NvmeTcpController.State.DELETED ? 3 : 0;
+            }
+        }
+
+        private static void printText(PrintWriter out, NvmeDiscovery.Log log) {
+            out.printf("%nDiscovery Log Number of Records %d, Generation counter %d%n", log.entries().size(), log.generation());
+            int i = 0;
             for (DiscoveryLogEntry e : log.entries()) {
+                out.printf("=====Discovery Log Entry %d======%n", i++);
+                out.printf("trtype:  %s%n", e.trtypeName());
+                out.printf("adrfam:  %s%n", e.adrfamName());
+                out.printf("subtype: %s%n", e.subtypeName());
+                out.printf("treq:    %s%n", e.treqName());
+                out.printf("portid:  %d%n", e.portId());
+                out.printf("trsvcid: %s%n", e.trsvcid());
+                out.printf("subnqn:  %s%n", e.subnqn());
+                out.printf("traddr:  %s%n", e.traddr());
+                out.printf("eflags:  %s%n", e.eflags() == 0 ? "none" : "0x" + Integer.toHexString(e.eflags()));
+                out.printf("sectype: %s%n", e.sectypeName());
+            }
+        }
+
+        private static String logJson(NvmeDiscovery.Log log) {
+            return "{\"genctr\":" + log.generation() + ",\"records\":" + entriesJson(log.entries()) + "}";
+        }
+
+        private static String changeJson(DiscoveryLogChange c) {
+            return "{\"genctr\":" + c.generation() + ",\"previous_genctr\":" + c.previousGeneration() + ",\"added\":"
+                    + entriesJson(c.added()) + ",\"removed\":" + entriesJson(c.removed()) + "}";
+        }
+
+        private static String entriesJson(List<DiscoveryLogEntry> entries) {
+            StringBuilder b = new StringBuilder("[");
+            String sep = "";
+            for (DiscoveryLogEntry e : entries) {
                 b.append(sep).append('{');
                 Json.field(b, "trtype", e.trtypeName()).append(',');
                 Json.field(b, "adrfam", e.adrfamName()).append(',');
@@ -147,7 +383,7 @@ final class NvmeCommand implements Runnable {
                 b.append('}');
                 sep = ",";
             }
-            out.println(b.append("]}"));
+            return b.append(']').toString();
         }
     }
 
