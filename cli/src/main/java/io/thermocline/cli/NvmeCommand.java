@@ -211,6 +211,7 @@ final class NvmeCommand implements Runnable {
             }
             boolean single = traddr != null && followReferrals == null;  // nvme-cli's layout for one controller named by -a
             int failures = 0;
+            int unreachable = 0;
             RuntimeException lastFailure = null;
             List<String> jsons = new ArrayList<>();
             try (NvmeEventLoops loops = new NvmeEventLoops(1)) {
@@ -228,6 +229,7 @@ final class NvmeCommand implements Runnable {
                             throw e;
                         }
                         failures++;
+                        unreachable++;
                         lastFailure = e;
                         cmd.getErr().println("thermocline: " + t.origin() + ": " + e.getMessage());
                         continue;
@@ -255,7 +257,7 @@ final class NvmeCommand implements Runnable {
                 out.println(single ? jsons.getFirst() : "{\"controllers\":[" + String.join(",", jsons) + "]}");
             }
             out.flush();
-            if (failures > 0 && lastFailure != null && failures == targets.size()) {
+            if (unreachable == targets.size()) {
                 throw lastFailure;  // nothing could be read: fail as a single controller would
             }
             return failures > 0 ? 1 : 0;

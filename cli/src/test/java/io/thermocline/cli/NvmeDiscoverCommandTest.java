@@ -121,6 +121,18 @@ class NvmeDiscoverCommandTest {
     }
 
     @Test
+    void everyLineUnreachable_exitsWithThree() throws Exception {
+        int free;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            free = s.getLocalPort();
+        }
+        Path conf = dir.resolve("discovery.conf");
+        Files.writeString(conf, "-t tcp -a 127.0.0.1 -s " + free + "\n");
+        assertEquals(3, run("nvme", "discover", "--discovery-conf", conf.toString(), "-q", HOST, "--timeout", "2s"));
+        assertThat(err.toString()).contains("127.0.0.1:" + free);
+    }
+
+    @Test
     void followReferrals_readsTheReferredController() {
         first.addReferral(new DiscoveryReferral("127.0.0.1", port(second)));
         second.addReferral(new DiscoveryReferral("127.0.0.1", port(first)));  // a loop: read once each
