@@ -69,7 +69,8 @@ public final class PersistentDiscovery implements AutoCloseable {
     private final NvmeEventLoops loops;
     private final NvmeTcpController controller;
     private final DiscoveryListener listener;
-    private final NvmeTcpHostOptions autoConnect;
+    /** Options to connect to an entry with, or null to leave it; null when auto-connect is off. */
+    private final java.util.function.Function<DiscoveryLogEntry, NvmeTcpHostOptions> autoConnect;
     private final ExecutorService thread;
     /** Touched on {@link #thread} only. */
     private NvmeDiscovery.Log last;
@@ -81,7 +82,7 @@ public final class PersistentDiscovery implements AutoCloseable {
     private volatile boolean closed;
 
     private PersistentDiscovery(NvmeEventLoops loops, NvmeTcpController controller, DiscoveryListener listener,
-                                NvmeTcpHostOptions autoConnect) {
+                                java.util.function.Function<DiscoveryLogEntry, NvmeTcpHostOptions> autoConnect) {
         this.loops = loops;
         this.controller = controller;
         this.listener = listener;
@@ -113,7 +114,7 @@ public final class PersistentDiscovery implements AutoCloseable {
         private final NvmeEventLoops loops;
         private final NvmeTcpHostOptions options;
         private DiscoveryListener listener = change -> { };
-        private NvmeTcpHostOptions autoConnect;
+        private java.util.function.Function<DiscoveryLogEntry, NvmeTcpHostOptions> autoConnect;
 
         private Builder(NvmeEventLoops loops, NvmeTcpHostOptions options) {
             this.loops = Objects.requireNonNull(loops, "loops");
@@ -139,7 +140,20 @@ public final class PersistentDiscovery implements AutoCloseable {
          * timeouts, identity, digests, secrets) and the entry's address, port and NQN. Off by default.
          */
         public Builder autoConnect(NvmeTcpHostOptions template) {
-            this.autoConnect = Objects.requireNonNull(template, "auto-connect template");
+            Objects.requireNonNull(template, "auto-connect template");
+            this.autoConnect = e -> template.toBuilder().traddr(e.traddr()).trsvcid(Integer.parseInt(e.trsvcid().trim()))
+                    .nqn(e.subnqn()).build();
+            return this;
+        }
+
+        /**
+         * Connects to NVM subsystem entries over TCP with the options {@code optionsFor} returns
+         * for each, or leaves those it returns {@code null} for: for a host that reaches targets
+         * through other addresses than they list (NAT, port forwarding), or connects to some only.
+         * Off by default.
+         */
+        public Builder autoConnect(java.util.function.Function<DiscoveryLogEntry, NvmeTcpHostOptions> optionsFor) {
+            this.autoConnect = Objects.requireNonNull(optionsFor, "auto-connect options");
             return this;
         }
 
@@ -302,22 +316,29 @@ public final class PersistentDiscovery implements AutoCloseable {
             if (connected.containsKey(key) || connecting.contains(key)) {
                 continue;
             }
-            int port;
-            try {
-                port = Integer.parseInt(e.trsvcid().trim());
-            } catch (NumberFormatException nfe) {
+            if (parsePort(e.trsvcid()) < 1 || parsePort(e.trsvcid()) > 65535) {
                 callListener(() -> listener.connectFailed(e, new IllegalArgumentException("entry for " + e.subnqn()
                         + " has trsvcid '" + e.trsvcid() + "' (expected a TCP port number)")));
                 continue;
             }
-            NvmeTcpHostOptions options = autoConnect.toBuilder().traddr(e.traddr()).trsvcid(port).nqn(e.subnqn()).build();
+            NvmeTcpHostOptions options;
+            try {
+                options = autoConnect.apply(e);
+            } catch (RuntimeException failure) {
+                callListener(() -> listener.connectFailed(e, failure));
+                continue;
+            }
+            if (options == null) {
+                continue;
+            }
             connecting.add(key);
-            log.info("discovery: connecting to {} at {}:{}", e.subnqn(), e.traddr(), port);
+            String address = options.traddr() + ":" + options.trsvcid();
+            log.info("discovery: connecting to {} at {}", e.subnqn(), address);
             NvmeTcpController.connect(loops, options).whenComplete((c, t) -> execute(() -> {
                 connecting.remove(key);
                 if (t != null) {
                     Throwable cause = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
-                    log.warn("discovery: cannot connect to {} at {}:{}: {}", e.subnqn(), e.traddr(), port, cause.getMessage());
+                    log.warn("discovery: cannot connect to {} at {}: {}", e.subnqn(), address, cause.getMessage());
                     callListener(() -> listener.connectFailed(e, cause));
                 } else if (closed) {
                     c.close();

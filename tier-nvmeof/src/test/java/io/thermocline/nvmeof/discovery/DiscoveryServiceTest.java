@@ -311,6 +311,41 @@ class DiscoveryServiceTest {
     }
 
     @Test
+    void autoConnect_withAnOptionsFunction_connectsWhereItSays_andSkipsWhatItDeclines() throws Exception {
+        NvmeTcpTarget t = target(NvmeTcpTarget.builder()
+                .subsystem(subsystem("nqn.2026-11.io.thermocline:wanted"))
+                .subsystem(subsystem("nqn.2026-11.io.thermocline:unwanted")));
+        // the host reaches the target through a forwarded port, not the address the log lists
+        TcpFaultProxy forward = TcpFaultProxy.start(new InetSocketAddress("127.0.0.1", port(t)));
+        closeLast.add(forward);
+        BlockingQueue<NvmeTcpController> connected = new LinkedBlockingQueue<>();
+        NvmeTcpHostOptions template = NvmeTcpHostOptions.builder("127.0.0.1", forward.port(), "nqn.2026-11.io.thermocline:x")
+                .identity(HOST_A).nrIoQueues(1).build();
+        try (PersistentDiscovery d = PersistentDiscovery.builder(loops,
+                        PersistentDiscovery.options("127.0.0.1", port(t)).identity(HOST_A).build())
+                .listener(new DiscoveryListener() {
+                    @Override
+                    public void logChanged(DiscoveryLogChange change) {
+                    }
+
+                    @Override
+                    public void connected(DiscoveryLogEntry entry, NvmeTcpController controller) {
+                        connected.add(controller);
+                    }
+                })
+                .autoConnect(e -> e.subnqn().endsWith(":wanted") ? template.toBuilder().nqn(e.subnqn()).build() : null)
+                .open()) {
+            NvmeTcpController c = connected.poll(10, TimeUnit.SECONDS);
+            assertNotNull(c);
+            assertEquals("nqn.2026-11.io.thermocline:wanted", c.options().nqn());
+            assertEquals(forward.port(), c.options().trsvcid(), "connected where the function said");
+            assertTrue(forward.acceptedConnections() >= 2, "admin and I/O queue through the forward");
+            assertNull(connected.poll(500, TimeUnit.MILLISECONDS), "the declined entry is left alone");
+            assertEquals(1, d.connectedControllers().size());
+        }
+    }
+
+    @Test
     void persistentConnection_afterItsPathIsReset_reportsWhatChangedMeanwhile() throws Exception {
         NvmeTcpTarget t = target(NvmeTcpTarget.builder().subsystem(subsystem("nqn.2026-11.io.thermocline:before")));
         TcpFaultProxy proxy = TcpFaultProxy.start(new InetSocketAddress("127.0.0.1", port(t)));
