@@ -80,6 +80,8 @@ public final class PersistentDiscovery implements AutoCloseable {
     private volatile long generation;
     private volatile long notices;
     private volatile boolean closed;
+    /** Set while {@link Builder#open()} arms the connection: a failed first read is thrown, not logged. */
+    private boolean failFirstRead;
 
     private PersistentDiscovery(NvmeEventLoops loops, NvmeTcpController controller, DiscoveryListener listener,
                                 java.util.function.Function<DiscoveryLogEntry, NvmeTcpHostOptions> autoConnect) {
@@ -173,7 +175,14 @@ public final class PersistentDiscovery implements AutoCloseable {
                     log.warn("discovery controller at {} does not report Discovery Log Page Change notices (OAES bit 31): "
                             + "changes will be seen only after a reconnect", c.address());
                 }
-                join(d.thread.submit(d::arm));
+                join(d.thread.submit(() -> {
+                    d.failFirstRead = true;
+                    try {
+                        d.arm();
+                    } finally {
+                        d.failFirstRead = false;
+                    }
+                }));
                 ok = true;
                 return d;
             } finally {
@@ -274,9 +283,14 @@ public final class PersistentDiscovery implements AutoCloseable {
     /** Reads the log; reports a change if the generation moved and the entries differ; auto-connects. */
     private void refresh() {
         NvmeDiscovery.Log now;
+        boolean first = failFirstRead;
+        failFirstRead = false;
         try {
             now = NvmeDiscovery.readLog(controller);
         } catch (RuntimeException e) {
+            if (first) {
+                throw e;
+            }
             if (!closed) {
                 log.warn("discovery controller at {}: reading the discovery log failed: {}", controller.address(), e.getMessage());
             }

@@ -81,6 +81,14 @@ import org.slf4j.LoggerFactory;
  * I/O to a namespace whose group is Inaccessible, in Persistent Loss or in Change completes with
  * the matching path-related status, which a multipath host retries elsewhere.
  *
+ * <p><b>Discovery.</b> The discovery controller lists, for each host, the subsystems whose allow
+ * list admits it (every host sees those that allow any host) and then the configured
+ * {@link DiscoveryReferral referrals}. Subsystems and referrals can be added and removed while
+ * running ({@link #addSubsystem}, {@link #removeSubsystem}, {@link #addReferral},
+ * {@link #removeReferral}); each change increments the log's Generation Counter and sends a
+ * Discovery Log Page Change notice to the discovery controllers of the hosts whose log changed,
+ * if they enabled it (a host keeping a persistent discovery connection does).
+ *
  * <p>Threads: one group of event loops, epoll where the native transport loads, NIO otherwise;
  * each connection (queue) is served on one loop, and block I/O completes on the namespace's own
  * threads before its response is sent from the loop. Nothing blocks a loop.

@@ -1050,9 +1050,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Asynchronous Event Request (NVMe Base 2.0 §5.2): held until an event occurs. This target
-     * raises none yet, so they stay outstanding until the connection ends; more than AERL + 1 at
-     * once fail with Asynchronous Event Request Limit Exceeded.
+     * Asynchronous Event Request (NVMe Base 2.0 §5.2): held until an event occurs — an ANA Change
+     * notice on an I/O controller, a Discovery Log Page Change notice on a discovery controller
+     * (see {@link #postAsyncEvent}) — or the connection ends; more than AERL + 1 at once fail with
+     * Asynchronous Event Request Limit Exceeded.
      */
     private void asyncEventRequest(Command cmd) {
         if (heldAers >= TargetConfig.AERL + 1) {
