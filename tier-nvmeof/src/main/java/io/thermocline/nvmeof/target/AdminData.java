@@ -206,10 +206,11 @@ final class AdminData {
     /**
      * The ANA log page (NVMe Base 2.0 §5.16.1.12, Figures 222–223): one descriptor per ANA group
      * of the subsystem, ascending, each with its state on this target and, unless {@code groupsOnly}
-     * (LSP RGO), the NSIDs in the group. The change counts are the target's.
+     * (LSP RGO), the NSIDs in the group that are {@code attached} to the controller (a namespace
+     * granted to other hosts is inactive here and not listed). The change counts are the target's.
      */
     static ByteBuf anaLog(ByteBufAllocator alloc, Subsystem s, java.util.function.IntFunction<io.thermocline.nvmeof.pdu.AnaState> state,
-                          long changeCount, boolean groupsOnly) {
+                          long changeCount, boolean groupsOnly, java.util.function.IntPredicate attached) {
         java.util.SortedSet<Integer> groups = s.anaGroupIds();
         int length = IdentifyLayout.AnaLog.HEADER_LENGTH + groups.size() * IdentifyLayout.AnaLog.DESCRIPTOR_LENGTH
                 + (groupsOnly ? 0 : 4 * s.namespaces().size());
@@ -222,7 +223,7 @@ final class AdminData {
             at += IdentifyLayout.AnaLog.DESCRIPTOR_LENGTH;
             int count = 0;
             for (int nsid = 1; nsid <= s.namespaces().size(); nsid++) {
-                if (s.anaGroupId(nsid) == g) {
+                if (s.anaGroupId(nsid) == g && attached.test(nsid)) {
                     if (!groupsOnly) {
                         b.setIntLE(at, nsid);
                         at += 4;

@@ -939,7 +939,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         } else {
             page = lid == NvmeOpcodes.LOG_ANA && controller.subsystem.reportsAna()
                     ? AdminData.anaLog(ctx.alloc(), controller.subsystem, g -> target.anaState(controller.subsystem.nqn(), g),
-                            target.anaChangeCount(), ((cdw10 >>> 8) & IdentifyLayout.AnaLog.LSP_RGO) != 0)
+                            target.anaChangeCount(), ((cdw10 >>> 8) & IdentifyLayout.AnaLog.LSP_RGO) != 0, this::attached)
                     : AdminData.logPage(ctx.alloc(), lid, controller.subsystem);
             if (page == null) {
                 fail(cmd, NvmeStatus.INVALID_FIELD, "log page 0x" + Integer.toHexString(lid)

@@ -202,6 +202,31 @@ class NvmeTcpTargetTenantsTest {
     }
 
     @Test
+    void namespaceHosts_anaLogPage_listsOnlyTheNamespacesAttachedToTheHost() {
+        Subsystem s = Subsystem.builder(NQN).allowHost(HOST_A).allowHost(HOST_B)
+                .namespace(file("a.img"), 1).namespace(file("b.img"), 1).namespace(file("shared.img"), 2)
+                .namespaceHosts(1, List.of(HOST_A)).namespaceHosts(2, List.of(HOST_B))
+                .build();
+        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1).subsystem(s).build();
+        address = target.start();
+        RawHost admin = admin(HOST_A, new int[1]);
+        byte[] log = admin.logPage(NvmeOpcodes.LOG_ANA, 0, 4096).assertSuccess().data();
+        ByteBuffer b = ByteBuffer.wrap(log).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertEquals(2, b.getShort(IdentifyLayout.AnaLog.DESCRIPTOR_COUNT));
+        List<Integer> listed = new ArrayList<>();
+        int at = IdentifyLayout.AnaLog.HEADER_LENGTH;
+        for (int d = 0; d < 2; d++) {
+            int count = b.getInt(at + IdentifyLayout.AnaLog.NSID_COUNT);
+            at += IdentifyLayout.AnaLog.DESCRIPTOR_LENGTH;
+            for (int i = 0; i < count; i++) {
+                listed.add(b.getInt(at));
+                at += 4;
+            }
+        }
+        assertEquals(List.of(1, 3), listed, "NSIDs in host A's ANA log page");
+    }
+
+    @Test
     void namespaceHosts_unknownNsid_isRefusedAtBuild() {
         IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
                 () -> Subsystem.builder(NQN).allowHost(HOST_A).namespace(file("x.img")).namespaceHosts(2, List.of(HOST_A)).build());
