@@ -24,7 +24,7 @@ import picocli.CommandLine.Command;
         footer = {
             "",
             "Examples:",
-            "  thermocline demo            write, verify and read back a synthetic model",
+            "  thermocline demo            a model staged across local, NVMe/TCP and S3 tiers, on embedded servers",
             "  thermocline demo --help     what the demo does, and its options",
             "  thermocline prestage s3://models/thermocline/llama/ --to local --config thermocline.yaml",
             "  thermocline ls models/ --json        thermocline tiers        thermocline heat --top 20",
