@@ -30,8 +30,9 @@ import java.util.concurrent.TimeUnit;
  * round trip only ({@link Snapshot#targetReported()} is false).
  *
  * <p>Each I/O queue records into its own {@link Recorder} on its event loop (no locks, no
- * allocation per read); {@link #snapshot()} adds them up. Recorders of queues from earlier
- * associations are kept, so the figures cover the controller's whole life. When bound to a
+ * allocation per read); {@link #snapshot()} adds them up. When a queue ends, its figures are
+ * folded into one total kept for the controller's whole life and its recorder is dropped, so a
+ * path that reconnects again and again does not pile recorders up. When bound to a
  * {@link MeterRegistry} ({@link #bindTo}), every read is also recorded in four Timers named
  * {@value #METER_NAME} with tag {@code component} = host, round_trip, transit or target, and
  * tags {@code subsystem} and {@code address} naming the controller; p50 and p99 are published.
@@ -43,7 +44,10 @@ public final class FabricReadLatency implements MeterBinder {
 
     private final String subsystemNqn;
     private final String address;
+    /** Recorders of live queues; guards {@link #retired}. */
     private final List<Recorder> recorders = new ArrayList<>();
+    /** Figures of queues that ended. */
+    private final Snapshot retired = Snapshot.empty();
     private volatile Meters meters;
 
     FabricReadLatency(String subsystemNqn, String address) {
@@ -87,7 +91,10 @@ public final class FabricReadLatency implements MeterBinder {
         synchronized (recorders) {
             all = new ArrayList<>(recorders);
         }
-        Snapshot sum = new Snapshot(new LatencyHistogram(), new LatencyHistogram(), new LatencyHistogram(), new LatencyHistogram());
+        Snapshot sum = Snapshot.empty();
+        synchronized (recorders) {
+            sum.add(retired);
+        }
         for (Recorder r : all) {
             Snapshot one;
             try {
@@ -98,12 +105,25 @@ public final class FabricReadLatency implements MeterBinder {
                 Thread.currentThread().interrupt();
                 one = r.copy();
             }
-            sum.host.add(one.host);
-            sum.roundTrip.add(one.roundTrip);
-            sum.transit.add(one.transit);
-            sum.target.add(one.target);
+            sum.add(one);
         }
         return sum;
+    }
+
+    /** Recorders of queues that have not ended. */
+    int liveRecorders() {
+        synchronized (recorders) {
+            return recorders.size();
+        }
+    }
+
+    /** A queue ended: keeps its figures in the total and forgets the recorder. Runs on the queue's loop. */
+    private void retire(Recorder r) {
+        synchronized (recorders) {
+            if (recorders.remove(r)) {
+                retired.add(r.copy());
+            }
+        }
     }
 
     /**
@@ -113,6 +133,17 @@ public final class FabricReadLatency implements MeterBinder {
      */
     public record Snapshot(LatencyHistogram host, LatencyHistogram roundTrip, LatencyHistogram transit,
                            LatencyHistogram target) {
+        static Snapshot empty() {
+            return new Snapshot(new LatencyHistogram(), new LatencyHistogram(), new LatencyHistogram(), new LatencyHistogram());
+        }
+
+        private void add(Snapshot other) {
+            host.add(other.host);
+            roundTrip.add(other.roundTrip);
+            transit.add(other.transit);
+            target.add(other.target);
+        }
+
         /** Reads recorded. */
         public long reads() {
             return host.count();
@@ -162,8 +193,13 @@ public final class FabricReadLatency implements MeterBinder {
             }
         }
 
+        /** The queue ended: nothing more will be recorded here. Idempotent; on the queue's loop. */
+        void retire() {
+            owner.retire(this);
+        }
+
         private Snapshot copy() {
-            Snapshot s = new Snapshot(new LatencyHistogram(), new LatencyHistogram(), new LatencyHistogram(), new LatencyHistogram());
+            Snapshot s = Snapshot.empty();
             s.host.add(host);
             s.roundTrip.add(roundTrip);
             s.transit.add(transit);

@@ -522,6 +522,9 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
         if (sweeper != null) {
             sweeper.cancel(false);
         }
+        if (readLatency != null) {
+            readLatency.retire();  // nothing completes after this: the figures join the controller's total
+        }
         for (int i = 0; i < slots.length; i++) {
             Request r = slots[i];
             if (r != null) {

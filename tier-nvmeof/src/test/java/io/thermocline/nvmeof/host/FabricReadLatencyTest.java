@@ -113,6 +113,28 @@ class FabricReadLatencyTest {
     }
 
     @Test
+    void recorder_ofAnEndedQueue_isFoldedIntoTheTotalAndDropped() {
+        FabricReadLatency latency = new FabricReadLatency(NQN, "127.0.0.1:4420");
+        io.netty.channel.DefaultEventLoop loop = new io.netty.channel.DefaultEventLoop();
+        try {
+            for (int association = 0; association < 50; association++) {
+                FabricReadLatency.Recorder r = latency.newRecorder(loop);
+                loop.submit(() -> {
+                    r.record(1_000, 20_000, 10_000);
+                    r.retire();
+                    r.retire();  // a queue may end twice (an error, then the close)
+                }).syncUninterruptibly();
+            }
+            assertEquals(0, latency.liveRecorders(), "recorders of ended queues are not kept");
+            FabricReadLatency.Snapshot s = latency.snapshot();
+            assertEquals(50, s.reads());
+            assertEquals(50, s.target().count());
+        } finally {
+            loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    @Test
     void recorder_splitsTheRoundTripAndKeepsReadsWithoutServiceTimeOutOfTheSplit() {
         FabricReadLatency latency = new FabricReadLatency(NQN, "127.0.0.1:4420");
         io.netty.channel.DefaultEventLoop loop = new io.netty.channel.DefaultEventLoop();
