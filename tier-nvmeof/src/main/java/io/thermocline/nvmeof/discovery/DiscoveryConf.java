@@ -90,7 +90,9 @@ public record DiscoveryConf(String source, List<Entry> entries) {
          * transport must be tcp, and {@code -w}/{@code -f} (which pick a local address or
          * interface) are not supported. The keep-alive timeout is {@code -k}, else 30 s for a
          * persistent line and none for the others; {@code -c}, {@code -l}, {@code -g},
-         * {@code -G} carry over; I/O queue flags are for the controllers connected from it.
+         * {@code -G} carry over. The I/O queue flags ({@code -i}, {@code -W}, {@code -Q}) are
+         * kept in the entry for the controllers a caller connects from what it discovers; the
+         * discovery connection itself has no I/O queues.
          *
          * @throws DiscoveryConfException if the line cannot be reached from user space
          */
