@@ -35,8 +35,9 @@ public record HostRateLimit(long iops, long bytesPerSecond, long burstIos, long 
         if (iops == 0 && bytesPerSecond == 0) {
             throw new IllegalArgumentException("a rate limit with neither iops nor bytesPerSecond (expected at least one above 0)");
         }
-        if (burstIos < 1 || burstBytes < 1) {
-            throw new IllegalArgumentException("burstIos " + burstIos + ", burstBytes " + burstBytes + " (expected at least 1 each)");
+        if (burstIos < 1 || burstIos > 1_000_000_000L || burstBytes < 1 || burstBytes > (1L << 40)) {
+            throw new IllegalArgumentException("burstIos " + burstIos + ", burstBytes " + burstBytes
+                    + " (expected 1..1000000000 commands and 1.." + (1L << 40) + " bytes)");
         }
     }
 

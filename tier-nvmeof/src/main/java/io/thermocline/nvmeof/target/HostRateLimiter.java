@@ -39,7 +39,9 @@ final class HostRateLimiter {
         this.nanosPerIo = limit.iops() == 0 ? 0 : Math.max(1, NANOS_PER_SECOND / limit.iops());
         this.ioTolerance = nanosPerIo * (limit.burstIos() - 1);
         this.bytesPerSecond = limit.bytesPerSecond();
-        this.byteTolerance = bytesPerSecond == 0 ? 0 : byteCost(limit.burstBytes());
+        // up to 2^40 bytes at 1 byte/s: the product would overflow a long, so in double (exact enough for a tolerance)
+        this.byteTolerance = bytesPerSecond == 0 ? 0 : (long) Math.min(Long.MAX_VALUE / 4.0,
+                (double) limit.burstBytes() * NANOS_PER_SECOND / bytesPerSecond);
     }
 
     HostRateLimit limit() {
@@ -47,7 +49,7 @@ final class HostRateLimiter {
     }
 
     private long byteCost(long bytes) {
-        // bytes ≤ 2^32 per command and bytesPerSecond ≥ 1: bytes × 10^9 fits in a long
+        // one command moves at most 65536 blocks (NLB is 16 bits) under MDTS, far below 2^33 bytes: bytes × 10^9 fits in a long
         return bytesPerSecond == 0 ? 0 : Math.multiplyExact(bytes, NANOS_PER_SECOND) / bytesPerSecond;
     }
 

@@ -1132,7 +1132,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
      * (arrival order is kept), or until the buckets refill, with a timer on this event loop. Never
      * blocks. Held commands stay in {@link #commands}, so the queue's size bounds how many can wait,
      * and a host that fills its queue simply waits for completions as with a slow device.
-     * Owns {@code data}; returns true when the command may run now.
+     * Returns true when the command may run now ({@code data} stays the caller's); false when it
+     * was held, and then the held command owns {@code data}.
      */
     private boolean admit(Command cmd, ByteBuf data) {
         cmd.costBytes = costBytes(cmd);

@@ -78,6 +78,11 @@ class HostRateLimiterTest {
         assertTrue(e.getMessage().contains("iops: -1"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new HostRateLimit(0, 0, 1, 1));
         assertThrows(IllegalArgumentException.class, () -> new HostRateLimit(10, 0, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> new HostRateLimit(10, 0, 2_000_000_000L, 1));
+        assertThrows(IllegalArgumentException.class, () -> new HostRateLimit(0, 10, 1, (1L << 40) + 1));
+        // the largest bursts at the smallest rates do not overflow: a full bucket admits at once
+        HostRateLimiter slow = new HostRateLimiter(new HostRateLimit(1, 1, 1_000_000_000L, 1L << 40));
+        assertEquals(0, slow.tryAdmit(1 << 20, 0));
         HostRateLimit d = HostRateLimit.of(1000, 100 << 20);
         assertEquals(100, d.burstIos());
         assertEquals((100L << 20) / 1000 * 100, d.burstBytes());
