@@ -134,8 +134,11 @@ public final class NvmeTcpTarget implements AutoCloseable {
     /** Change count of the ANA log page (NVMe Base 2.0 Figure 222): bumped on each state change. */
     private final AtomicLong anaChangeCount = new AtomicLong(1);
     private final AtomicLong anaRefusals = new AtomicLong();
-    /** Per-host rate limiters by subsystem NQN + " " + host NQN, made at the host's first I/O queue. */
-    private final Map<String, HostRateLimiter> rateLimiters = new ConcurrentHashMap<>();
+    /**
+     * Per-host rate limiters by subsystem (its identity: a subsystem removed and added again under
+     * the same NQN starts afresh, with its own limits) and host NQN, made at the host's first I/O queue.
+     */
+    private final Map<Subsystem, Map<String, HostRateLimiter>> rateLimiters = Collections.synchronizedMap(new IdentityHashMap<>());
     /** Whether Identify Controller advertises service time reporting (VendorIdentify). */
     private final boolean serviceTimeReporting;
     private volatile boolean closing;
@@ -446,7 +449,9 @@ public final class NvmeTcpTarget implements AutoCloseable {
      * {@code null} when that host is not limited there or has not connected an I/O queue yet.
      */
     public HostRateStats rateLimitStats(String subsystemNqn, String hostNqn) {
-        HostRateLimiter l = rateLimiters.get(subsystemNqn + " " + hostNqn);
+        Subsystem s = subsystem(subsystemNqn);
+        Map<String, HostRateLimiter> hosts = s == null ? null : rateLimiters.get(s);
+        HostRateLimiter l = hosts == null ? null : hosts.get(hostNqn);
         return l == null ? null : l.stats();
     }
 
@@ -456,7 +461,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         if (limit == null) {
             return null;
         }
-        return rateLimiters.computeIfAbsent(s.nqn() + " " + hostNqn, k -> {
+        return rateLimiters.computeIfAbsent(s, k -> new ConcurrentHashMap<>()).computeIfAbsent(hostNqn, k -> {
             log.info("host {} on {}: rate limit {}", hostNqn, s.nqn(), limit);
             return new HostRateLimiter(limit);
         });

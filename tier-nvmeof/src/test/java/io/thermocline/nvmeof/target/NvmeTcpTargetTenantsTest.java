@@ -227,6 +227,30 @@ class NvmeTcpTargetTenantsTest {
     }
 
     @Test
+    void hostRateLimit_subsystemAddedAgainUnderTheSameNqn_startsWithItsOwnLimit() {
+        HostRateLimit first = new HostRateLimit(1000, 0, 10, 1);
+        HostRateLimit second = new HostRateLimit(50, 0, 5, 1);
+        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1)
+                .subsystem(Subsystem.builder(NQN).allowHost(HOST_A).namespace(file("one.img")).hostRateLimit(HOST_A, first).build())
+                .build();
+        address = target.start();
+        int[] cntlid = new int[1];
+        admin(HOST_A, cntlid);
+        ioQueue(HOST_A, cntlid[0]).read(1, 0, 1, BS).assertSuccess();
+        assertEquals(first, target.rateLimitStats(NQN, HOST_A).limit());
+        assertEquals(1, target.rateLimitStats(NQN, HOST_A).admittedCommands());
+
+        assertTrue(target.removeSubsystem(NQN));
+        target.addSubsystem(Subsystem.builder(NQN).allowHost(HOST_A).namespace(file("two.img")).hostRateLimit(HOST_A, second).build());
+        assertNull(target.rateLimitStats(NQN, HOST_A), "no I/O queue of the new subsystem yet");
+        admin(HOST_A, cntlid);
+        ioQueue(HOST_A, cntlid[0]).read(1, 0, 1, BS).assertSuccess();
+        HostRateStats stats = target.rateLimitStats(NQN, HOST_A);
+        assertEquals(second, stats.limit());
+        assertEquals(1, stats.admittedCommands());
+    }
+
+    @Test
     void namespaceHosts_unknownNsid_isRefusedAtBuild() {
         IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
                 () -> Subsystem.builder(NQN).allowHost(HOST_A).namespace(file("x.img")).namespaceHosts(2, List.of(HOST_A)).build());
