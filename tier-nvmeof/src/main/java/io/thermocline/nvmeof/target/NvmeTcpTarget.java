@@ -571,6 +571,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
         synchronized (retired) {
             retired.add(removed);
         }
+        rateLimiters.remove(removed);  // its hosts' buckets go with it
         log.info("subsystem {} removed from port {}; discovery log generation {}", nqn, port, discoveryGeneration());
         for (Controller c : controllers.values()) {
             if (c.subsystem == removed) {
