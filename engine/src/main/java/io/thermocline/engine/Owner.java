@@ -498,15 +498,9 @@ final class Owner implements AutoCloseable {
             if (rec == null || !rec.on(tier.id)) {
                 return false;
             }
-            if (Integer.bitCount(rec.tiers()) == 1) {
-                throw new EngineException("evict " + key + " from " + tier.name() + ": it is the object's only copy");
-            }
-            if (rec.dirty()) {
-                throw new EngineException("evict " + key + " from " + tier.name() + ": it is dirty (written back and not yet"
-                        + " persisted to " + engine.backing().name() + "); dirty objects are never evicted");
-            }
-            if (!force && rec.pinUntilMillis() > config.clock().millis()) {
-                throw new EngineException("evict " + key + " from " + tier.name() + ": it is pinned; unpin it first");
+            String refusal = evictionRefusal(key, rec, tier, force);
+            if (refusal != null) {
+                throw new EngineException(refusal);
             }
             long newEpoch = rec.epoch() + 1;
             j = catalog.journal(JournalEntry.Kind.DROP, key, tier.id, -1, newEpoch, config.clock().millis());
@@ -520,7 +514,31 @@ final class Owner implements AutoCloseable {
         return true;
     }
 
+    /** Why {@code rec} may not leave {@code tier}, or null when it may. */
+    private String evictionRefusal(ObjectKey key, ObjectRecord rec, EngineTier tier, boolean force) {
+        if (Integer.bitCount(rec.tiers()) == 1) {
+            return "evict " + key + " from " + tier.name() + ": it is the object's only copy";
+        }
+        if (rec.dirty()) {
+            return "evict " + key + " from " + tier.name() + ": it is dirty (written back and not yet"
+                    + " persisted to " + engine.backing().name() + "); dirty objects are never evicted";
+        }
+        if (!force && rec.pinUntilMillis() > config.clock().millis()) {
+            return "evict " + key + " from " + tier.name() + ": it is pinned; unpin it first";
+        }
+        return null;
+    }
+
     CompletableFuture<Boolean> evict(ObjectKey key, EngineTier tier) {
+        // refuse at once what would be refused anyway, rather than queue behind the object's
+        // upload (which may wait a long time for a move slot)
+        ObjectRecord now = records.get(key);
+        if (now != null && now.on(tier.id)) {
+            String refusal = evictionRefusal(key, now, tier, false);
+            if (refusal != null) {
+                return CompletableFuture.failedFuture(new EngineException(refusal));
+            }
+        }
         CompletableFuture<Boolean> out = new CompletableFuture<>();
         boolean[] dropped = new boolean[1];
         exclusive(key, () -> dropped[0] = drop(key, tier, false)).whenComplete((v, t) -> {
