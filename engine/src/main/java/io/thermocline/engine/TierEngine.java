@@ -379,6 +379,15 @@ public final class TierEngine implements AutoCloseable {
 
     /** Finds the object and opens a reader on the fastest readable tier holding it, other than {@code exclude}. */
     CompletableFuture<Opened> open(RegionKey key, int exclude) {
+        return open(key, exclude, 0);
+    }
+
+    /**
+     * A copy can be freed between the lookup and the open (a move committed in between, or, in
+     * an attached process, freed by the owner who cannot see this process's readers): the lookup
+     * is then stale, and is made again, a few times, before the object counts as missing.
+     */
+    private CompletableFuture<Opened> open(RegionKey key, int exclude, int attempt) {
         int mask;
         Owner o = owner;
         if (o != null) {
@@ -389,7 +398,12 @@ public final class TierEngine implements AutoCloseable {
         }
         for (EngineTier t : tiers) {
             if ((mask & (1 << t.id)) != 0 && t.id != exclude && t.open()) {
-                return openOn(t, key);
+                return openOn(t, key).exceptionallyCompose(err -> {
+                    if (attempt < 4 && TierException.unwrap(err) instanceof ObjectNotFoundException && !closed) {
+                        return open(key, exclude, attempt + 1);
+                    }
+                    return CompletableFuture.failedFuture(err);
+                });
             }
         }
         // unknown to the catalog and the region: it may be in the backing tier, written by another tool or process
