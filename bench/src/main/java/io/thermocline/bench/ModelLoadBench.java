@@ -50,8 +50,12 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  * reads only the tier under test. Every load is checked: each tensor's bytes against the generator.
  *
  * <pre>
- *   ModelLoadBench DIR SIZE_MIB SHARDS CHUNK_MIB PARALLEL RUNS
+ *   ModelLoadBench DIR SIZE_MIB SHARDS S3_CHUNK_MIB S3_PARALLEL FAST_CHUNK_MIB FAST_PARALLEL RUNS
  * </pre>
+ *
+ * Loads from S3 use S3-sized ranges (each read is an HTTP request); loads from the fabric and
+ * local tiers use block-sized ones, as a loader that knows where a shard is would
+ * ({@link ModelServer.Options}); each ceiling uses the same size and parallelism as its load.
  */
 public final class ModelLoadBench {
 
@@ -66,8 +70,11 @@ public final class ModelLoadBench {
         int shards = Integer.parseInt(args[2]);
         int chunk = Integer.parseInt(args[3]) << 20;
         int parallel = Integer.parseInt(args[4]);
-        int runs = Integer.parseInt(args[5]);
+        int fastChunk = Integer.parseInt(args[5]) << 20;
+        int fastParallel = Integer.parseInt(args[6]);
+        int runs = Integer.parseInt(args[7]);
         ModelServer.Options options = new ModelServer.Options(chunk, parallel);
+        ModelServer.Options fast = new ModelServer.Options(fastChunk, fastParallel);
         SyntheticModel model = SyntheticModel.of(size, shards);
         long room = model.sizeInBytes() + (256L << 20);
         try (EmbeddedTiers tiers = EmbeddedTiers.builder(dir).localBytes(room).fabricBytes(room).localDirectIo(true)
@@ -76,8 +83,9 @@ public final class ModelLoadBench {
              TierEngine engine = tiers.openEngine()) {
             long t0 = System.nanoTime();
             model.put(engine, PREFIX, "s3");
-            System.out.printf(Locale.ROOT, "model: %d shards, %.1f MiB, put in S3 in %.1f s; loads read %d MiB ranges, %d in flight%n",
-                    shards, model.sizeInBytes() / 1048576.0, (System.nanoTime() - t0) / 1e9, chunk >> 20, parallel);
+            System.out.printf(Locale.ROOT, "model: %d shards, %.1f MiB, put in S3 in %.1f s; loads read %d MiB ranges, %d in flight from s3, "
+                    + "%d MiB, %d in flight from fabric and local%n", shards, model.sizeInBytes() / 1048576.0, (System.nanoTime() - t0) / 1e9,
+                    chunk >> 20, parallel, fastChunk >> 20, fastParallel);
 
             List<Double> s3Ours = new ArrayList<>();
             List<Double> s3Ceiling = new ArrayList<>();
@@ -93,22 +101,22 @@ public final class ModelLoadBench {
             List<Double> fabricCeiling = new ArrayList<>();
             for (int i = 0; i < runs; i++) {
                 fabricCeiling.add(TcpReference.stream(128 << 10, Duration.ofSeconds(1), Duration.ofSeconds(4)) / 1048576.0);
-                fabricOurs.add(load(engine, model, options, "fabric"));
+                fabricOurs.add(load(engine, model, fast, "fabric"));
                 System.out.printf(Locale.ROOT, "run %d fabric: load %.0f MiB/s, ceiling (raw loopback TCP stream) %.0f MiB/s%n", i + 1,
                         fabricOurs.getLast(), fabricCeiling.getLast());
             }
 
             stage(engine, "local");
             Path fioFile = dir.resolve("fio.dat");
-            fio(fioFile, model.sizeInBytes(), chunk, parallel, "write");
+            fio(fioFile, model.sizeInBytes(), fastChunk, fastParallel, "write");
             List<Double> localOurs = new ArrayList<>();
             List<Double> localCeiling = new ArrayList<>();
             try {
                 for (int i = 0; i < runs; i++) {
-                    localCeiling.add(fio(fioFile, model.sizeInBytes(), chunk, parallel, "read"));
-                    localOurs.add(load(engine, model, options, "local"));
+                    localCeiling.add(fio(fioFile, model.sizeInBytes(), fastChunk, fastParallel, "read"));
+                    localOurs.add(load(engine, model, fast, "local"));
                     System.out.printf(Locale.ROOT, "run %d local:  load %.0f MiB/s, ceiling (fio O_DIRECT read, bs=%dM, iodepth=%d) %.0f MiB/s%n",
-                            i + 1, localOurs.getLast(), chunk >> 20, parallel, localCeiling.getLast());
+                            i + 1, localOurs.getLast(), fastChunk >> 20, fastParallel, localCeiling.getLast());
                 }
             } finally {
                 Files.deleteIfExists(fioFile);
@@ -123,9 +131,9 @@ public final class ModelLoadBench {
             System.out.printf(Locale.ROOT, "local:  ours %.0f MiB/s, ceiling %.0f MiB/s, ratio %.3f%n", loc, locc, rloc);
             System.out.printf(Locale.ROOT, "RESULT model-load ratio=%.3f s3_ratio=%.3f fabric_ratio=%.3f local_ratio=%.3f s3_mib_s=%.0f "
                     + "s3_ceiling_mib_s=%.0f fabric_mib_s=%.0f fabric_ceiling_mib_s=%.0f local_mib_s=%.0f local_ceiling_mib_s=%.0f "
-                    + "size_mib=%d chunk_mib=%d parallel=%d goal>=0.7%n",
+                    + "size_mib=%d s3_chunk_mib=%d s3_parallel=%d chunk_mib=%d parallel=%d goal>=0.7%n",
                     Math.min(rs3, Math.min(rfab, rloc)), rs3, rfab, rloc, s3, s3c, fab, fabc, loc, locc, model.sizeInBytes() >> 20,
-                    chunk >> 20, parallel);
+                    chunk >> 20, parallel, fastChunk >> 20, fastParallel);
         }
     }
 

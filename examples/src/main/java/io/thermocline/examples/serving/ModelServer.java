@@ -29,8 +29,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@code model.safetensors.index.json} names the shards (or a single {@code model.safetensors}).
  * For each shard it opens an engine reader — served from the fastest tier holding the shard — reads
  * the 8-byte header length and the JSON header ({@link Safetensors}), allocates one off-heap
- * {@link MemorySegment} per tensor, and reads every tensor into it by range: chunks of
- * {@link Options#chunkBytes()}, {@link Options#parallelism()} of them in flight across all shards,
+ * {@link MemorySegment} per tensor, and reads every tensor into it by range: reads of up to
+ * {@link Options#chunkBytes()} aligned to that size in the file, {@link Options#parallelism()} of
+ * them in flight across all shards,
  * each read positional and asynchronous into a slice of the tensor's segment, so no byte is copied
  * twice and nothing goes through the Java heap. The tiers verify each chunk's CRC32C before a read
  * completes. The {@link LoadReport} times each shard and each tier.
@@ -141,9 +142,16 @@ public final class ModelServer implements AutoCloseable {
                     if (tensors.putIfAbsent(t.name(), tensor) != null) {
                         throw new IOException(key + ": tensor " + t.name() + " is also in another shard");
                     }
-                    for (long at = 0; at < t.sizeInBytes(); at += options.chunkBytes()) {
-                        int n = (int) Math.min(options.chunkBytes(), t.sizeInBytes() - at);
-                        s.chunks.add(new Chunk(tensor.fileOffset() + at, data.asSlice(at, n)));
+                    // reads start on the file's chunk grid, not the tensor's: tiers keep a checksum per
+                    // aligned chunk and O_DIRECT wants aligned offsets, so an aligned read is one
+                    // verified chunk run with no bounce copy; only a tensor's two ends are partial
+                    long at = 0;
+                    while (at < t.sizeInBytes()) {
+                        long pos = tensor.fileOffset() + at;
+                        long next = (pos / options.chunkBytes() + 1) * options.chunkBytes();
+                        int n = (int) Math.min(next - pos, t.sizeInBytes() - at);
+                        s.chunks.add(new Chunk(pos, data.asSlice(at, n)));
+                        at += n;
                     }
                 }
                 s.bytes = reader.info().sizeInBytes();
