@@ -35,6 +35,7 @@ public final class EngineReader implements ObjectReader {
     private final ObjectInfo info;
     private volatile TierEngine.Opened current;
     private volatile boolean closed;
+    private volatile boolean switching;
 
     EngineReader(TierEngine engine, RegionKey key, TierEngine.Opened opened) {
         this.engine = engine;
@@ -64,6 +65,9 @@ public final class EngineReader implements ObjectReader {
         }
         TierEngine.Opened c = current;
         EngineTier tier = c.tier();
+        if (attempt == 1 && tier == engine.backing() && !switching && engine.fasterCopy(key, tier.id)) {
+            return switchToFaster(c).thenCompose(v -> attempt(position, dst, 2));
+        }
         tier.foreground.incrementAndGet();
         long t0 = System.nanoTime();
         CompletableFuture<Integer> f;
@@ -86,6 +90,26 @@ public final class EngineReader implements ObjectReader {
             int exclude = t instanceof ChecksumMismatchException ? tier.id : -1;
             return reopen(c, exclude).thenCompose(v -> attempt(position, dst, attempt + 1));
         }).thenCompose(x -> x);
+    }
+
+    /**
+     * Moves the reader from the backing tier to a faster copy that appeared while it read (its
+     * read-through promotion committed). One switch at a time; if it fails, reads go on where
+     * they were.
+     */
+    private CompletableFuture<Void> switchToFaster(TierEngine.Opened from) {
+        synchronized (this) {
+            if (switching || current != from) {
+                return CompletableFuture.completedFuture(null);
+            }
+            switching = true;
+        }
+        return reopen(from, -1).handle((v, err) -> {
+            synchronized (this) {
+                switching = false;
+            }
+            return null;
+        });
     }
 
     private CompletableFuture<Void> reopen(TierEngine.Opened failed, int excludeTier) {

@@ -377,6 +377,31 @@ public final class TierEngine implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether a tier faster than {@code tierId} that this process can read now holds the object:
+     * a reader on the backing tier then moves over (a read-through promotion has committed), so
+     * the rest of the object is not read from the backing tier as well as copied from it.
+     */
+    boolean fasterCopy(RegionKey key, int tierId) {
+        int mask;
+        Owner o = owner;
+        if (o != null) {
+            mask = o.tiersOf(key.key());
+        } else {
+            EntryView v = new EntryView();
+            mask = region.table().lookup(key, v) ? v.tiers() : 0;
+        }
+        for (EngineTier t : tiers) {
+            if (t.id >= tierId) {
+                return false;
+            }
+            if ((mask & (1 << t.id)) != 0 && t.open()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Finds the object and opens a reader on the fastest readable tier holding it, other than {@code exclude}. */
     CompletableFuture<Opened> open(RegionKey key, int exclude) {
         return open(key, exclude, 0);

@@ -205,8 +205,14 @@ class TierEngineTest {
         put(e, "cold", 5, 4 * MIB, PutOptions.defaults().withTier("s3"));
         try (EngineReader r = e.read(ObjectKey.of("cold")).join()) {
             assertEquals("s3", r.tier());
+            await("the read-through promotion", () -> tiersOf(e, "cold").contains("local"));
+            // the open reader moves over to the new copy: the rest is not read from s3 as well
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(100_000);
+            assertEquals(100_000, r.read(MIB, buf).join());
+            assertEquals("local", r.tier());
+            buf.flip();
+            assertEquals(-1, io.thermocline.tier.testkit.TestData.firstMismatch(5, MIB, buf));
         }
-        await("the read-through promotion", () -> tiersOf(e, "cold").contains("local"));
         assertContent(e, "cold", 5, 4 * MIB);
         try (EngineReader r = e.read(ObjectKey.of("cold")).join()) {
             assertEquals("local", r.tier());
