@@ -3,6 +3,7 @@ package io.thermocline.engine;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.TierClass;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.support.AlignedBufferPool;
@@ -28,8 +29,14 @@ import java.util.function.LongConsumer;
  * <p>Background copies (priority above {@link #FOREGROUND}) yield to foreground reads on either
  * tier: before each chunk they wait, up to {@link #MAX_YIELD_MILLIS} per chunk, while a foreground
  * read is under way there. Every chunk passes both tiers' bandwidth limits.
+ *
+ * <p>A copy out of the backing (object) tier keeps the chunks it has verified in a
+ * {@link CopyResume} file, and takes the chunks a cut-off earlier copy of the same object version
+ * kept there instead of fetching them again (each checked against the chunk CRC32C first).
  */
 final class Copier {
+
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Copier.class);
 
     /** Priority of a read a caller is waiting for (MoveKind.FOREGROUND_READ). */
     static final int FOREGROUND = 1;
@@ -38,11 +45,24 @@ final class Copier {
     private final int parallelChunks;
     private final AlignedBufferPool buffers;
     private final EngineMetrics metrics;
+    private final CopyResume resume;
 
     Copier(int parallelChunks, EngineMetrics metrics) {
+        this(parallelChunks, metrics, null);
+    }
+
+    /** @param resume where cut-off copies from the object tier keep their chunks; null: nowhere */
+    Copier(int parallelChunks, EngineMetrics metrics, CopyResume resume) {
         this.parallelChunks = parallelChunks;
         this.buffers = new AlignedBufferPool(parallelChunks * 4);
         this.metrics = metrics;
+        this.resume = resume;
+    }
+
+    /** Whether the copy keeps its chunks: from the object tier (a network fetch per chunk) to a faster one, and more than one chunk. */
+    private boolean resumable(ObjectInfo info, EngineTier from, EngineTier to) {
+        return resume != null && info.chunkCount() > 1 && from.tier.tierClass() == TierClass.OBJECT
+                && to.tier.tierClass() != TierClass.OBJECT;
     }
 
     /**
@@ -58,13 +78,25 @@ final class Copier {
                         + " is not the one the catalog describes (size or checksums differ); not copied");
             }
             ObjectWriter writer = to.tier.create(WriteRequest.copyOf(info)).join();
+            CopyResume.Session kept = resumable(info, from, to) ? resume.open(info) : null;
             boolean committed = false;
             try {
-                copyChunks(info, reader, writer, from, to, priority, progress);
+                copyChunks(info, reader, writer, from, to, priority, progress, kept);
                 ObjectInfo out = writer.commit().join();
                 committed = true;
+                if (kept != null) {
+                    if (kept.reused() > 0) {
+                        log.info("copy of {} from {} to {} took {} of {} chunks from a cut-off earlier copy ({})", info.key(),
+                                from.name(), to.name(), kept.reused(), info.chunkCount(), kept.file());
+                    }
+                    metrics.resumedChunks(kept.reused());
+                    kept.finish();
+                }
                 return out;
             } finally {
+                if (!committed && kept != null) {
+                    kept.close();
+                }
                 if (!committed) {
                     try {
                         writer.abort().join();
@@ -80,7 +112,7 @@ final class Copier {
     }
 
     private void copyChunks(ObjectInfo info, ObjectReader reader, ObjectWriter writer, EngineTier from, EngineTier to,
-                            int priority, LongConsumer progress) throws Exception {
+                            int priority, LongConsumer progress, CopyResume.Session kept) throws Exception {
         int chunks = info.chunkCount();
         AtomicInteger next = new AtomicInteger();
         int workers = Math.max(1, Math.min(parallelChunks, chunks));
@@ -89,7 +121,7 @@ final class Copier {
             for (int w = 0; w < workers; w++) {
                 running.add(pool.submit(() -> {
                     for (int i; (i = next.getAndIncrement()) < chunks; ) {
-                        copyChunk(info, i, reader, writer, from, to, priority, progress);
+                        copyChunk(info, i, reader, writer, from, to, priority, progress, kept);
                     }
                     return null;
                 }));
@@ -112,25 +144,31 @@ final class Copier {
     }
 
     private void copyChunk(ObjectInfo info, int index, ObjectReader reader, ObjectWriter writer, EngineTier from,
-                           EngineTier to, int priority, LongConsumer progress) throws Exception {
+                           EngineTier to, int priority, LongConsumer progress, CopyResume.Session kept) throws Exception {
         long offset = info.chunkOffset(index);
         int length = info.chunkLength(index);
         if (priority > FOREGROUND) {
             yieldToForeground(from, to);
         }
-        from.bandwidth.acquire(length);
-        to.bandwidth.acquire(length);
         ByteBuffer buf = buffers.acquire(length);
         try {
-            buf.clear().limit(length);
-            while (buf.hasRemaining()) {
-                int n = reader.read(offset + buf.position(), buf).join();
-                if (n < 0) {
-                    throw new EngineException("object " + info.key() + " on tier " + from.name() + " ended at "
-                            + (offset + buf.position()) + " bytes; the catalog says " + info.sizeInBytes());
+            boolean fromKept = kept != null && kept.readVerified(index, buf);
+            if (!fromKept) {
+                from.bandwidth.acquire(length);
+                buf.clear().limit(length);
+                while (buf.hasRemaining()) {
+                    int n = reader.read(offset + buf.position(), buf).join();
+                    if (n < 0) {
+                        throw new EngineException("object " + info.key() + " on tier " + from.name() + " ended at "
+                                + (offset + buf.position()) + " bytes; the catalog says " + info.sizeInBytes());
+                    }
+                }
+                buf.flip();
+                if (kept != null) {
+                    kept.save(index, buf); // verified by the reader against the chunk CRC32C
                 }
             }
-            buf.flip();
+            to.bandwidth.acquire(length);
             writer.write(offset, buf).join();
         } catch (java.util.concurrent.CompletionException e) {
             Throwable t = TierException.unwrap(e);

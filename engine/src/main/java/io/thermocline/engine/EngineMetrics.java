@@ -21,6 +21,7 @@ import java.util.function.Supplier;
  *   <li>{@code thermocline.engine.move} (timer; {@code kind}, {@code from}, {@code to}, {@code result}): one move;</li>
  *   <li>{@code thermocline.engine.move.bytes} (counter): bytes copied by moves;</li>
  *   <li>{@code thermocline.engine.move.preempted} (counter): chunks of background moves that waited for a foreground read;</li>
+ *   <li>{@code thermocline.engine.move.resumed.chunks} (counter): chunks a copy took from a cut-off earlier copy instead of its source;</li>
  *   <li>{@code thermocline.engine.stager.queue} (gauge): moves waiting or running;</li>
  *   <li>{@code thermocline.engine.dirty.bytes} (gauge): bytes written back and not yet persisted.</li>
  * </ul>
@@ -32,11 +33,13 @@ final class EngineMetrics {
     private final ConcurrentHashMap<String, DistributionSummary> readBytes = new ConcurrentHashMap<>();
     private final Counter movedBytes;
     private final Counter preempted;
+    private final Counter resumedChunks;
 
     EngineMetrics(MeterRegistry registry) {
         this.registry = registry;
         this.movedBytes = Counter.builder("thermocline.engine.move.bytes").baseUnit("bytes").register(registry);
         this.preempted = Counter.builder("thermocline.engine.move.preempted").register(registry);
+        this.resumedChunks = Counter.builder("thermocline.engine.move.resumed.chunks").register(registry);
     }
 
     MeterRegistry registry() {
@@ -71,6 +74,10 @@ final class EngineMetrics {
 
     void preempted() {
         preempted.increment();
+    }
+
+    void resumedChunks(int chunks) {
+        resumedChunks.increment(chunks);
     }
 
     void gauges(Supplier<Number> queue, Supplier<Number> dirtyBytes) {

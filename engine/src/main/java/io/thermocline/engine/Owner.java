@@ -98,7 +98,8 @@ final class Owner implements AutoCloseable {
         for (int i = 0; i < locks.length; i++) {
             locks[i] = new ReentrantLock();
         }
-        this.copier = new Copier(config.parallelChunks(), engine.metrics());
+        this.copier = new Copier(config.parallelChunks(), engine.metrics(),
+                new CopyResume(config.dataRoot().resolve("resume"), java.time.Duration.ofDays(1)));
         this.planner = new Planner(config.policy());
         this.plannerThread = Thread.ofVirtual().name("thermocline-planner").unstarted(this::planLoop);
         this.requestThread = Thread.ofVirtual().name("thermocline-requests").unstarted(this::requestLoop);

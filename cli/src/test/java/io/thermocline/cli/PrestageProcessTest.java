@@ -1,0 +1,399 @@
+package io.thermocline.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.thermocline.engine.EngineConfigLoader;
+import io.thermocline.engine.TierEngine;
+import io.thermocline.tier.ObjectKey;
+import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.WriteRequest;
+import io.thermocline.tier.s3.EmbeddedS3Server;
+import io.thermocline.tier.s3.S3Tier;
+import io.thermocline.tier.s3.S3TierConfig;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
+import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+
+/**
+ * {@code thermocline prestage} and the engine commands run as separate processes (the way a user
+ * runs them) against the embedded S3 server, a local tier and a file-backed fabric tier: an
+ * interrupted prestage resumed, {@code --json} parsed, exit codes, and bad input.
+ */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class PrestageProcessTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final long MIB = 1 << 20;
+    private static final String HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-0000000c1e01";
+
+    private static EmbeddedS3Server server;
+    private static int buckets;
+
+    @TempDir
+    Path dir;
+
+    private String bucket;
+    private final List<Process> processes = new ArrayList<>();
+
+    @BeforeAll
+    static void startServer(@TempDir Path serverDir) {
+        server = EmbeddedS3Server.start(serverDir.resolve("s3"));
+    }
+
+    @AfterAll
+    static void stopServer() {
+        if (server != null) {
+            server.close();
+        }
+    }
+
+    @AfterEach
+    void stopProcesses() throws InterruptedException {
+        for (Process p : processes) {
+            if (p.isAlive()) {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    /** A result of one process. */
+    record Run(int code, String out, String err) {
+        JsonNode json() throws IOException {
+            return JSON.readTree(out);
+        }
+    }
+
+    private Path config(String extra) throws IOException {
+        return config(extra, "1GiB", server.endpoint().toString());
+    }
+
+    private Path config(String extra, String localCapacity, String endpoint) throws IOException {
+        if (bucket == null) {
+            bucket = "cli-" + buckets++;
+            server.createBucket(bucket);
+        }
+        Path file = dir.resolve("thermocline.yaml");
+        Files.writeString(file, """
+                data-root: root
+                region: {path: region, max-objects: 4096}
+                stager: {planner-interval: 1h, drain-grace: 10ms}
+                ownership: {check-interval: 100ms, request-timeout: 30s}
+                tiers:
+                  - {name: local, type: local, path: local, capacity: %s}
+                  - {name: fabric, type: block, file: fabric.img, capacity: 512MiB, host-nqn: "%s"}
+                  - {name: s3, type: s3, bucket: %s, prefix: tc/, endpoint: "%s", max-attempts: 2, request-deadline: 10s}
+                %s""".formatted(localCapacity, HOST_NQN, bucket, endpoint, extra));
+        return file;
+    }
+
+    private ProcessBuilder command(String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(ThermoclineCommand.class.getName());
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
+        Map<String, String> env = pb.environment();
+        env.keySet().removeIf(k -> k.startsWith("THERMOCLINE_") || k.startsWith("AWS_"));
+        env.put("AWS_ACCESS_KEY_ID", server.accessKey());
+        env.put("AWS_SECRET_ACCESS_KEY", server.secretKey());
+        env.put("HOME", dir.toString());
+        return pb;
+    }
+
+    private Run run(String... args) throws Exception {
+        Process p = command(args).start();
+        processes.add(p);
+        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
+        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
+        assertTrue(p.waitFor(3, TimeUnit.MINUTES), "thermocline " + String.join(" ", args) + " did not finish");
+        Run r = new Run(p.exitValue(), out.join(), err.join());
+        System.out.println("$ thermocline " + String.join(" ", args) + "\n" + r.out() + r.err() + "exit " + r.code());
+        return r;
+    }
+
+    private static String read(java.io.InputStream in) {
+        try {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(" + e + ")";
+        }
+    }
+
+    /** Writes random shards and an index straight into the bucket, as another tool would; returns the shard names. */
+    private List<String> uploadModel(String prefix, int shards, long shardSize) throws Exception {
+        S3TierConfig c = S3TierConfig.builder(bucket).prefix("tc/").endpoint(server.endpoint())
+                .credentials(StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(), server.secretKey()))).build();
+        List<String> names = new ArrayList<>();
+        StringBuilder map = new StringBuilder();
+        Random random = new Random(shards);
+        try (S3Tier tier = S3Tier.open(c)) {
+            for (int i = 1; i <= shards; i++) {
+                String name = String.format("model-%05d-of-%05d.safetensors", i, shards);
+                names.add(name);
+                long size = shardSize + i * 4097L;
+                try (ObjectWriter w = tier.create(WriteRequest.of(ObjectKey.of(prefix + name), size)).join()) {
+                    byte[] chunk = new byte[(int) MIB];
+                    for (long off = 0; off < size; off += chunk.length) {
+                        random.nextBytes(chunk);
+                        w.write(off, ByteBuffer.wrap(chunk, 0, (int) Math.min(chunk.length, size - off))).join();
+                    }
+                    w.commit().join();
+                }
+                map.append(map.isEmpty() ? "" : ",").append("\"layer").append(i).append(".weight\":\"").append(name).append('"');
+            }
+            byte[] index = ("{\"metadata\":{\"total_size\":1},\"weight_map\":{" + map + "}}").getBytes(StandardCharsets.UTF_8);
+            try (ObjectWriter w = tier.create(WriteRequest.of(ObjectKey.of(prefix + PrestageCommand.INDEX_NAME), index.length)).join()) {
+                w.write(0, ByteBuffer.wrap(index)).join();
+                w.commit().join();
+            }
+            tier.create(WriteRequest.of(ObjectKey.of(prefix + "README.md"), 2)).thenCompose(w -> w.write(0, ByteBuffer.wrap("hi".getBytes()))
+                    .thenCompose(v -> w.commit())).join();
+        }
+        return names;
+    }
+
+    private long tmpFilesOfLocalTier() throws IOException {
+        Path tmp = dir.resolve("local").resolve("tmp");
+        if (!Files.isDirectory(tmp)) {
+            return 0;
+        }
+        try (Stream<Path> s = Files.list(tmp)) {
+            return s.count();
+        }
+    }
+
+    @Test
+    void prestage_killedMidway_resumesWithoutRefetchingVerifiedChunks_andJsonSaysDone() throws Exception {
+        Path conf = config("");
+        List<String> shards = uploadModel("llama/", 3, 40 * MIB);
+        String src = "s3://" + bucket + "/tc/llama/";
+
+        Run dry = run("prestage", src, "--to", "local", "--config", conf.toString(), "--dry-run", "--json");
+        assertEquals(0, dry.code(), dry.err());
+        JsonNode plan = dry.json();
+        assertEquals(4, plan.get("objects").size(), "the index and its three shards; README.md is not named by the index");
+        for (JsonNode o : plan.get("objects")) {
+            assertEquals("would stage", o.get("result").asText());
+        }
+
+        // slow the copies into local down so that the process can be killed in the middle
+        Process p = command("prestage", src, "--to", "local", "--config", conf.toString(), "--parallel", "3",
+                "--set", "tiers.local.bandwidth=12MiB", "--progress-interval", "100ms").start();
+        processes.add(p);
+        CompletableFuture.runAsync(() -> read(p.getInputStream()));
+        Pattern done = Pattern.compile("prestage ([0-9.]+) MiB /");
+        try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = err.readLine()) != null) {
+                Matcher m = done.matcher(line);
+                if (m.find() && Double.parseDouble(m.group(1)) >= 30) {
+                    break;
+                }
+            }
+            assertTrue(line != null, "the first prestage printed progress before it ended");
+        }
+        p.destroyForcibly(); // kill -9: no shutdown hook, no cleanup
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        try (Stream<Path> kept = Files.list(dir.resolve("root").resolve("resume"))) {
+            assertThat(kept.count()).as("cut-off copies left their verified chunks").isGreaterThan(0);
+        }
+
+        Run resumed = run("prestage", src, "--to", "local", "--config", conf.toString(), "--json", "--verbose");
+        assertEquals(0, resumed.code(), resumed.err());
+        JsonNode result = resumed.json();
+        assertEquals(0, result.get("failed").asInt());
+        assertEquals(4, result.get("staged").asInt() + result.get("already").asInt());
+        assertEquals(0, result.get("exit_code").asInt());
+        Matcher reused = Pattern.compile("took (\\d+) of (\\d+) chunks from a cut-off earlier copy").matcher(resumed.err());
+        int chunks = 0;
+        while (reused.find()) {
+            chunks += Integer.parseInt(reused.group(1));
+        }
+        assertThat(chunks).as("chunks taken from the interrupted run instead of S3").isGreaterThan(0);
+
+        Run ls = run("ls", "llama/", "--config", conf.toString(), "--json");
+        assertEquals(0, ls.code(), ls.err());
+        assertEquals(4, ls.json().size());
+        for (JsonNode o : ls.json()) {
+            assertThat(o.get("tiers").toString()).contains("\"local\"").contains("\"s3\"");
+            assertEquals("READY", o.get("state").asText());
+        }
+        Run verify = run("prestage", src, "--to", "local", "--config", conf.toString(), "--verify");
+        assertEquals(0, verify.code(), verify.err());
+        assertThat(verify.out()).contains("0 staged, 4 already on local, 0 failed").contains("ok (local)");
+        assertThat(shards).hasSize(3);
+        assertEquals(0, tmpFilesOfLocalTier());
+        try (Stream<Path> kept = Files.list(dir.resolve("root").resolve("resume"))) {
+            assertEquals(0, kept.count(), "kept chunks are deleted once their copies commit");
+        }
+    }
+
+    @Test
+    void engineCommands_printTextAndJson_andPinUnpinEvict() throws Exception {
+        Path conf = config("");
+        uploadModel("m/", 2, 3 * MIB);
+        String c = conf.toString();
+        assertEquals(0, run("prestage", "s3://" + bucket + "/tc/m/model.safetensors.index.json", "--to", "fabric", "--config", c,
+                "--pin", "2h").code());
+        String key = "m/model-00001-of-00002.safetensors";
+        Run stat = run("stat", key, "--config", c, "--json");
+        assertEquals(0, stat.code(), stat.err());
+        assertThat(stat.json().get("tiers").toString()).contains("fabric");
+        assertThat(stat.json().get("pinned_until").asText()).isNotEqualTo("null");
+        Run tiers = run("tiers", "--config", c, "--json");
+        assertEquals(0, tiers.code(), tiers.err());
+        assertEquals(List.of("local", "fabric", "s3"), tiers.json().findValuesAsText("name"));
+        assertEquals(3, tiers.json().get(1).get("objects").asInt());
+        assertThat(run("tiers", "--config", c).out()).contains("CAPACITY").contains("fabric");
+        Run heat = run("heat", "--config", c, "--top", "1", "--json");
+        assertEquals(1, heat.json().size());
+        assertEquals(0, run("unpin", key, "--config", c).code());
+        assertEquals("null", run("stat", key, "--config", c, "--json").json().get("pinned_until").toString());
+        assertEquals(0, run("pin", key, "--for", "30m", "--config", c).code());
+        Run refused = run("evict", key, "--tier", "fabric", "--config", c, "--json");
+        assertEquals(1, refused.code(), "a pinned object is not evicted");
+        assertEquals(false, refused.json().get("ok").asBoolean());
+        assertEquals(0, run("unpin", key, "--config", c).code());
+        Run evicted = run("evict", key, "--tier", "fabric", "--config", c, "--json");
+        assertEquals(0, evicted.code(), evicted.out() + evicted.err());
+        assertThat(evicted.json().get("status").get("tiers").toString()).doesNotContain("fabric");
+        Run missing = run("stat", "m/nope", "--config", c);
+        assertEquals(1, missing.code());
+        assertThat(missing.err()).contains("m/nope").doesNotContain("\tat ");
+    }
+
+    @Test
+    void prestage_attachesToARunningOwner_andItsRequestsGoThroughTheRegion() throws Exception {
+        Path conf = config("");
+        uploadModel("att/", 2, 2 * MIB);
+        System.setProperty("aws.accessKeyId", server.accessKey());
+        System.setProperty("aws.secretAccessKey", server.secretKey());
+        try (TierEngine owner = TierEngine.open(EngineConfigLoader.load(conf))) {
+            assertTrue(owner.isOwner());
+            Run r = run("prestage", "s3://" + bucket + "/tc/att/", "--to", "local", "--config", conf.toString());
+            assertEquals(0, r.code(), r.err());
+            assertThat(r.out()).contains("attached to the owner");
+            assertEquals(List.of("local", "s3"), owner.stat(ObjectKey.of("att/model-00002-of-00002.safetensors")).join().orElseThrow().tiers());
+        } finally {
+            System.clearProperty("aws.accessKeyId");
+            System.clearProperty("aws.secretAccessKey");
+        }
+    }
+
+    @Test
+    void badInput_givesAClearMessage_theRightExitCode_andNoPartialObject() throws Exception {
+        Path conf = config("");
+        String c = conf.toString();
+        // an unknown key
+        Path typo = dir.resolve("typo.yaml");
+        Files.writeString(typo, Files.readString(conf) + "stagger: {parallel-chunks: 2}\n");
+        Run r = run("tiers", "--config", typo.toString());
+        assertEquals(2, r.code());
+        assertThat(r.err()).contains("stagger").contains("expected: a known key").doesNotContain("\tat ");
+        r = run("ls", "--config", c, "--set", "stager.parallel-chunks=lots");
+        assertEquals(2, r.code());
+        assertThat(r.err()).contains("stager.parallel-chunks: 'lots' (expected: an integer in 1..256)");
+
+        // bad URIs and sources
+        r = run("prestage", "ftp://host/models/", "--to", "local", "--config", c);
+        assertEquals(2, r.code());
+        assertThat(r.err()).contains("ftp://host/models/").contains("expected: s3://BUCKET/PREFIX");
+        r = run("prestage", "s3://Bad_Bucket/x/", "--to", "local", "--config", c);
+        assertEquals(2, r.code());
+        assertThat(r.err()).contains("Bad_Bucket");
+        r = run("prestage", "s3://other-bucket/tc/x/", "--to", "local", "--config", c);
+        assertEquals(2, r.code());
+        assertThat(r.err()).contains("other-bucket").contains(bucket);
+        r = run("prestage", "s3://" + bucket + "/tc/x/", "--to", "nvme", "--config", c);
+        assertEquals(2, r.code());
+        assertThat(r.err()).contains("--to: 'nvme'");
+
+        // a malformed index: nothing is put
+        Path model = Files.createDirectories(dir.resolve("broken"));
+        Files.write(model.resolve("model-00001-of-00001.safetensors"), new byte[300_000]);
+        Files.writeString(model.resolve(PrestageCommand.INDEX_NAME), "{\"weight_map\": {\"a\": \"model-00001-of-00001.safetensors\",}");
+        r = run("prestage", model.toString(), "--to", "local", "--config", c);
+        assertEquals(2, r.code());
+        assertThat(r.err()).contains(PrestageCommand.INDEX_NAME).contains("not valid JSON").contains("line 1");
+        Run ls = run("ls", "--config", c, "--json");
+        assertEquals(0, ls.json().size(), "nothing was staged");
+
+        // a full tier: the object does not fit, and no partial object is left on it
+        Path small = config("", "8MiB", server.endpoint().toString());
+        uploadModel("big/", 1, 12 * MIB);
+        r = run("prestage", "s3://" + bucket + "/tc/big/", "--to", "local", "--config", small.toString(), "--json");
+        assertEquals(1, r.code(), r.err());
+        JsonNode failed = null;
+        for (JsonNode o : r.json().get("objects")) {
+            if (o.get("key").asText().endsWith(".safetensors")) {
+                failed = o;
+            }
+        }
+        assertEquals("failed", failed.get("result").asText());
+        assertThat(failed.get("reason").asText()).containsIgnoringCase("local").contains("evict");
+        assertThat(failed.get("tiers").toString()).doesNotContain("local");
+        assertEquals(0, tmpFilesOfLocalTier(), "the cut-off write left nothing in the tier's tmp/");
+        Run st = run("stat", "big/model-00001-of-00001.safetensors", "--config", small.toString(), "--json");
+        assertThat(st.json().get("tiers").toString()).doesNotContain("local");
+
+        // an unreachable endpoint: the backing tier cannot be opened
+        Path unreachable = dir.resolve("unreachable.yaml");
+        Files.writeString(unreachable, Files.readString(conf).replace(server.endpoint().toString(), "http://127.0.0.1:9"));
+        r = run("prestage", "s3://" + bucket + "/tc/big/", "--to", "local", "--config", unreachable.toString());
+        assertEquals(3, r.code(), r.out() + r.err());
+        assertThat(r.err()).contains("s3").contains("127.0.0.1:9").doesNotContain("\tat ");
+        r = run("tiers", "--config", unreachable.toString());
+        assertEquals(3, r.code(), r.out() + r.err());
+    }
+
+    @Test
+    void prestage_aDirectory_putsAndStagesTheFilesTheIndexNames() throws Exception {
+        Path conf = config("");
+        Path model = Files.createDirectories(dir.resolve("tiny"));
+        Files.write(model.resolve("a.safetensors"), new byte[2_500_000]);
+        Files.write(model.resolve("b.safetensors"), new byte[1_000_000]);
+        Files.writeString(model.resolve("notes.txt"), "not a shard");
+        Files.writeString(model.resolve(PrestageCommand.INDEX_NAME),
+                "{\"weight_map\": {\"x\": \"b.safetensors\", \"y\": \"a.safetensors\"}}");
+        Run r = run("prestage", model.toString(), "--to", "fabric", "--order", "size", "--config", conf.toString(), "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode objects = r.json().get("objects");
+        assertEquals(List.of("tiny/a.safetensors", "tiny/b.safetensors", "tiny/" + PrestageCommand.INDEX_NAME),
+                objects.findValuesAsText("key"), "largest first");
+        for (JsonNode o : objects) {
+            assertThat(o.get("tiers").toString()).contains("fabric");
+        }
+        Run again = run("prestage", model.toString(), "--to", "fabric", "--config", conf.toString(), "--json");
+        assertEquals(3, again.json().get("already").asInt());
+    }
+}
