@@ -34,7 +34,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * them in flight across all shards,
  * each read positional and asynchronous into a slice of the tensor's segment, so no byte is copied
  * twice and nothing goes through the Java heap. The tiers verify each chunk's CRC32C before a read
- * completes. The {@link LoadReport} times each shard and each tier.
+ * completes. Every segment is allocated before the first tensor read, so the {@link LoadReport}'s
+ * time per shard and per tier is the reads' alone; allocation is reported apart.
  *
  * <p><b>Serving</b> ({@link #read}) reads a range of a tensor through the engine again, as a server
  * paging weights in on demand would. Each read finds the object's current location, so reads go on
@@ -75,7 +76,7 @@ public final class ModelServer implements AutoCloseable {
     public record Tensor(String name, Safetensors.Dtype dtype, long[] shape, ObjectKey key, long fileOffset, MemorySegment data) {
     }
 
-    /** One shard's load: where it was read from, its size and how long it took (open to last byte). */
+    /** One shard's load: where it was read from, its size and how long its reads took (first read issued to last byte in). */
     public record ShardLoad(ObjectKey key, String tier, long bytes, long nanos) {
     }
 
@@ -86,8 +87,15 @@ public final class ModelServer implements AutoCloseable {
         }
     }
 
-    /** A whole load: bytes, wall time and each shard. */
-    public record LoadReport(long bytes, long nanos, List<ShardLoad> shards, Map<String, TierLoad> perTier) {
+    /**
+     * A whole load: bytes, wall time and each shard.
+     *
+     * @param nanos        wall time of the whole load
+     * @param prepareNanos of which: opening the shards, reading their headers and allocating the
+     *                     tensors' memory, before the first tensor read (tier-independent, and
+     *                     dominated by the allocation, which zeroes the memory)
+     */
+    public record LoadReport(long bytes, long nanos, long prepareNanos, List<ShardLoad> shards, Map<String, TierLoad> perTier) {
         public double mibPerSecond() {
             return nanos == 0 ? 0 : bytes / (double) (1 << 20) / (nanos / 1e9);
         }
@@ -131,9 +139,8 @@ public final class ModelServer implements AutoCloseable {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             for (String file : files) {
                 ObjectKey key = ObjectKey.of(prefix + file);
-                long t0 = System.nanoTime();
                 EngineReader reader = join(engine.read(key));
-                OpenShard s = new OpenShard(key, reader, reader.tier(), t0);
+                OpenShard s = new OpenShard(key, reader, reader.tier());
                 open.add(s);
                 Safetensors.Header header = readHeader(reader);
                 for (Safetensors.TensorInfo t : header.tensors()) {
@@ -156,6 +163,7 @@ public final class ModelServer implements AutoCloseable {
                 }
                 s.bytes = reader.info().sizeInBytes();
             }
+            long prepared = System.nanoTime();
             readAll(open, options.parallelism());
             long nanos = System.nanoTime() - started;
             List<ShardLoad> shards = new ArrayList<>();
@@ -170,7 +178,8 @@ public final class ModelServer implements AutoCloseable {
             }
             Map<String, TierLoad> perTier = new LinkedHashMap<>();
             tiers.forEach((tier, t) -> perTier.put(tier, new TierLoad(tier, (int) t[0], t[1], t[3] - t[2])));
-            LoadReport report = new LoadReport(shards.stream().mapToLong(ShardLoad::bytes).sum(), nanos, List.copyOf(shards), Map.copyOf(perTier));
+            LoadReport report = new LoadReport(shards.stream().mapToLong(ShardLoad::bytes).sum(), nanos, prepared - started,
+                    List.copyOf(shards), Map.copyOf(perTier));
             ok = true;
             return new ModelServer(engine, arena, Map.copyOf(tensors), report);
         } finally {
@@ -228,8 +237,9 @@ public final class ModelServer implements AutoCloseable {
         try {
             for (OpenShard s : shards) {
                 AtomicLong remaining = new AtomicLong(s.chunks.size());
+                s.start = System.nanoTime();
                 if (s.chunks.isEmpty()) {
-                    s.end.set(System.nanoTime());
+                    s.end.set(s.start);
                 }
                 for (Chunk c : s.chunks) {
                     slots.acquire();
@@ -330,16 +340,15 @@ public final class ModelServer implements AutoCloseable {
         final ObjectKey key;
         final EngineReader reader;
         final String tier;
-        final long start;
         final List<Chunk> chunks = new ArrayList<>();
         final AtomicLong end = new AtomicLong();
+        long start;
         long bytes;
 
-        OpenShard(ObjectKey key, EngineReader reader, String tier, long start) {
+        OpenShard(ObjectKey key, EngineReader reader, String tier) {
             this.key = key;
             this.reader = reader;
             this.tier = tier;
-            this.start = start;
         }
     }
 
