@@ -449,6 +449,7 @@ final class Owner implements AutoCloseable {
                 l.unlock();
             }
             ok = true;
+            copier.committed(rec.info(), from, to);
         } finally {
             if (!ok) {
                 // nothing was published: take back whatever the destination may hold, then the journal entry
@@ -940,8 +941,9 @@ final class Owner implements AutoCloseable {
         }
         f.whenComplete((v, t) -> {
             if (t != null) {
-                log.warn("request {} {} {} from {} failed: {}", id, r.type(), r.key(), io.thermocline.region.ProcessToken.describe(r.requester()),
-                        TierException.unwrap(t).toString());
+                // a request cut off by this owner closing is no news
+                log.atLevel(closed ? org.slf4j.event.Level.DEBUG : org.slf4j.event.Level.WARN).log("request {} {} {} from {} failed: {}",
+                        id, r.type(), r.key(), io.thermocline.region.ProcessToken.describe(r.requester()), TierException.unwrap(t).toString());
                 results.publish(id, RequestResults.Status.FAILED, 0, 0);
             } else if (r.type() != io.thermocline.region.RequestType.STAGE) {
                 results.publish(id, RequestResults.Status.DONE, 1, 1);

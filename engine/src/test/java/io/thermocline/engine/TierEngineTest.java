@@ -322,4 +322,31 @@ class TierEngineTest {
         assertEquals(List.of("local", "s3"), tiersOf(second, "t/a"));
         assertContent(second, "t/a", 51, MIB);
     }
+    @Test
+    void aRegionThatDoesNotValidateIsRebuiltFromTheCatalogAtOpen() throws Exception {
+        String bucket = "engine-" + buckets++;
+        server.createBucket(bucket);
+        EngineConfig config = EngineFixture.config(dir, server, bucket, policy()).build();
+        try (TierEngine e = TierEngine.open(config)) {
+            put(e, "r/a", 61, 700_000, PutOptions.defaults());
+            put(e, "r/b", 62, 80_000, PutOptions.defaults().withTier("s3"));
+        }
+        // scribble over the region's header (its magic and layout version)
+        try (var ch = java.nio.channels.FileChannel.open(config.regionPath(), java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}), 0);
+        }
+        TierEngine e = open(config);
+        assertTrue(e.isOwner());
+        io.thermocline.region.EntryView v = new io.thermocline.region.EntryView();
+        assertTrue(e.region().table().lookup(io.thermocline.region.RegionKey.of("r/a"), v), "r/a republished");
+        assertTrue(e.region().table().lookup(io.thermocline.region.RegionKey.of("r/b"), v), "r/b republished");
+        // an attached process finds both through the rebuilt region alone
+        TierEngine attached = open(config);
+        assertFalse(attached.isOwner());
+        assertEquals(List.of("local", "s3"), tiersOf(attached, "r/a"));
+        assertEquals(List.of("s3"), tiersOf(attached, "r/b"));
+        assertContent(attached, "r/a", 61, 700_000);
+        assertContent(attached, "r/b", 62, 80_000);
+        assertEquals(2, attached.tiers().getLast().objectCount(), "backing tier object count recounted");
+    }
 }
