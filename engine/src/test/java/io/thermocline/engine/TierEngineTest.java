@@ -349,4 +349,30 @@ class TierEngineTest {
         assertContent(attached, "r/b", 62, 80_000);
         assertEquals(2, attached.tiers().getLast().objectCount(), "backing tier object count recounted");
     }
+    @Test
+    void backgroundMovesYieldToForegroundReadsOnTheirTiersAndStillFinish() throws Exception {
+        TierEngine e = open(policy());
+        put(e, "bg/big", 71, 8 * MIB, PutOptions.defaults().withTier("s3"));
+        put(e, "fg/small", 72, MIB, PutOptions.defaults().withWriteMode(WriteMode.LOCAL_ONLY));
+        java.util.concurrent.atomic.AtomicBoolean reading = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Thread reader = Thread.ofVirtual().start(() -> {
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(256 * 1024);
+            try (EngineReader r = e.read(ObjectKey.of("fg/small")).join()) {
+                while (reading.get()) {
+                    buf.clear();
+                    r.read(0, buf).join();
+                }
+            }
+        });
+        try {
+            StageHandle.Result result = e.stage(List.of(ObjectKey.of("bg/big")), "local", Duration.ZERO).future().get();
+            assertTrue(result.complete(), result.failed().toString());
+        } finally {
+            reading.set(false);
+            reader.join();
+        }
+        double preempted = e.meters().get("thermocline.engine.move.preempted").counter().count();
+        assertTrue(preempted > 0, "no chunk of the stage waited for the foreground reads on the local tier");
+        assertContent(e, "bg/big", 71, 8 * MIB);
+    }
 }
