@@ -355,16 +355,19 @@ class TierEngineTest {
         put(e, "bg/big", 71, 8 * MIB, PutOptions.defaults().withTier("s3"));
         put(e, "fg/small", 72, MIB, PutOptions.defaults().withWriteMode(WriteMode.LOCAL_ONLY));
         java.util.concurrent.atomic.AtomicBoolean reading = new java.util.concurrent.atomic.AtomicBoolean(true);
+        java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
         Thread reader = Thread.ofVirtual().start(() -> {
             java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(256 * 1024);
             try (EngineReader r = e.read(ObjectKey.of("fg/small")).join()) {
                 while (reading.get()) {
                     buf.clear();
                     r.read(0, buf).join();
+                    started.countDown();
                 }
             }
         });
         try {
+            assertTrue(started.await(30, java.util.concurrent.TimeUnit.SECONDS), "the foreground reader did not start");
             StageHandle.Result result = e.stage(List.of(ObjectKey.of("bg/big")), "local", Duration.ZERO).future().get();
             assertTrue(result.complete(), result.failed().toString());
         } finally {
