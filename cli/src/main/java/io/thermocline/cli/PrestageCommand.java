@@ -301,15 +301,20 @@ final class PrestageCommand implements Callable<Integer> {
                 slots.acquire();
                 futures.add(pool.submit(() -> {
                     long t0 = System.nanoTime();
+                    Outcome o = null;
                     try {
-                        return one(engine, it, live);
+                        o = one(engine, it, live);
+                        return o;
                     } catch (Throwable t) {
                         Throwable c = TierException.unwrap(t);
-                        return new Outcome(it, "failed", c.getMessage() != null ? c.getMessage() : c.toString(), List.of(),
+                        o = new Outcome(it, "failed", c.getMessage() != null ? c.getMessage() : c.toString(), List.of(),
                                 (System.nanoTime() - t0) / 1e9, "");
+                        return o;
                     } finally {
                         live.remove(it.key());
-                        finishedBytes.addAndGet(it.size());
+                        if (o != null && !o.result().equals("failed")) {
+                            finishedBytes.addAndGet(it.size()); // a failed object's bytes were not staged
+                        }
                         finishedObjects.incrementAndGet();
                         slots.release();
                     }

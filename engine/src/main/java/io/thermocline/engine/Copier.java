@@ -90,7 +90,7 @@ final class Copier {
                                 from.name(), to.name(), kept.reused(), info.chunkCount(), kept.file());
                     }
                     metrics.resumedChunks(kept.reused());
-                    kept.finish();
+                    kept.close(); // deleted by committed(), once the move is in the catalog too
                 }
                 return out;
             } finally {
@@ -111,6 +111,22 @@ final class Copier {
         }
     }
 
+    /**
+     * The move of {@code info} from {@code from} to {@code to} is committed (in the catalog as well
+     * as on the tier): the chunks its copy kept are no longer needed. Until then they stay, so
+     * that a copy published on the tier but not in the catalog (the owner closed in between)
+     * costs no refetch when it runs again.
+     */
+    void committed(ObjectInfo info, EngineTier from, EngineTier to) {
+        if (resumable(info, from, to)) {
+            try {
+                java.nio.file.Files.deleteIfExists(resume.fileOf(info));
+            } catch (java.io.IOException e) {
+                log.warn("cannot delete {}: {}", resume.fileOf(info), e.toString());
+            }
+        }
+    }
+
     private void copyChunks(ObjectInfo info, ObjectReader reader, ObjectWriter writer, EngineTier from, EngineTier to,
                             int priority, LongConsumer progress, CopyResume.Session kept) throws Exception {
         int chunks = info.chunkCount();
@@ -121,6 +137,10 @@ final class Copier {
             for (int w = 0; w < workers; w++) {
                 running.add(pool.submit(() -> {
                     for (int i; (i = next.getAndIncrement()) < chunks; ) {
+                        if (Thread.currentThread().isInterrupted()) {
+                            // the owner is closing (shutdownNow): stop at a chunk boundary instead of copying to the end
+                            throw new InterruptedException("copy of " + info.key() + " to " + to.name() + " abandoned");
+                        }
                         copyChunk(info, i, reader, writer, from, to, priority, progress, kept);
                     }
                     return null;
@@ -130,6 +150,10 @@ final class Copier {
             for (Future<?> f : running) {
                 try {
                     f.get();
+                } catch (InterruptedException e) {
+                    next.set(chunks);
+                    pool.shutdownNow();
+                    throw e;
                 } catch (ExecutionException e) {
                     next.set(chunks); // stop the other workers at their next chunk
                     if (first == null) {

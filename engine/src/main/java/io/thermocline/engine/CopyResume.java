@@ -33,7 +33,8 @@ import java.util.zip.CRC32C;
  * bytes match the object's chunk CRC32C; anything else (a hole never written, a chunk torn by a
  * crash, a file of an object since replaced) fails that check and is fetched from the source
  * again. So the file needs no index or bitmap of its own, and a lost or damaged one costs only
- * the refetch. The file is deleted once the copy commits; files not touched for
+ * the refetch. The file is deleted once the move is committed, on the tier and in the catalog
+ * ({@link Copier#committed}); files not touched for
  * {@code maxAge} are deleted when the engine opens.
  *
  * <p>The price is one extra local write per chunk of such copies (page cache, never fsynced:
