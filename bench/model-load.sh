@@ -4,7 +4,7 @@
 # ceiling measured in the same run:
 #   s3, cold       vs parallel ranged GETs of the same objects with the AWS SDK, same range size and parallelism
 #   fabric, after a prestage   vs one raw loopback TCP stream (what NVMe/TCP over 127.0.0.1 can carry)
-#   local, after a prestage (O_DIRECT)   vs fio O_DIRECT sequential read, same request size and depth
+#   local, after a prestage (O_DIRECT)   vs fio O_DIRECT sequential read: the better of the same request size and depth, and 1 MiB x 16
 # Everything runs in one JVM on 127.0.0.1 (embedded S3 server, Java NVMe/TCP target). Needs about
 # 4 x SIZE_MIB of disk under BENCH_DIR; removes it afterwards. Goal: ratio >= 0.7 for each tier; the
 # RESULT ratio is the worst of the three.
