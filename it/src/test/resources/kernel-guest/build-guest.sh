@@ -2,8 +2,9 @@
 # Builds the kernel guest image used by io.thermocline.it.kernel.KernelGuest: Debian's stock kernel
 # (vmlinuz) and an uncompressed initramfs holding busybox, kmod, nvme-cli and iproute2's rdma tool
 # with their libraries, the NVMe/TCP and NVMe/RDMA host and target modules, Soft-RoCE (rdma_rxe),
-# null_blk and 9p (virtfs) with their dependencies, the glibc libraries a JDK shared from the host
-# over virtfs needs (libc, libm, libdl, libpthread, librt), and the guest's init script.
+# null_blk, 9p (virtfs) and kernel TLS (tls, which NVMe/TCP TLS needs once tlshd has done the
+# handshake) with their dependencies, the glibc libraries a JDK shared from the host over virtfs
+# needs (libc, libm, libdl, libpthread, librt), and the guest's init script.
 #
 # Usage: build-guest.sh CACHE_ROOT INIT_SCRIPT
 #
@@ -23,7 +24,7 @@ init_script=${2:?usage: build-guest.sh CACHE_ROOT INIT_SCRIPT}
 # Modules the guest loads; modprobe adds their dependencies and soft dependencies.
 guest_modules="configfs null_blk nvmet nvmet-tcp nvme-tcp nvme-fabrics nvme-core
   crc32c_generic crc32c-intel virtio_pci virtio_net virtio_console
-  rdma_rxe crc32_generic nvme-rdma nvmet-rdma 9p 9pnet_virtio"
+  rdma_rxe crc32_generic nvme-rdma nvmet-rdma 9p 9pnet_virtio tls"
 
 log() { echo "kernel-guest: $*" >&2; }
 unavailable() { echo "UNAVAILABLE: $*" >&2; exit 3; }

@@ -18,27 +18,66 @@ import javax.crypto.spec.SecretKeySpec;
  * is 01 for SHA-256 (a 32-byte key) or 02 for SHA-384 (48 bytes), and 00 means the configured key
  * is used as the retained key unchanged (its length then picks the hash).
  *
- * <p><b>From configured key to TLS PSK</b>, as §3.6.1.3 and nvme-cli's libnvme derive them for a
- * version 0 identity, with H the key's hash and HKDF per RFC 5869 and RFC 8446 §7.1:
+ * <p><b>From configured key to TLS PSK</b> (§3.6.1.3), with H the key's hash, HKDF per RFC 5869
+ * and HKDF-Expand-Label per RFC 8446 §7.1:
  *
  * <pre>
- * retained = HKDF-Expand-Label(HKDF-Extract(0, configured), "HostNQN", NQNh, L)      (hh ≠ 00)
- * identity = "NVMe0R" || hh || " " || NQNh || " " || NQNc                            e.g. NVMe0R01 nqn... nqn...
- * TLS PSK  = HKDF-Expand-Label(HKDF-Extract(0, retained), "nvme-tls-psk", identity, L)
+ * retained = HKDF-Expand-Label(HKDF-Extract(0, configured), "HostNQN", NQNh, L)       (hh ≠ 00)
+ * version 0 identity = "NVMe0R" || hh || " " || NQNh || " " || NQNc                  e.g. NVMe0R01 nqn... nqn...
+ *           TLS PSK  = HKDF-Expand-Label(HKDF-Extract(0, retained), "nvme-tls-psk", identity, L)
+ * version 1 identity = "NVMe1R" || hh || " " || NQNh || " " || NQNc || " " || digest
+ *           digest   = base64(HMAC-H(retained, NQNh || " " || NQNc || " " || "NVMe-over-Fabrics"))
+ *           TLS PSK  = HKDF-Expand-Label(HKDF-Extract(0, retained), "nvme-tls-psk", hh || " " || digest, L)
  * </pre>
  *
  * <p>with L the hash length. The TLS 1.3 cipher suite follows the hash: TLS_AES_128_GCM_SHA256 or
- * TLS_AES_256_GCM_SHA384. Immutable; {@link #toString()} never prints the key.
+ * TLS_AES_256_GCM_SHA384.
+ *
+ * <p><b>Derivation.</b> nvme-cli up to 2.13 (libnvme 1.13, Debian 13's) builds the HKDF info of
+ * both steps without the label's and the context's length bytes and with the output length in
+ * little-endian order, so from the same configured key it derives another retained key, another
+ * digest and another TLS PSK than the specification's; the Linux kernel and tlshd use whatever PSK
+ * nvme-cli put in the keyring. Later nvme-cli derives as the specification says and keeps the old
+ * way behind {@code --compat}. {@link Derivation} picks one per key; the default is the
+ * specification's. Immutable; {@link #toString()} never prints the key.
  */
 public final class TlsPsk {
     private static final String PREFIX = "NVMeTLSkey-1:";
 
+    private static final byte[] DIGEST_SEED = "NVMe-over-Fabrics".getBytes(StandardCharsets.US_ASCII);
+
+    /** How the HKDF info of the retained-key and TLS-PSK steps is laid out. */
+    public enum Derivation {
+        /** RFC 8446 §7.1's HkdfLabel, as NVMe/TCP §3.6.1.3 says (and current nvme-cli does). */
+        RFC8446,
+        /**
+         * nvme-cli 2.13 and earlier ({@code --compat} in later versions): info = uint16 length in
+         * little-endian order || "tls13 " || label || context, with no length bytes before the
+         * label or the context.
+         */
+        NVME_CLI_COMPAT;
+
+        /** Parses {@code rfc8446} or {@code nvme-cli-compat} (either case, {@code _} for {@code -}). */
+        public static Derivation parse(String text) {
+            return switch (text.strip().toLowerCase(java.util.Locale.ROOT).replace('_', '-')) {
+                case "rfc8446" -> RFC8446;
+                case "nvme-cli-compat", "compat" -> NVME_CLI_COMPAT;
+                default -> throw new IllegalArgumentException("TLS PSK derivation '" + text
+                        + "' (expected rfc8446 or nvme-cli-compat)");
+            };
+        }
+    }
+
     private final int transform;
     private final byte[] key;
+    private final Derivation derivation;
+    private final int identityVersion;
 
-    private TlsPsk(int transform, byte[] key) {
+    private TlsPsk(int transform, byte[] key, Derivation derivation, int identityVersion) {
         this.transform = transform;
         this.key = key;
+        this.derivation = derivation;
+        this.identityVersion = identityVersion;
     }
 
     /** A configured key from raw bytes: transform 0, 1 (SHA-256, 32 bytes) or 2 (SHA-384, 48 bytes). */
@@ -50,7 +89,33 @@ public final class TlsPsk {
             throw new IllegalArgumentException("TLS PSK of " + key.length + " bytes with hash " + transform
                     + " (expected 32 bytes for 01, 48 for 02, either for 00)");
         }
-        return new TlsPsk(transform, key.clone());
+        return new TlsPsk(transform, key.clone(), Derivation.RFC8446, 0);
+    }
+
+    /** This key with another derivation (default {@link Derivation#RFC8446}). */
+    public TlsPsk withDerivation(Derivation d) {
+        return new TlsPsk(transform, key, Objects.requireNonNull(d, "derivation"), identityVersion);
+    }
+
+    /**
+     * This key offering identities of {@code version} 0 ({@code NVMe0Rhh <hostnqn> <subnqn>}, the
+     * default) or 1 (with the PSK digest, {@code NVMe1Rhh <hostnqn> <subnqn> <digest>}) when a host
+     * uses it. A controller accepts both versions whatever this says.
+     */
+    public TlsPsk withIdentityVersion(int version) {
+        if (version != 0 && version != 1) {
+            throw new IllegalArgumentException("TLS PSK identity version " + version + " (expected 0 or 1)");
+        }
+        return new TlsPsk(transform, key, derivation, version);
+    }
+
+    public Derivation derivation() {
+        return derivation;
+    }
+
+    /** The identity version a host offers: 0 or 1. */
+    public int identityVersion() {
+        return identityVersion;
     }
 
     /** A new random configured key, as {@code nvme gen-tls-key --hmac=<transform>} makes. */
@@ -120,9 +185,26 @@ public final class TlsPsk {
         return transform;
     }
 
-    /** The version 0 PSK identity, {@code NVMe0Rhh <hostnqn> <subnqn>} (§3.6.1.4). */
+    /** The PSK identity a host offers, of {@link #identityVersion()} (§3.6.1.4). */
     public String identity(String hostNqn, String subsystemNqn) {
-        return String.format("NVMe0R%02d %s %s", hash(), hostNqn, subsystemNqn);
+        return identity(hostNqn, subsystemNqn, identityVersion);
+    }
+
+    /** The PSK identity of {@code version} 0 or 1 (§3.6.1.4). */
+    public String identity(String hostNqn, String subsystemNqn, int version) {
+        return switch (version) {
+            case 0 -> String.format("NVMe0R%02d %s %s", hash(), hostNqn, subsystemNqn);
+            case 1 -> String.format("NVMe1R%02d %s %s %s", hash(), hostNqn, subsystemNqn, digest(hostNqn, subsystemNqn));
+            default -> throw new IllegalArgumentException("TLS PSK identity version " + version + " (expected 0 or 1)");
+        };
+    }
+
+    /** The PSK digest of a version 1 identity: base64(HMAC(retained, NQNh " " NQNc " NVMe-over-Fabrics")). */
+    public String digest(String hostNqn, String subsystemNqn) {
+        Mac mac = mac(algorithm(), retained(hostNqn));
+        mac.update((hostNqn + " " + subsystemNqn + " ").getBytes(StandardCharsets.UTF_8));
+        mac.update(DIGEST_SEED);
+        return Base64.getEncoder().encodeToString(mac.doFinal());
     }
 
     /** The retained PSK (§3.6.1.3 step 1). */
@@ -131,14 +213,24 @@ public final class TlsPsk {
             return key.clone();
         }
         return expandLabel(algorithm(), extract(algorithm(), null, key), "HostNQN",
-                hostNqn.getBytes(StandardCharsets.UTF_8), key.length);
+                hostNqn.getBytes(StandardCharsets.UTF_8), key.length, derivation);
     }
 
-    /** The PSK TLS uses for {@link #identity}. */
+    /** The PSK TLS uses for {@link #identity(String, String)}. */
     public byte[] tlsPsk(String hostNqn, String subsystemNqn) {
-        byte[] identity = identity(hostNqn, subsystemNqn).getBytes(StandardCharsets.UTF_8);
+        return tlsPsk(hostNqn, subsystemNqn, identityVersion);
+    }
+
+    /** The PSK TLS uses for the identity of {@code version}. */
+    public byte[] tlsPsk(String hostNqn, String subsystemNqn, int version) {
+        String context = switch (version) {
+            case 0 -> identity(hostNqn, subsystemNqn, 0);
+            case 1 -> String.format("%02d %s", hash(), digest(hostNqn, subsystemNqn));
+            default -> throw new IllegalArgumentException("TLS PSK identity version " + version + " (expected 0 or 1)");
+        };
         int length = hash() == 2 ? 48 : 32;
-        return expandLabel(algorithm(), extract(algorithm(), null, retained(hostNqn)), "nvme-tls-psk", identity, length);
+        return expandLabel(algorithm(), extract(algorithm(), null, retained(hostNqn)), "nvme-tls-psk",
+                context.getBytes(StandardCharsets.UTF_8), length, derivation);
     }
 
     private String algorithm() {
@@ -168,14 +260,25 @@ public final class TlsPsk {
 
     /** HKDF-Expand-Label (RFC 8446 §7.1): info = uint16 length || "tls13 " + label || context, each with a length byte. */
     static byte[] expandLabel(String hmac, byte[] prk, String label, byte[] context, int length) {
+        return expandLabel(hmac, prk, label, context, length, Derivation.RFC8446);
+    }
+
+    static byte[] expandLabel(String hmac, byte[] prk, String label, byte[] context, int length, Derivation derivation) {
         byte[] full = ("tls13 " + label).getBytes(StandardCharsets.US_ASCII);
         ByteArrayOutputStream info = new ByteArrayOutputStream();
-        info.write(length >>> 8);
-        info.write(length);
-        info.write(full.length);
-        info.writeBytes(full);
-        info.write(context.length);
-        info.writeBytes(context);
+        if (derivation == Derivation.RFC8446) {
+            info.write(length >>> 8);
+            info.write(length);
+            info.write(full.length);
+            info.writeBytes(full);
+            info.write(context.length);
+            info.writeBytes(context);
+        } else {
+            info.write(length);
+            info.write(length >>> 8);
+            info.writeBytes(full);
+            info.writeBytes(context);
+        }
         return expand(hmac, prk, info.toByteArray(), length);
     }
 
@@ -192,16 +295,18 @@ public final class TlsPsk {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof TlsPsk other && other.transform == transform && Arrays.equals(other.key, key);
+        return o instanceof TlsPsk other && other.transform == transform && Arrays.equals(other.key, key)
+                && other.derivation == derivation && other.identityVersion == identityVersion;
     }
 
     @Override
     public int hashCode() {
-        return 31 * transform + Arrays.hashCode(key);
+        return (31 * transform + Arrays.hashCode(key)) * 31 + derivation.hashCode() * 3 + identityVersion;
     }
 
     @Override
     public String toString() {
-        return "TlsPsk[NVMeTLSkey-1:" + String.format("%02d", transform) + ", " + key.length + "-byte key]";
+        return "TlsPsk[NVMeTLSkey-1:" + String.format("%02d", transform) + ", " + key.length + "-byte key, "
+                + derivation + ", identity v" + identityVersion + "]";
     }
 }

@@ -335,6 +335,15 @@ public record NvmeTcpHostOptions(String traddr, int trsvcid, String nqn, HostIde
             return this;
         }
 
+        /**
+         * Like {@link #tlsKey(String)}, with the key's derivation and identity version as given
+         * ({@link TlsPsk#withDerivation}, {@link TlsPsk#withIdentityVersion}); {@code null} for cleartext.
+         */
+        public Builder tlsKey(TlsPsk v) {
+            security = security.withTlsKey(v);
+            return this;
+        }
+
         /** All security settings at once. */
         public Builder security(FabricSecurity v) {
             security = Objects.requireNonNull(v, "security");

@@ -166,21 +166,28 @@ public final class NvmeTcpTarget implements AutoCloseable {
     }
 
     /**
-     * The TLS PSK for an identity a host offers: a version 0 identity {@code NVMe0Rhh <hostnqn>
-     * <subnqn>} naming a host with a configured key of hash {@code hh} and a subsystem of this
-     * target; {@code null} otherwise.
+     * The TLS PSK for an identity a host offers: {@code NVMe0Rhh <hostnqn> <subnqn>} (version 0) or
+     * {@code NVMe1Rhh <hostnqn> <subnqn> <digest>} (version 1, the digest matching the host's key),
+     * naming a host with a configured key of hash {@code hh} and a subsystem of this target (NVMe/TCP
+     * 1.1 §3.6.1.4); {@code null} otherwise. Whichever version the host offers is accepted.
      */
     private byte[] tlsPsk(String identity) {
         String[] f = identity.split(" ");
-        if (f.length != 3 || f[0].length() != 8 || !f[0].startsWith("NVMe0R")) {
+        if (f[0].length() != 8 || !(f[0].startsWith("NVMe0R") && f.length == 3 || f[0].startsWith("NVMe1R") && f.length == 4)) {
             return null;
         }
+        int version = f[0].charAt(4) - '0';
         TlsPsk key = tlsKeys.get(f[1]);
-        if (key == null || !f[0].equals(String.format("NVMe0R%02d", key.hash())) || subsystem(f[2]) == null
+        if (key == null || !f[0].substring(6).equals(String.format("%02d", key.hash())) || subsystem(f[2]) == null
                 && !f[2].equals(io.thermocline.nvmeof.pdu.NvmeOpcodes.DISCOVERY_NQN)) {
             return null;
         }
-        return key.tlsPsk(f[1], f[2]);
+        if (version == 1 && !f[3].equals(key.digest(f[1], f[2]))) {
+            log.info("TLS: identity '{}' has a PSK digest that does not match the key configured for {} ({} derivation)",
+                    identity, f[1], key.derivation());
+            return null;
+        }
+        return key.tlsPsk(f[1], f[2], version);
     }
 
     public static Builder builder() {

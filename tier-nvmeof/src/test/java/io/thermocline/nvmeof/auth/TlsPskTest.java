@@ -2,6 +2,7 @@ package io.thermocline.nvmeof.auth;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -93,5 +94,27 @@ class TlsPskTest {
         byte[] out = new byte[length];
         g.generateBytes(out, 0, length);
         return out;
+    }
+
+    @Test
+    void versionOneIdentity_carriesTheDigestOfTheRetainedKey() {
+        TlsPsk k = TlsPsk.generate(2, new SecureRandom()).withIdentityVersion(1);
+        String digest = k.digest(HOST, SUB);
+        assertEquals(64, digest.length(), "base64 of a 48-byte HMAC-SHA-384");
+        assertEquals("NVMe1R02 " + HOST + " " + SUB + " " + digest, k.identity(HOST, SUB));
+        assertEquals("NVMe0R02 " + HOST + " " + SUB, k.identity(HOST, SUB, 0));
+    }
+
+    @Test
+    void nvmeCliCompatDerivation_differsFromRfc8446_exceptForAnUntransformedRetainedKey() {
+        TlsPsk rfc = TlsPsk.generate(1, new SecureRandom());
+        TlsPsk compat = rfc.withDerivation(TlsPsk.Derivation.NVME_CLI_COMPAT);
+        assertFalse(java.util.Arrays.equals(rfc.retained(HOST), compat.retained(HOST)));
+        assertFalse(java.util.Arrays.equals(rfc.tlsPsk(HOST, SUB), compat.tlsPsk(HOST, SUB)));
+        TlsPsk plain = TlsPsk.of(0, new byte[32]);
+        assertArrayEquals(plain.retained(HOST), plain.withDerivation(TlsPsk.Derivation.NVME_CLI_COMPAT).retained(HOST));
+        assertEquals(TlsPsk.Derivation.NVME_CLI_COMPAT, TlsPsk.Derivation.parse("nvme-cli-compat"));
+        assertEquals(TlsPsk.Derivation.RFC8446, TlsPsk.Derivation.parse("RFC8446"));
+        assertThrows(IllegalArgumentException.class, () -> rfc.withIdentityVersion(2));
     }
 }

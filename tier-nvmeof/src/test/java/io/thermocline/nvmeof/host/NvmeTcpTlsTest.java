@@ -89,6 +89,20 @@ class NvmeTcpTlsTest {
         connectAndUse(start(key, null).tlsKey(key.format()).build());
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2})
+    void versionOneIdentity_nvmeCliCompatDerivation_connects(int hash) {
+        TlsPsk key = TlsPsk.generate(hash, RANDOM).withDerivation(TlsPsk.Derivation.NVME_CLI_COMPAT);
+        connectAndUse(start(key, null).tlsKey(key.withIdentityVersion(1)).build());
+    }
+
+    @Test
+    void derivationMismatch_handshakeFails() {
+        TlsPsk key = TlsPsk.generate(1, RANDOM);
+        NvmeTcpHostOptions options = start(key, null).tlsKey(key.withDerivation(TlsPsk.Derivation.NVME_CLI_COMPAT)).build();
+        assertThrows(NvmeException.class, () -> NvmeTcpController.connectAndWait(loops, options).close());
+    }
+
     @Test
     void tlsAndDhchapTogether() {
         TlsPsk key = TlsPsk.generate(1, RANDOM);
