@@ -259,6 +259,48 @@ class PrestageProcessTest {
     }
 
     @Test
+    void prestage_terminated_stopsWithinSeconds_keepsVerifiedChunks_andTheRerunFinishes() throws Exception {
+        Path conf = config("");
+        uploadModel("term/", 2, 40 * MIB);
+        String src = "s3://" + bucket + "/tc/term/";
+        // the bandwidth limit comes from the environment, as THERMOCLINE_* variables override the file
+        ProcessBuilder pb = command("prestage", src, "--to", "local", "--config", conf.toString(), "--progress-interval", "100ms");
+        pb.environment().put("THERMOCLINE_TIERS_LOCAL_BANDWIDTH", "10MiB");
+        Process p = pb.start();
+        processes.add(p);
+        CompletableFuture.runAsync(() -> read(p.getInputStream()));
+        Pattern done = Pattern.compile("prestage ([0-9.]+) MiB /");
+        StringBuilder err = new StringBuilder();
+        BufferedReader lines = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
+        String line;
+        while ((line = lines.readLine()) != null) {
+            Matcher m = done.matcher(line);
+            if (m.find() && Double.parseDouble(m.group(1)) >= 20) {
+                break;
+            }
+        }
+        assertTrue(line != null, "prestage printed progress before it ended");
+        long t0 = System.nanoTime();
+        p.toHandle().destroy(); // SIGTERM (unlike Process.destroy, this leaves our ends of the pipes open)
+        assertTrue(p.waitFor(20, TimeUnit.SECONDS), "prestage stopped after SIGTERM");
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        while ((line = lines.readLine()) != null) {
+            err.append(line).append('\n');
+        }
+        assertThat(err.toString()).contains("interrupted").contains("run the same command again");
+        assertThat(seconds).as("copies stop at a chunk boundary instead of running to their end (60+ MiB left at 10 MiB/s)")
+                .isLessThan(5.0);
+        assertEquals(0, tmpFilesOfLocalTier(), "the abandoned copies left no temporary object files");
+        try (Stream<Path> kept = Files.list(dir.resolve("root").resolve("resume"))) {
+            assertThat(kept.count()).isGreaterThan(0);
+        }
+        Run resumed = run("prestage", src, "--to", "local", "--config", conf.toString(), "--verbose");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertThat(resumed.err()).contains("chunks from a cut-off earlier copy");
+        assertThat(resumed.out()).contains("0 failed");
+    }
+
+    @Test
     void engineCommands_printTextAndJson_andPinUnpinEvict() throws Exception {
         Path conf = config("");
         uploadModel("m/", 2, 3 * MIB);
