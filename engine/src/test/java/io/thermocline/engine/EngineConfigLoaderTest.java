@@ -218,6 +218,50 @@ class EngineConfigLoaderTest {
     }
 
     @Test
+    void load_blockTierOverNvmeTcp_connectsTheJavaHostWithNvmeCliOptions_andClosesIt() throws Exception {
+        String nqn = "nqn.2026-11.io.thermocline:loader-test";
+        String hostNqn = "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-0000000000c2";
+        long bytes = io.thermocline.nvmeof.block.BlockTier.deviceSizeFor(64 * EngineFixture.MIB,
+                io.thermocline.nvmeof.block.BlockTierConfig.DEFAULT_ALLOCATION_UNIT_IN_BYTES, 4096);
+        var target = io.thermocline.nvmeof.target.NvmeTcpTarget.builder().bindAddress("127.0.0.1").port(0).eventLoopThreads(1)
+                .subsystem(io.thermocline.nvmeof.target.Subsystem.builder(nqn).allowHost(hostNqn)
+                        .namespace(io.thermocline.nvmeof.target.Namespace.openFile(dir.resolve("ns.img"), bytes, 4096, false)).build())
+                .build();
+        try (EmbeddedS3Server server = EmbeddedS3Server.start(dir.resolve("s3")); target) {
+            int port = target.start().getPort();
+            server.createBucket("models");
+            Path file = dir.resolve("thermocline.yaml");
+            Files.writeString(file, """
+                    data-root: root
+                    region: {path: region, max-objects: 1024}
+                    stager: {planner-interval: 1h, drain-grace: 10ms}
+                    tiers:
+                      - {name: local, type: local, path: local, capacity: 64MiB}
+                      - {name: fabric, type: block, transport: tcp, traddr: 127.0.0.1, trsvcid: %d, nqn: "%s", hostnqn: "%s",
+                         nr-io-queues: 2, queue-size: 32, keep-alive-tmo: 5, ctrl-loss-tmo: 5, capacity: 64MiB}
+                      - {name: s3, type: s3, bucket: models, endpoint: "%s"}
+                    """.formatted(port, nqn, hostNqn, server.endpoint()));
+            System.setProperty("aws.accessKeyId", server.accessKey());
+            System.setProperty("aws.secretAccessKey", server.secretKey());
+            try {
+                for (int round = 0; round < 2; round++) { // the second open finds the tier formatted by the first
+                    try (TierEngine e = TierEngine.open(EngineConfigLoader.load(file))) {
+                        String key = "m/" + round;
+                        EngineFixture.put(e, key, 20 + round, 2_500_000, PutOptions.defaults());
+                        e.stage(List.of(ObjectKey.of(key)), "fabric", Duration.ZERO).future().join();
+                        assertTrue(e.stat(ObjectKey.of(key)).join().orElseThrow().tiers().contains("fabric"));
+                        assertEquals(round + 1, e.tiers().get(1).objectCount());
+                        assertTrue(e.tiers().get(1).description().contains("127.0.0.1:" + port), e.tiers().get(1).description());
+                    }
+                }
+            } finally {
+                System.clearProperty("aws.accessKeyId");
+                System.clearProperty("aws.secretAccessKey");
+            }
+        }
+    }
+
+    @Test
     void load_openedEngine_worksOnTheConfiguredTiers() throws Exception {
         try (EmbeddedS3Server server = EmbeddedS3Server.start(dir.resolve("s3"))) {
             server.createBucket("models");
