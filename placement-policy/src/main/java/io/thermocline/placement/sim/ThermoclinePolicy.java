@@ -1,5 +1,6 @@
 package io.thermocline.placement.sim;
 
+import io.thermocline.placement.Admission;
 import io.thermocline.placement.FrequencySketch;
 import io.thermocline.placement.HeatTracker;
 import io.thermocline.placement.PolicyConfig;
@@ -21,13 +22,18 @@ import java.util.List;
  *       {@value #SKETCH_SAMPLE_PER_RESIDENT} times that many reads, and in a
  *       {@link HeatTracker} whose clock is the trace's timestamps.</li>
  *   <li>On a read miss the object is a candidate. If it fits in free space it is placed. Otherwise
- *       the victims are the residents of lowest estimated frequency (then lowest decayed byte heat
- *       per byte, then least recently read) that free enough room, and the candidate is placed only
- *       if {@code frequency × size} of the candidate exceeds the sum over the victims (the bytes it
- *       would serve against the bytes they would); on a tie, a candidate read at least twice wins,
- *       so recency decides among equals. A scan's objects, and a
- *       model-load burst's shards read once, arrive with frequency 1 and cannot displace objects
- *       read more often.</li>
+ *       the victims are the residents of lowest value (then lowest decayed byte heat per byte, then
+ *       least recently read) that free enough room, and the candidate is placed only if
+ *       {@code frequency × size} of the candidate exceeds the sum of {@code value × size} over the
+ *       victims (the bytes it would serve against the bytes they would); on a tie, a candidate read
+ *       at least twice wins, so recency decides among equals ({@link Admission#admits}). A scan's
+ *       objects, and a model-load burst's shards read once, arrive with frequency 1 and cannot
+ *       displace objects read more often.</li>
+ *   <li>A resident's value is its estimated frequency discounted by how many accesses it has gone
+ *       unread, beyond {@value Admission#IDLE_WINDOW_PER_RESIDENT} times as many as the tier holds
+ *       objects ({@link Admission#residentValue}): the hot shards of a model read a dozen times
+ *       during one load, and not again until that model is next loaded, give way once the load is
+ *       well past, rather than holding room until the sketch ages.</li>
  *   <li>A candidate read again within as many reads as the tier holds objects is placed outright,
  *       victims chosen the same way: short-term reuse (a model's hot shards right after its load),
  *       the role of W-TinyLFU's admission window, without letting objects read once in.</li>
@@ -41,8 +47,13 @@ public final class ThermoclinePolicy implements CachePolicy {
      * period is many times the tier's contents and collisions would inflate one-off reads.
      */
     static final int SKETCH_WIDTH_PER_RESIDENT = 16;
-    /** Reads between agings per object the tier holds: the sketch remembers about this many tier-fuls of reads. */
-    static final int SKETCH_SAMPLE_PER_RESIDENT = 20;
+    /**
+     * Reads between agings per object the tier holds: the sketch remembers about this many
+     * tier-fuls of reads. Long enough that the objects of a model loaded every few hundred reads
+     * keep a count from one load to the next; the idle discount, not aging, is what lets a burst's
+     * counts go.
+     */
+    static final int SKETCH_SAMPLE_PER_RESIDENT = 40;
     private final PolicyConfig config;
     private Trace trace;
     private long capacity;
@@ -138,20 +149,23 @@ public final class ThermoclinePolicy implements CachePolicy {
         // read again within about one tier-ful of reads: short-term reuse, admitted outright
         boolean reused = previous >= 0 && i - previous <= residentsEst;
         List<Victim> order = new ArrayList<>(residents.size());
+        // idle is counted in accesses; the window follows the tier's real object count once it is full
+        double window = (double) Admission.IDLE_WINDOW_PER_RESIDENT * Math.max(residentsEst, residents.size());
         for (int v : residents) {
             long vs = trace.sizes()[v];
-            order.add(new Victim(v, sketch.frequency(hashes[v]), heat.heat(trace.keys().get(v)).bytes() / vs, lastRead[v], vs));
+            double value = Admission.residentValue(sketch.frequency(hashes[v]), i - lastRead[v], window);
+            order.add(new Victim(v, value, heat.heat(trace.keys().get(v)).bytes() / vs, lastRead[v], vs));
         }
         order.sort(Victim.ORDER);
         long free = capacity - used;
         double victimValue = 0;
-        double candidateValue = (double) candidateFreq * size;
         int k = 0;
         while (free < size && k < order.size()) {
             Victim v = order.get(k++);
             free += v.size;
-            victimValue += (double) v.freq * v.size;
-            if (!reused && (victimValue > candidateValue || victimValue == candidateValue && candidateFreq < 2)) {
+            victimValue += v.value * v.size;
+            // the victims' value only grows as more are taken: reject as soon as it is too high
+            if (!reused && !Admission.admits(candidateFreq, size, victimValue)) {
                 return false;
             }
         }
@@ -162,8 +176,8 @@ public final class ThermoclinePolicy implements CachePolicy {
         return false;
     }
 
-    private record Victim(int id, int freq, double density, long lastRead, long size) {
-        static final java.util.Comparator<Victim> ORDER = java.util.Comparator.comparingInt(Victim::freq)
+    private record Victim(int id, double value, double density, long lastRead, long size) {
+        static final java.util.Comparator<Victim> ORDER = java.util.Comparator.comparingDouble(Victim::value)
                 .thenComparingDouble(Victim::density).thenComparingLong(Victim::lastRead).thenComparingInt(Victim::id);
     }
 

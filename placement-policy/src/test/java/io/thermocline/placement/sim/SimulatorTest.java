@@ -113,6 +113,43 @@ class SimulatorTest {
     }
 
     @Test
+    void thermocline_aBurstsFrequencyFadesOnceItIsLongIdle() {
+        // b is read 6 times in a burst and fills the tier (room for one object). Then 60 objects
+        // are read once each, and y is read every 30 accesses, too far apart to count as
+        // short-term reuse. Long after the burst, y (frequency 2, then 3) is worth more than b,
+        // whose count is discounted by its idleness, and takes its place; its later reads hit.
+        StringBuilder b = new StringBuilder();
+        int t = 1;
+        for (int i = 0; i < 6; i++) {
+            b.append(r(t++, "b", 4)).append('\n');
+        }
+        for (int i = 0; i < 600; i++) {
+            b.append(r(t++, i % 30 == 29 ? "y" : "one-off-" + i, 4)).append('\n');
+        }
+        Trace tr = TraceParser.parse(b.toString());
+        SimResult s = Simulator.run(tr, 4 * K, new ThermoclinePolicy());
+        // b's 5 repeat reads hit. At y's fourth read b has been idle 120 accesses against a window
+        // of 7 x 8 = 56, so its count of 6 is worth 2.8 < 4: y takes its place and 16 of its 20
+        // reads hit. Undiscounted, b's 6 would hold the tier until y's sixth read.
+        assertThat(s.fastHitBytes()).isEqualTo((5 + 16) * 4 * K);
+        assertThat(s.bytesMoved()).isEqualTo(2 * 4 * K);
+        assertThat(Simulator.run(tr, 4 * K, new ThermoclinePolicy())).isEqualTo(s);
+    }
+
+    @Test
+    void thermocline_modelLoadAtTenPercent_deterministicAboveLruAndNearBelady() {
+        for (long seed : new long[] {1, 2, 42}) {
+            Trace t = TraceGenerator.generate("model-load", seed, 40_000);
+            long cap = Simulator.capacityOf(t, 0.1);
+            SimResult ours = Simulator.run(t, cap, new ThermoclinePolicy());
+            assertThat(Simulator.run(t, cap, new ThermoclinePolicy())).isEqualTo(ours);
+            assertThat(ours.byteHitRatio()).as("seed %d", seed).isGreaterThan(Simulator.run(t, cap, new LruPolicy()).byteHitRatio());
+            assertThat(ours.byteHitRatio()).as("seed %d", seed)
+                    .isGreaterThanOrEqualTo(0.8 * Simulator.run(t, cap, new BeladyPolicy()).byteHitRatio());
+        }
+    }
+
+    @Test
     void everyPolicy_isDeterministicAndWithinCapacity() {
         Trace t = TraceGenerator.generate("mix", 3, 4000);
         long cap = Simulator.capacityOf(t, 0.1);
