@@ -21,16 +21,38 @@ import java.util.Set;
  * watermark, coldest first, and also take objects idle longer than their rule allows. Pinned
  * objects (read within their rule's pin TTL) are never demoted and are promoted regardless of
  * heat. Concurrency and bandwidth limits are for the mover that executes the list.
+ *
+ * <p>With displacement on ({@link #Planner(PolicyConfig, boolean)}), a promotion candidate that
+ * does not fit under the high watermark may take the room of colder residents, as the trace
+ * simulator's policy does on a miss: the victims are the target tier's clean, unpinned residents
+ * of lowest {@link Admission#residentValue value} (their decayed read heat, discounted by
+ * idleness beyond one heat half-life), and they are demoted only if the candidate would serve more
+ * bytes than they do ({@link Admission#admits}, {@code heat × size} against the sum over the
+ * victims). This round plans the victims' demotions and keeps the room for the candidate; its
+ * promotion comes in the next round, once the room is free. Off by default, which keeps a full
+ * tier's contents until heat decay and the watermarks move them.
  */
 public final class Planner {
 
     private final PolicyConfig config;
+    private final boolean displace;
 
+    /** A planner without displacement. */
     public Planner(PolicyConfig config) {
+        this(config, false);
+    }
+
+    /**
+     * @param config   the placement configuration; at least two tiers
+     * @param displace whether a hot candidate may displace colder residents of a full tier
+     * @throws ConfigException if fewer than two tiers are configured
+     */
+    public Planner(PolicyConfig config, boolean displace) {
         if (config.tiers().size() < 2) {
             throw new ConfigException("tiers", config.tiers().size() + " tiers", "at least two tiers (fast, then backing)");
         }
         this.config = config;
+        this.displace = displace;
     }
 
     /**
@@ -72,18 +94,20 @@ public final class Planner {
         candidates.sort(Comparator.comparing((ObjectState o) -> !pinned(o, config.ruleFor(o.key())))
                 .thenComparing(Comparator.comparingDouble(Planner::promotionScore).reversed())
                 .thenComparing(ObjectState::key));
+        List<Move> demotions = new ArrayList<>();
         for (ObjectState o : candidates) {
             String target = preferred(config.ruleFor(o.key()));
             if (fits(target, o.sizeBytes(), projected)) {
                 projected.merge(target, o.sizeBytes(), Long::sum);
                 planned.add(o.key());
                 promotions.add(new Move(MoveKind.PROMOTION, o.key(), o.tier(), target, o.sizeBytes(), promotionScore(o)));
+            } else if (displace) {
+                displace(o, target, sorted, projected, planned, demotions);
             }
         }
         moves.addAll(promotions);
 
         // demotions: per non-backing tier, idle objects, then coldest until under the low watermark
-        List<Move> demotions = new ArrayList<>();
         for (int ti = 0; ti < config.tiers().size() - 1; ti++) {
             TierSpec tier = config.tiers().get(ti);
             List<ObjectState> here = new ArrayList<>();
@@ -127,6 +151,59 @@ public final class Planner {
         persist.sort(Comparator.comparingDouble(Move::score).thenComparing(Move::key));
         moves.addAll(persist);
         return List.copyOf(moves);
+    }
+
+    /**
+     * Plans the demotion of the residents of {@code target} that {@code candidate} displaces, if
+     * it is worth more than they are; reserves the room for it (its promotion is planned once the
+     * room is free).
+     */
+    private void displace(ObjectState candidate, String target, List<ObjectState> sorted, Map<String, Long> projected,
+                          Set<String> planned, List<Move> demotions) {
+        int ti = rank(target);
+        if (ti >= config.tiers().size() - 1) {
+            return; // the backing tier is never full in this sense
+        }
+        double window = config.halfLife().toMillis();
+        List<ObjectState> residents = new ArrayList<>();
+        for (ObjectState r : sorted) {
+            Rule rule = config.ruleFor(r.key());
+            if (target.equals(r.tier()) && !planned.contains(r.key()) && !pinned(r, rule) && r.dirtySinceMillis() < 0
+                    && demotionTarget(ti, rule) != null) {
+                residents.add(r);
+            }
+        }
+        residents.sort(Comparator.comparingDouble((ObjectState r) -> Admission.residentValue(r.heatReads(), r.idleMillis(), window))
+                .thenComparing(Comparator.comparingLong(ObjectState::idleMillis).reversed())
+                .thenComparing(ObjectState::key));
+        long high = config.tier(target).highBytes();
+        long need = projected.get(target) + candidate.sizeBytes() - high;
+        long freed = 0;
+        double victimValue = 0;
+        List<ObjectState> victims = new ArrayList<>();
+        for (ObjectState r : residents) {
+            if (freed >= need) {
+                break;
+            }
+            victims.add(r);
+            freed += r.sizeBytes();
+            victimValue += Admission.residentValue(r.heatReads(), r.idleMillis(), window) * r.sizeBytes();
+            if (!Admission.admits(candidate.heatReads(), candidate.sizeBytes(), victimValue)) {
+                return;
+            }
+        }
+        if (freed < need) {
+            return; // not enough that may move
+        }
+        for (ObjectState r : victims) {
+            String to = demotionTarget(ti, config.ruleFor(r.key()));
+            projected.merge(target, -r.sizeBytes(), Long::sum);
+            projected.merge(to, r.sizeBytes(), Long::sum);
+            planned.add(r.key());
+            demotions.add(new Move(MoveKind.DEMOTION, r.key(), r.tier(), to, r.sizeBytes(), -r.heatReads()));
+        }
+        projected.merge(target, candidate.sizeBytes(), Long::sum);
+        planned.add(candidate.key());
     }
 
     private void requested(MoveKind kind, List<String> keys, Map<String, ObjectState> byKey, Map<String, Long> projected,
