@@ -25,6 +25,9 @@ init_script=${2:?usage: build-guest.sh CACHE_ROOT INIT_SCRIPT}
 guest_modules="configfs null_blk nvmet nvmet-tcp nvme-tcp nvme-fabrics nvme-core
   crc32c_generic crc32c-intel virtio_pci virtio_net virtio_console
   rdma_rxe crc32_generic nvme-rdma nvmet-rdma 9p 9pnet_virtio tls"
+# Taken when the kernel has them as modules (built in or absent is fine): the AES-GCM that kernel
+# TLS (kTLS) sets up once tlshd has finished a handshake.
+optional_modules="gcm ghash-generic aes_generic ctr cryptd crypto_simd aesni-intel ghash-clmulni-intel"
 
 log() { echo "kernel-guest: $*" >&2; }
 unavailable() { echo "UNAVAILABLE: $*" >&2; exit 3; }
@@ -157,7 +160,8 @@ mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/nvme,proc,sys,dev,tmp,run,lib,li
 modules_src="$pkg_base/lib/modules/$release"
 modules_dst="$root/lib/modules/$release"
 mkdir -p "$modules_dst"
-for module in $guest_modules; do
+for module in $guest_modules $(for m in $optional_modules; do
+    modprobe -d "$pkg_base" -S "$release" --show-depends "$m" >/dev/null 2>&1 && echo "$m"; done); do
   modprobe -d "$pkg_base" -S "$release" --show-depends "$module" \
     | awk '$1 == "insmod" { print $2 }' \
     | while read -r ko; do

@@ -9,6 +9,7 @@ import io.thermocline.nvmeof.auth.TlsPsk;
 import io.thermocline.nvmeof.host.HostIdentity;
 import io.thermocline.nvmeof.host.NvmeEventLoops;
 import io.thermocline.nvmeof.host.NvmeException;
+import io.thermocline.nvmeof.host.NvmeTcpBlockDevice;
 import io.thermocline.nvmeof.host.NvmeTcpController;
 import io.thermocline.nvmeof.host.NvmeTcpHostOptions;
 import io.thermocline.nvmeof.target.Namespace;
@@ -22,6 +23,7 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -43,10 +45,13 @@ import org.junit.jupiter.params.provider.CsvSource;
  * ({@link TlsPsk.Derivation#NVME_CLI_COMPAT}); the test picks the derivation from
  * {@code nvme version}. A host with a wrong key is refused both ways, without a hang.
  *
- * <p>The full handshake between BouncyCastle's TLS and tlshd's GnuTLS still fails with these
- * equal PSKs: the Java target reports "Invalid PSK binder" for the kernel host's ClientHello, and
- * tlshd ends the Java host's handshake with GnuTLS error -55 (received illegal parameter); see the
- * README. Those cases are not here until they pass.
+ * <p>Then the handshakes, SHA-256 keys: Thermocline's host against nvmet on a port with
+ * {@code addr_tsas=tls1.3}, offering a version 0 or 1 identity; the kernel's host against the
+ * Java target, with the key in the keyring ({@code nvme connect --tls}, version 0) and on the
+ * command line ({@code --tls-key}, which nvme-cli 2.13 inserts under a version 1 identity); each
+ * writes and reads back through the other side. SHA-384 keys ({@code NVMeTLSkey-1:02:}) do not
+ * get through tlshd 1.0.0 either way: each side rejects the other's PSK binder, which fits tlshd
+ * not telling GnuTLS the key's hash (GnuTLS takes SHA-256 for an external PSK); see the README.
  *
  * <p>Needs, in the guest, a kernel of 6.7 or later with CONFIG_NVME_TCP_TLS and
  * CONFIG_NVME_TARGET_TCP_TLS (Debian's 6.1, bookworm's default, has neither; bookworm's 6.12 has
@@ -64,8 +69,13 @@ class NvmeTcpKernelTlsInteropTest {
     private static final String KERNEL_PACKAGE_HINT = "THERMOCLINE_GUEST_KERNEL_PACKAGE=linux-image-6.12.107+deb12-amd64-unsigned";
     private static final String TOOLS = "/opt/tls-tools";
 
-    /** The kernel host with a wrong key, and the key the guest has for it (the Java target has another). */
+    /** The kernel hosts' NQNs and keys, one per kernel-host test, known to the Java target. */
+    private static final String KERNEL_HOST_SHA256 = hostNqn("kernel-sha256");
+    private static final String KERNEL_HOST_CLI = hostNqn("kernel-cli");
     private static final String KERNEL_HOST_WRONG = hostNqn("kernel-wrong");
+    private static final TlsPsk KEY_SHA256 = TlsPsk.generate(1, RANDOM);
+    private static final TlsPsk KEY_CLI = TlsPsk.generate(1, RANDOM);
+    /** The key the guest has for the wrong-key host; the Java target has another. */
     private static final TlsPsk KEY_WRONG = TlsPsk.generate(1, RANDOM);
     /** How the guest's nvme-cli derives PSKs: up to 2.13 without RFC 8446's length bytes. */
     private static TlsPsk.Derivation cliDerivation;
@@ -129,7 +139,8 @@ class NvmeTcpKernelTlsInteropTest {
         int major = Integer.parseInt(version.group(1));
         int minor = Integer.parseInt(version.group(2));
         cliDerivation = major < 2 || major == 2 && minor <= 13 ? TlsPsk.Derivation.NVME_CLI_COMPAT : TlsPsk.Derivation.RFC8446;
-        ExecResult tls = guest.exec("modprobe tls 2>&1; modprobe nvme-keyring 2>&1; grep -o ' \\.nvme' /proc/keys");
+        ExecResult tls = guest.exec("modprobe tls 2>&1; modprobe nvme-keyring 2>&1; "
+                + "modprobe -a gcm ghash-generic aes_generic aesni-intel 2>/dev/null; grep -o ' \\.nvme' /proc/keys");
         if (!tls.output().contains(".nvme")) {
             missing = "the guest kernel " + guest.kernelRelease() + " has no .nvme keyring or tls module: " + tls.output().trim();
             System.err.println("SKIPPED: " + missing);
@@ -173,8 +184,11 @@ class NvmeTcpKernelTlsInteropTest {
         dir = Files.createTempDirectory("thermocline-tls-interop");
         Subsystem sub = Subsystem.builder(JAVA_NQN)
                 .namespace(Namespace.openFile(dir.resolve("ns"), NAMESPACE_BYTES, 512, false))
+                .allowHost(KERNEL_HOST_SHA256).allowHost(KERNEL_HOST_CLI).allowHost(KERNEL_HOST_WRONG)
                 .build();
         javaTarget = NvmeTcpTarget.builder().port(javaTargetPort).subsystem(sub)
+                .tlsKey(KERNEL_HOST_SHA256, KEY_SHA256.withDerivation(cliDerivation))
+                .tlsKey(KERNEL_HOST_CLI, KEY_CLI.withDerivation(cliDerivation))
                 .tlsKey(KERNEL_HOST_WRONG, TlsPsk.generate(1, RANDOM).withDerivation(cliDerivation))
                 .build();
         javaTarget.start();
@@ -281,6 +295,36 @@ class NvmeTcpKernelTlsInteropTest {
 
     // --- Thermocline host -> Linux nvmet-tcp over TLS ---
 
+    @ParameterizedTest(name = "identity version {0}")
+    @CsvSource({"0", "1"})
+    void javaHost_sha256Key_againstKernelTarget(int identityVersion) throws Exception {
+        KernelGuest guest = guest();
+        String hostNqn = "nqn.2014-08.org.nvmexpress:uuid:" + UUID.randomUUID();
+        int hash = 1;
+        TlsPsk key = TlsPsk.generate(hash, RANDOM).withDerivation(cliDerivation).withIdentityVersion(identityVersion);
+        String inserted = insertKernelKey(guest, key, hostNqn, KERNEL_NQN, identityVersion);
+        assertTrue(inserted.contains(key.identity(hostNqn, KERNEL_NQN)), inserted);
+        NvmeTcpHostOptions options = NvmeTcpHostOptions.builder("127.0.0.1", kernelTargetPort, KERNEL_NQN)
+                .identity(new HostIdentity(hostNqn, UUID.nameUUIDFromBytes(hostNqn.getBytes())))
+                .tlsKey(key)
+                .nrIoQueues(2).queueSize(32).commandTimeout(Duration.ofSeconds(60)).connectTimeout(Duration.ofSeconds(30))
+                .build();
+        try (NvmeTcpController c = NvmeTcpController.connectAndWait(loops, options)) {
+            NvmeTcpBlockDevice d = c.openNamespace(c.activeNamespaces().getFirst());
+            java.util.Random random = new java.util.Random(identityVersion);
+            byte[] data = new byte[64 << 10];
+            random.nextBytes(data);
+            long offset = 4096L * (1 + random.nextInt(200));
+            d.write(offset, java.nio.ByteBuffer.wrap(data)).join();
+            java.nio.ByteBuffer back = java.nio.ByteBuffer.allocate(data.length);
+            d.read(offset, back).join();
+            org.junit.jupiter.api.Assertions.assertArrayEquals(data, back.array());
+            assertEquals(KernelGuest.sha256(data), guest.sha256Direct(kernelTarget.backingDevice(), offset, data.length));
+        } catch (NvmeException e) {
+            throw new AssertionError(e + "\n" + diagnostics(guest), e);
+        }
+    }
+
     @Test
     void javaHost_wrongKey_kernelTargetRefuses() throws Exception {
         KernelGuest guest = guest();
@@ -297,6 +341,40 @@ class NvmeTcpKernelTlsInteropTest {
     }
 
     // --- Linux nvme-tcp host -> Thermocline target over TLS ---
+
+    private static void kernelHostRoundTrip(KernelGuest guest, List<String> extra) throws IOException {
+        NvmeConnection conn;
+        try {
+            conn = guest.nvmeConnect(KernelGuest.HOST_ADDRESS, KernelGuest.NVME_TCP_PORT, JAVA_NQN, false, false, extra);
+        } catch (IOException e) {
+            throw new IOException(e.getMessage() + "\n" + diagnostics(guest), e);
+        }
+        try {
+            String sha = guest.writeRandomAndVerify(conn.device(), 8192, 64 << 10);
+            byte[] b = new byte[64 << 10];
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(dir.resolve("ns").toFile(), "r")) {
+                f.seek(8192);
+                f.readFully(b);
+            }
+            assertEquals(sha, KernelGuest.sha256(b), "the bytes the kernel host wrote over TLS, in the Java target's file");
+        } finally {
+            assertEquals(1, guest.nvmeDisconnect(JAVA_NQN));
+        }
+    }
+
+    @Test
+    void kernelHost_keyInKeyring_versionZeroIdentity_againstJavaTarget() throws Exception {
+        KernelGuest guest = guest();
+        insertKernelKey(guest, KEY_SHA256, KERNEL_HOST_SHA256, JAVA_NQN);
+        kernelHostRoundTrip(guest, List.of("--hostnqn=" + KERNEL_HOST_SHA256, "--tls"));
+    }
+
+    @Test
+    void kernelHost_keyOnCommandLine_versionOneIdentity_againstJavaTarget() throws Exception {
+        KernelGuest guest = guest();
+        // nvme-cli 2.13 inserts a key given with --tls-key under a version 1 identity
+        kernelHostRoundTrip(guest, List.of("--hostnqn=" + KERNEL_HOST_CLI, "--tls", "--tls-key=" + KEY_CLI.format()));
+    }
 
     @Test
     void kernelHost_wrongKey_javaTargetRefuses() throws Exception {
