@@ -36,6 +36,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -610,9 +611,10 @@ final class PrestageCommand implements Callable<Integer> {
                     List<String> shards = shardsOf(bytes, "s3://" + bucket + "/" + path);
                     List<Item> items = new ArrayList<>();
                     items.add(new Item(indexKey, bytes.length, null, -1));
-                    for (int i = 0; i < shards.size(); i++) {
-                        ObjectKey k = ObjectKey.of(dir + shards.get(i));
-                        items.add(new Item(k, sizeOf(tier, k, "shard " + shards.get(i) + " named by " + rel), null, i));
+                    List<ObjectKey> keys = shards.stream().map(f -> ObjectKey.of(dir + f)).toList();
+                    long[] sizes = sizes(tier, keys, "named by " + rel);
+                    for (int i = 0; i < keys.size(); i++) {
+                        items.add(new Item(keys.get(i), sizes[i], null, i));
                     }
                     return new Plan("s3://" + bucket + "/" + path, items, rel, 0);
                 }
@@ -636,27 +638,35 @@ final class PrestageCommand implements Callable<Integer> {
                     List<String> shards = shardsOf(bytes, "s3://" + bucket + "/" + tierPrefix + indexKey);
                     List<Item> items = new ArrayList<>();
                     items.add(new Item(indexKey, bytes.length, null, -1));
-                    for (int i = 0; i < shards.size(); i++) {
-                        ObjectKey k = ObjectKey.of(prefix + shards.get(i));
-                        items.add(new Item(k, sizeOf(tier, k, "shard " + shards.get(i) + " named by " + indexKey), null, i));
+                    List<ObjectKey> named = shards.stream().map(f -> ObjectKey.of(prefix + f)).toList();
+                    long[] sizes = sizes(tier, named, "named by " + indexKey);
+                    for (int i = 0; i < named.size(); i++) {
+                        items.add(new Item(named.get(i), sizes[i], null, i));
                     }
                     return new Plan("s3://" + bucket + "/" + tierPrefix + prefix, items, indexKey.toString(),
                             keys.size() - items.size());
                 }
                 List<Item> items = new ArrayList<>();
-                for (ObjectKey k : keys) {
-                    items.add(new Item(k, sizeOf(tier, k, k.toString()), null, Integer.MAX_VALUE));
+                long[] sizes = sizes(tier, keys, "listed");
+                for (int i = 0; i < keys.size(); i++) {
+                    items.add(new Item(keys.get(i), sizes[i], null, Integer.MAX_VALUE));
                 }
                 return new Plan("s3://" + bucket + "/" + tierPrefix + prefix, items, null, 0);
             }
         }
 
-        private static long sizeOf(Tier tier, ObjectKey key, String what) {
-            Optional<ObjectInfo> info = tier.stat(key).join();
-            if (info.isEmpty()) {
-                throw new SourceException(what + ": " + key + " is not in the backing tier");
+        /** The sizes of {@code keys}, asked for all at once (the S3 client bounds the requests in flight). */
+        private static long[] sizes(Tier tier, List<ObjectKey> keys, String why) {
+            List<CompletableFuture<Optional<ObjectInfo>>> stats = keys.stream().map(tier::stat).toList();
+            long[] out = new long[keys.size()];
+            for (int i = 0; i < out.length; i++) {
+                Optional<ObjectInfo> info = stats.get(i).join();
+                if (info.isEmpty()) {
+                    throw new SourceException(keys.get(i) + " (" + why + ") is not in the backing tier; nothing was staged");
+                }
+                out[i] = info.get().sizeInBytes();
             }
-            return info.get().sizeInBytes();
+            return out;
         }
 
         private static byte[] readSmall(Tier tier, ObjectKey key, String where) {
