@@ -86,6 +86,42 @@ class PrestageCommandTest {
         assertEquals("1h01m", Progress.clock(3660));
     }
 
+    private int run(StringWriter err, String... args) {
+        picocli.CommandLine cl = ThermoclineCommand.newCommandLine();
+        cl.setOut(new PrintWriter(new StringWriter(), true));
+        cl.setErr(new PrintWriter(err, true));
+        return cl.execute(args);
+    }
+
+    @Test
+    void engineCommands_withoutAConfiguration_orWithABadOverride_areUsageErrors() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getenv("THERMOCLINE_CONFIG") == null,
+                "THERMOCLINE_CONFIG is set in this environment, so there is always a configuration");
+        String home = System.getProperty("user.home");
+        System.setProperty("user.home", dir.toString()); // no ~/.config/thermocline/thermocline.yaml there
+        try {
+            StringWriter err = new StringWriter();
+            assertEquals(2, run(err, "ls"));
+            assertThat(err.toString()).contains("no engine configuration: pass --config FILE");
+            err = new StringWriter();
+            assertEquals(2, run(err, "tiers", "--config", dir.resolve("missing.yaml").toString()));
+            assertThat(err.toString()).contains("missing.yaml (expected: an existing YAML file)");
+            Path conf = Files.writeString(dir.resolve("t.yaml"), "data-root: r\ntiers: [{name: l, type: local, path: l, capacity: 1MiB}, "
+                    + "{name: s3, type: s3, bucket: b}]\n");
+            err = new StringWriter();
+            assertEquals(2, run(err, "stat", "k", "--config", conf.toString(), "--set", "stager.parallel-chunks"));
+            assertThat(err.toString()).contains("--set: 'stager.parallel-chunks' (expected: KEY=VALUE");
+            err = new StringWriter();
+            assertEquals(2, run(err, "prestage", dir.toString(), "--to", "s3", "--config", conf.toString()));
+            assertThat(err.toString()).contains("--to: 's3' is the backing tier");
+            err = new StringWriter();
+            assertEquals(2, run(err, "prestage", dir.toString(), "--to", "l", "--parallel", "0", "--config", conf.toString()));
+            assertThat(err.toString()).contains("--parallel: 0 (expected: 1..256)");
+        } finally {
+            System.setProperty("user.home", home);
+        }
+    }
+
     @Test
     void table_alignsColumns_numbersToTheRight() {
         StringWriter out = new StringWriter();
