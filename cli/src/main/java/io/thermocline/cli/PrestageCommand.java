@@ -334,10 +334,10 @@ final class PrestageCommand implements Callable<Integer> {
         Duration pinTtl = pin != null ? pin : Duration.ZERO;
         if (it.file() != null) {
             Optional<ObjectStatus> st = engine.stat(it.key()).join();
-            if (st.isPresent() && st.get().sizeInBytes() != it.size()) {
-                return new Outcome(it, "failed", "the engine already holds " + it.key() + " with " + st.get().sizeInBytes()
-                        + " bytes, but " + it.file() + " has " + it.size() + "; objects are immutable: choose another --prefix, "
-                        + "or evict the old object from every tier", st.get().tiers(), 0, "");
+            if (st.isPresent() && (st.get().sizeInBytes() != it.size() || crc32cOf(it.file()) != st.get().crc32c())) {
+                return new Outcome(it, "failed", "the engine already holds " + it.key() + " with other content ("
+                        + st.get().sizeInBytes() + " bytes, CRC32C " + String.format("%08x", st.get().crc32c()) + ") than " + it.file()
+                        + "; objects are immutable: choose another --prefix", st.get().tiers(), 0, "");
             }
             if (st.isEmpty()) {
                 AtomicLong sent = new AtomicLong();
@@ -376,6 +376,18 @@ final class PrestageCommand implements Callable<Integer> {
             return r + " (free room on " + to + " with 'thermocline evict', or raise tiers." + to + ".capacity)";
         }
         return r;
+    }
+
+    /** The whole-file CRC32C, to tell whether an object the engine holds is this file. */
+    private static int crc32cOf(Path file) throws IOException {
+        CRC32C crc = new CRC32C();
+        ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            while (ch.read(buf.clear()) >= 0) {
+                crc.update(buf.flip());
+            }
+        }
+        return (int) crc.getValue();
     }
 
     private static ReadableByteChannel counting(ReadableByteChannel in, AtomicLong count) {

@@ -437,5 +437,13 @@ class PrestageProcessTest {
         }
         Run again = run("prestage", model.toString(), "--to", "fabric", "--config", conf.toString(), "--json");
         assertEquals(3, again.json().get("already").asInt());
+        // the same key with other bytes of the same size is not taken for the object the engine holds
+        byte[] changed = new byte[1_000_000];
+        changed[7] = 1;
+        Files.write(model.resolve("b.safetensors"), changed);
+        Run clash = run("prestage", model.toString(), "--to", "fabric", "--config", conf.toString(), "--json");
+        assertEquals(1, clash.code(), clash.err());
+        assertEquals(1, clash.json().get("failed").asInt());
+        assertThat(clash.out()).contains("other content").contains("choose another --prefix");
     }
 }
