@@ -402,7 +402,9 @@ final class NvmeCommand implements Runnable {
                 "", "Examples:",
                 "  thermocline nvme connect -t tcp -a 127.0.0.1 -s 4420 -n nqn.2026-11.io.thermocline:jbof",
                 "  thermocline nvme connect -a 10.0.0.5 -n NQN --preset latency-sensitive -i 4 -W 2 --json",
-                "  thermocline nvme connect -a 10.0.0.5 -n NQN -k 5 -c 2 -l 30 --fast-io-fail-tmo 10"})
+                "  thermocline nvme connect -a 10.0.0.5 -n NQN -k 5 -c 2 -l 30 --fast-io-fail-tmo 10",
+                "  thermocline nvme connect -a 10.0.0.5 -n NQN -S DHHC-1:01:...: -C DHHC-1:03:...:",
+                "  thermocline nvme connect -a 10.0.0.5 -n NQN --tls --tls-key NVMeTLSkey-1:01:...:"})
     static final class Connect implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
@@ -446,15 +448,20 @@ final class NvmeCommand implements Runnable {
         @Option(names = "--json", description = "Print one JSON object instead of text.")
         boolean json;
 
+        @Mixin
+        FabricSecurityOptions security;
+
         @Override
         public Integer call() {
             CommandLine cmd = spec.commandLine();
             transport.check(cmd);
             NvmeTcpHostOptions options;
             try {
+                HostIdentity identity = HostIdentity.resolveDefault(transport.hostnqn);
                 NvmeTcpHostOptions.Builder b = NvmeTcpHostOptions.builder(transport.traddr, transport.port(4420), nqn)
-                        .identity(HostIdentity.resolveDefault(transport.hostnqn))
+                        .identity(identity)
                         .headerDigest(transport.hdrDigest).dataDigest(transport.dataDigest);
+                security.apply(cmd, b, identity.hostNqn(), nqn);
                 if (preset != null) {
                     b.preset(NvmeTcpHostOptions.Preset.of(preset));
                 }

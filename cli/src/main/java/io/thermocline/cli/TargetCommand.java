@@ -98,6 +98,12 @@ final class TargetCommand implements Runnable {
         @Option(names = "--allow-any-host", description = "Let any host connect.")
         private boolean allowAnyHost;
 
+        @Option(names = "--config", paramLabel = "FILE",
+                description = "YAML naming the hosts that may connect, with their DH-HMAC-CHAP secrets and TLS PSKs "
+                        + "(hosts: [{nqn, dhchap-key, dhchap-ctrl-key, dhchap-hash, dhchap-dhgroup, tls-key, tls-key-derivation}]); "
+                        + "any tls-key makes the port TLS-only.")
+        private Path config;
+
         @Option(names = "--direct-io",
                 description = "Open the file with O_DIRECT (needs --block-size 4096); reads then bypass the page cache "
                         + "instead of being sent from it with sendfile.")
@@ -129,22 +135,39 @@ final class TargetCommand implements Runnable {
                 throw new CommandLine.ParameterException(cmd, "--size: " + size + " bytes (expected: a positive multiple of the "
                         + blockSize + "-byte block size)");
             }
-            if (allowHosts.isEmpty() && !allowAnyHost) {
+            TargetHostsConfig hosts = null;
+            if (config != null) {
+                try {
+                    hosts = TargetHostsConfig.load(config);
+                } catch (IllegalArgumentException e) {
+                    throw new CommandLine.ParameterException(cmd, "--config " + e.getMessage());
+                } catch (java.io.IOException e) {
+                    throw new CommandLine.ParameterException(cmd, "--config " + config + ": cannot be read (" + e + ")");
+                }
+            }
+            if (allowHosts.isEmpty() && !allowAnyHost && (hosts == null || hosts.hosts().isEmpty())) {
                 throw new CommandLine.ParameterException(cmd, "no host may connect (expected: --allow-host HOSTNQN, "
-                        + "repeatable, or --allow-any-host)");
+                        + "repeatable, --allow-any-host, or hosts in --config)");
             }
             Subsystem.Builder subsystem;
+            NvmeTcpTarget.Builder builder;
             try {
                 subsystem = Subsystem.builder(nqn).allowAnyHost(allowAnyHost);
                 allowHosts.forEach(subsystem::allowHost);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(cmd, e.getMessage());
             }
-            NvmeTcpTarget.Builder builder;
             try {
                 builder = NvmeTcpTarget.builder().bindAddress(address).port(port);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(cmd, "--address: " + e.getMessage());
+            }
+            if (hosts != null) {
+                try {
+                    hosts.apply(subsystem, builder);
+                } catch (IllegalArgumentException e) {
+                    throw new CommandLine.ParameterException(cmd, "--config " + config + ": " + e.getMessage());
+                }
             }
             Namespace namespace = Namespace.openFile(file, size == null ? -1 : size, blockSize, directIo);
             NvmeTcpTarget target = builder.subsystem(subsystem.namespace(namespace).build()).build();
