@@ -228,6 +228,14 @@ class NvmeTcpKernelAuthInteropTest {
             d.read(offset, back).join();
             assertArrayEquals(data, back.array());
             assertEquals(KernelGuest.sha256(data), guest.sha256Direct(kernelTarget.backingDevice(), offset, data.length));
+            // re-authentication: nvmet runs a new transaction on every queue and the association stays
+            c.reauthenticate().get(120, TimeUnit.SECONDS);
+            random.nextBytes(data);
+            d.write(offset, ByteBuffer.wrap(data)).join();
+            back.clear();
+            d.read(offset, back).join();
+            assertArrayEquals(data, back.array());
+            assertEquals(0, c.reconnectAttempts(), "the association survived re-authentication");
         }
         String dmesg = guest.dmesg();
         assertFalse(dmesg.contains("host response mismatch"), dmesg);

@@ -63,13 +63,29 @@ final class InBandAuthentication {
                     + "(Connect AUTHREQ.ATR) but no dhchap-secret is configured for host " + options.identity().hostNqn(),
                     NvmeException.Scope.ASSOCIATION, false, null));
         }
+        return transaction(q, options, security, who).thenApply(v -> connected);
+    }
+
+    /**
+     * A new transaction on queue {@code q}, which authenticated before (re-authentication, NVMe
+     * Base 2.0 §8.13.4: the host may start one with AUTH_Negotiate at any time; commands on the
+     * queue go on meanwhile). Fails like the first authentication; the controller then ends the
+     * association.
+     */
+    static CompletableFuture<Void> reauthenticate(QueuePair q, NvmeTcpHostOptions options, FabricSecurity security) {
+        String who = options.nqn() + " at " + options.traddr() + ":" + options.trsvcid() + " qid " + q.qid;
+        return transaction(q, options, security, who);
+    }
+
+    private static CompletableFuture<Void> transaction(QueuePair q, NvmeTcpHostOptions options, FabricSecurity security,
+                                                       String who) {
         DhchapHostSession session = new DhchapHostSession(options.identity().hostNqn(), options.nqn(), security.dhchapSecret(),
                 security.dhchapCtrlSecret(), TRANSACTIONS.getAndIncrement(), RANDOM);
         return session.run(transport(q), CRYPTO).handle((v, t) -> {
             if (t == null) {
                 log.debug("{}: authenticated with {} and {}{}", who, session.hash().hmacName(), session.group().groupName(),
                         security.dhchapCtrlSecret() != null ? ", controller authenticated" : "");
-                return connected;
+                return null;
             }
             Throwable cause = NvmeTcpController.unwrap(t);
             if (cause instanceof DhchapException e) {

@@ -969,6 +969,37 @@ public final class NvmeTcpController implements AutoCloseable {
         return true;
     }
 
+    /**
+     * Authenticates every queue of the current association again with the configured DH-HMAC-CHAP
+     * secrets: a new transaction, AUTH_Negotiate first, on the admin queue and each I/O queue at
+     * once (NVMe Base 2.0 §8.13.4; what Linux's host does when its {@code dhchap_secret} is
+     * rewritten). I/O goes on meanwhile. Completes when every queue succeeded; fails with an
+     * {@link NvmeException} of scope association when one did not (the controller then ends the
+     * association and the host reconnects as after any loss), or with an
+     * {@link IllegalStateException} when no association is live or no dhchap-secret is configured.
+     * Queues of a later association authenticate on their own when they connect.
+     */
+    public CompletableFuture<Void> reauthenticate() {
+        Association a = current;
+        if (closed || a == null || a.ended) {
+            return CompletableFuture.failedFuture(new IllegalStateException(options.nqn() + " at " + options.traddr() + ":"
+                    + options.trsvcid() + ": no live association to re-authenticate"));
+        }
+        if (options.security().dhchapSecret() == null) {
+            return CompletableFuture.failedFuture(new IllegalStateException(options.nqn() + ": no dhchap-secret configured "
+                    + "for host " + options.identity().hostNqn() + " (expected one to re-authenticate with)"));
+        }
+        List<QueuePair> all = new ArrayList<>();
+        all.add(a.admin);
+        synchronized (a.ioQueues) {
+            all.addAll(a.ioQueues);
+        }
+        CompletableFuture<?>[] each = all.stream()
+                .map(q -> InBandAuthentication.reauthenticate(q, options, options.security()))
+                .toArray(CompletableFuture[]::new);
+        return CompletableFuture.allOf(each);
+    }
+
     /** Shuts the controller down in order (see the class comment). Blocks up to a few seconds; never call it from an event loop. */
     @Override
     public void close() {

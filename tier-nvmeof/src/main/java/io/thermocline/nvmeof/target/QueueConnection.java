@@ -181,6 +181,12 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> connectTimer;
     /** In-band authentication of this queue (NVMe Base 2.0 §8.13), or null when the host needs none. */
     private DhchapControllerSession auth;
+    /**
+     * Set by the first successful transaction: a host may authenticate again at any time after it
+     * (re-authentication, a new AUTH_Negotiate), and the queue goes on serving its commands
+     * meanwhile, as Linux's nvmet does; a failed re-authentication ends the association.
+     */
+    private boolean authenticatedOnce;
     private ScheduledFuture<?> authTimer;
     /** Whether NSID i is attached to this queue's controller (index 0 unused); set by bind. */
     private boolean[] attached = new boolean[1];
@@ -402,7 +408,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private void dispatch(Command cmd, ByteBuf data) {
         Sqe sqe = cmd.sqe;
         int opcode = sqe.opcode();
-        if (auth != null && !auth.authenticated() && !(opcode == NvmeOpcodes.FABRICS
+        if (auth != null && !authenticatedOnce && !(opcode == NvmeOpcodes.FABRICS
                 && (sqe.fabricsType() == NvmeOpcodes.FCTYPE_AUTH_SEND || sqe.fabricsType() == NvmeOpcodes.FCTYPE_AUTH_RECEIVE))) {
             data.release();
             fail(cmd, NvmeStatus.AUTH_REQUIRED, "queue " + qid + " has not completed in-band authentication");
@@ -707,8 +713,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 authTimer.cancel(false);
                 authTimer = null;
             }
-            log.info("{}: queue {} of controller {} authenticated host {} ({}, {})", channel.remoteAddress(), qid,
-                    controller.cntlid, controller.hostNqn, auth.hash().hmacName(), auth.group().groupName());
+            log.info("{}: queue {} of controller {} {} host {} ({}, {})", channel.remoteAddress(), qid,
+                    controller.cntlid, authenticatedOnce ? "re-authenticated" : "authenticated", controller.hostNqn,
+                    auth.hash().hmacName(), auth.group().groupName());
+            authenticatedOnce = true;
         }
     }
 
