@@ -29,6 +29,7 @@ import java.util.function.Supplier;
 final class EngineMetrics {
 
     private final MeterRegistry registry;
+    private final java.util.List<Gauge> gauges = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final ConcurrentHashMap<String, Timer> readTimers = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, DistributionSummary> readBytes = new ConcurrentHashMap<>();
     private final Counter movedBytes;
@@ -81,7 +82,19 @@ final class EngineMetrics {
     }
 
     void gauges(Supplier<Number> queue, Supplier<Number> dirtyBytes) {
-        Gauge.builder("thermocline.engine.stager.queue", queue).register(registry);
-        Gauge.builder("thermocline.engine.dirty.bytes", dirtyBytes).baseUnit("bytes").register(registry);
+        gauges.add(Gauge.builder("thermocline.engine.stager.queue", queue).register(registry));
+        gauges.add(Gauge.builder("thermocline.engine.dirty.bytes", dirtyBytes).baseUnit("bytes").register(registry));
+    }
+
+    /**
+     * Takes this engine's gauges out of the registry: they read a closed engine, and an engine
+     * opened later on the same registry registers its own (Micrometer would otherwise keep
+     * handing back the first ones).
+     */
+    void close() {
+        for (Gauge g : gauges) {
+            registry.remove(g);
+        }
+        gauges.clear();
     }
 }

@@ -802,6 +802,7 @@ public final class TierEngine implements AutoCloseable {
             }
         }
         region.close();
+        metrics.close();
         try {
             FileLock l = lock;
             if (l != null) {

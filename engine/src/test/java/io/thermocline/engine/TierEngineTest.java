@@ -378,4 +378,27 @@ class TierEngineTest {
         assertTrue(preempted > 0, "no chunk of the stage waited for the foreground reads on the local tier");
         assertContent(e, "bg/big", 71, 8 * MIB);
     }
+    @Test
+    void anEngineReopenedOnTheSameRegistryReportsItsOwnGauges() throws Exception {
+        String bucket = "engine-" + buckets++;
+        server.createBucket(bucket);
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        EngineConfig config = EngineFixture.config(dir, server, bucket,
+                policy(Rule.builder("ckpt/**").writeMode(WriteMode.WRITE_BACK).build())).meters(registry).build();
+        TierEngine.open(config).close();
+        TierEngine e = open(config);
+        EngineTier s3 = e.backing();
+        int slots = s3.definition.spec().maxConcurrentMoves();
+        for (int i = 0; i < slots; i++) {
+            s3.moves.acquire(1);
+        }
+        try {
+            put(e, "ckpt/g", 8, MIB, PutOptions.defaults());
+            assertEquals(MIB, registry.get("thermocline.engine.dirty.bytes").gauge().value(), "dirty bytes of the open engine");
+        } finally {
+            for (int i = 0; i < slots; i++) {
+                s3.moves.release();
+            }
+        }
+    }
 }
