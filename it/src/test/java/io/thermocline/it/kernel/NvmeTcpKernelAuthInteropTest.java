@@ -296,6 +296,34 @@ class NvmeTcpKernelAuthInteropTest {
     }
 
     @Test
+    void kernelHost_reauthenticates_everyQueue_andKeepsWorking() throws Exception {
+        KernelGuest guest = hostGuest();
+        String name = "k-bidi";
+        NvmeConnection conn = guest.nvmeConnect(KernelGuest.HOST_ADDRESS, KernelGuest.NVME_TCP_PORT, JAVA_NQN, false, false,
+                List.of("--hostnqn=" + kernelHostNqn(name), "--dhchap-secret=" + KEYS.host(name),
+                        "--dhchap-ctrl-secret=" + KEYS.ctrl(name)));
+        try {
+            int queues = Integer.parseInt(guest.execOk("cat /sys/class/nvme/" + conn.controller() + "/queue_count",
+                    Duration.ofSeconds(10)).output().trim());
+            long before = javaTarget.authentications();
+            // rewriting the host secret (the same one) makes Linux re-authenticate every queue of the controller
+            guest.execOk("printf '%s' '" + KEYS.host(name) + "' > /sys/class/nvme/" + conn.controller() + "/dhchap_secret",
+                    Duration.ofSeconds(30));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (javaTarget.authentications() < before + queues && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertEquals(before + queues, javaTarget.authentications(), "one new transaction per queue (" + queues + ")\n"
+                    + guest.dmesg());
+            guest.writeRandomAndVerify(conn.device(), 12288, 64 << 10);
+            assertTrue(guest.execOk("cat /sys/class/nvme/" + conn.controller() + "/state", Duration.ofSeconds(10)).output()
+                    .contains("live"));
+        } finally {
+            assertEquals(1, guest.nvmeDisconnect(JAVA_NQN));
+        }
+    }
+
+    @Test
     void kernelHost_wrongSecret_javaTargetRefuses() throws Exception {
         KernelGuest guest = hostGuest();
         String wrong = DhchapSecret.generate(1, 32, RANDOM).format();

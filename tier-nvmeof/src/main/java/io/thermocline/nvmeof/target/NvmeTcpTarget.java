@@ -134,6 +134,7 @@ public final class NvmeTcpTarget implements AutoCloseable {
     /** Change count of the ANA log page (NVMe Base 2.0 Figure 222): bumped on each state change. */
     private final AtomicLong anaChangeCount = new AtomicLong(1);
     private final AtomicLong anaRefusals = new AtomicLong();
+    private final AtomicLong authentications = new AtomicLong();
     /**
      * Per-host rate limiters by subsystem (its identity: a subsystem removed and added again under
      * the same NQN starts afresh, with its own limits) and host NQN, made at the host's first I/O queue.
@@ -445,6 +446,19 @@ public final class NvmeTcpTarget implements AutoCloseable {
      */
     public long anaRefusals() {
         return anaRefusals.get();
+    }
+
+    /** Counts a successful DH-HMAC-CHAP transaction on a queue. */
+    void authenticated() {
+        authentications.incrementAndGet();
+    }
+
+    /**
+     * Successful DH-HMAC-CHAP transactions on this target's queues since it started: one per queue
+     * at connect, and one more per queue each time a host re-authenticates it.
+     */
+    public long authentications() {
+        return authentications.get();
     }
 
     TargetConfig config() {

@@ -717,6 +717,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                     controller.cntlid, authenticatedOnce ? "re-authenticated" : "authenticated", controller.hostNqn,
                     auth.hash().hmacName(), auth.group().groupName());
             authenticatedOnce = true;
+            target.authenticated();
         }
     }
 

@@ -75,6 +75,7 @@ class NvmeTcpReauthenticationTest {
         NvmeTcpHostOptions options = start(DhchapHostConfig.of(host, ctrl).withHash(DhchapHash.parse("hmac(sha384)"))
                 .withDhGroup(DhGroup.parse("ffdhe2048"))).dhchapSecret(host).dhchapCtrlSecret(ctrl).build();
         try (NvmeTcpController c = NvmeTcpController.connectAndWait(loops, options)) {
+            assertEquals(3, target.authentications(), "admin and two I/O queues authenticated at connect");
             NvmeTcpBlockDevice dev = c.openNamespace(1);
             AtomicBoolean running = new AtomicBoolean(true);
             AtomicInteger verified = new AtomicInteger();
@@ -117,6 +118,7 @@ class NvmeTcpReauthenticationTest {
             assertEquals(List.of(), failures);
             assertTrue(verified.get() >= 5, "I/O went on across the re-authentications: " + verified.get());
             assertEquals(0, c.reconnectAttempts(), "no association was lost");
+            assertEquals(3 + 5 * 3, target.authentications(), "every queue re-authenticated in each of 5 rounds");
         }
     }
 
