@@ -616,6 +616,9 @@ final class NvmeCommand implements Runnable {
         @Option(names = "--json", description = "Print one JSON object instead of text.")
         boolean json;
 
+        @Mixin
+        FabricSecurityOptions security;
+
         @Override
         public Integer call() throws Exception {
             CommandLine cmd = spec.commandLine();
@@ -637,11 +640,14 @@ final class NvmeCommand implements Runnable {
             }
             NvmeTcpHostOptions options;
             try {
-                options = NvmeTcpHostOptions.builder(transport.traddr, transport.port(4420), nqn)
-                        .identity(HostIdentity.resolveDefault(transport.hostnqn))
+                HostIdentity identity = HostIdentity.resolveDefault(transport.hostnqn);
+                NvmeTcpHostOptions.Builder b = NvmeTcpHostOptions.builder(transport.traddr, transport.port(4420), nqn)
+                        .identity(identity)
                         .nrIoQueues(nrIoQueues).queueSize(queueSize)
                         .headerDigest(transport.hdrDigest).dataDigest(transport.dataDigest)
-                        .maxTransferSizeInBytes((int) Math.max(bs, 1 << 20)).build();
+                        .maxTransferSizeInBytes((int) Math.max(bs, 1 << 20));
+                security.apply(cmd, b, identity.hostNqn(), nqn);
+                options = b.build();
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(cmd, e.getMessage());
             }
