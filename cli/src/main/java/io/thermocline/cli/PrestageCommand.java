@@ -698,7 +698,7 @@ final class PrestageCommand implements Callable<Integer> {
             } catch (java.util.concurrent.CompletionException e) {
                 Throwable c = TierException.unwrap(e);
                 if (c instanceof io.thermocline.tier.ObjectNotFoundException) {
-                    throw new SourceException("SOURCE: " + where + " does not exist");
+                    throw new SourceException("SOURCE: " + where + " does not exist (" + c.getMessage() + ")");
                 }
                 throw e;
             }

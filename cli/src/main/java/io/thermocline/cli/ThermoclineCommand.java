@@ -67,6 +67,17 @@ public final class ThermoclineCommand implements Runnable {
             }
             return unavailable ? 3 : 1;
         });
+        // a usage error is one line that names the option or value and what was expected, and where the
+        // usage is, not the whole usage text (which would push the message off the screen)
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine c = ex.getCommandLine();
+            java.io.PrintWriter err = c.getErr();
+            err.println("thermocline: " + ex.getMessage());
+            CommandLine.UnmatchedArgumentException.printSuggestions(ex, err);
+            err.println("thermocline: '" + c.getCommandSpec().qualifiedName() + " --help' shows the options, with examples");
+            err.flush();
+            return c.getCommandSpec().exitCodeOnInvalidInput();
+        });
         return cl;
     }
 

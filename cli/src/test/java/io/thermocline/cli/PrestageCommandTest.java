@@ -102,7 +102,8 @@ class PrestageCommandTest {
         try {
             StringWriter err = new StringWriter();
             assertEquals(2, run(err, "ls"));
-            assertThat(err.toString()).contains("no engine configuration: pass --config FILE");
+            assertThat(err.toString()).contains("no engine configuration: pass --config FILE")
+                    .contains("'thermocline ls --help' shows the options").doesNotContain("Usage:");
             err = new StringWriter();
             assertEquals(2, run(err, "tiers", "--config", dir.resolve("missing.yaml").toString()));
             assertThat(err.toString()).contains("missing.yaml (expected: an existing YAML file)");
