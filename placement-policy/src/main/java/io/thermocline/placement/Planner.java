@@ -164,7 +164,7 @@ public final class Planner {
         if (ti >= config.tiers().size() - 1) {
             return; // the backing tier is never full in this sense
         }
-        double window = config.halfLife().toMillis();
+        double window = Math.max(1, config.halfLife().toMillis()); // a sub-millisecond half-life counts as 1 ms
         List<ObjectState> residents = new ArrayList<>();
         for (ObjectState r : sorted) {
             Rule rule = config.ruleFor(r.key());
