@@ -100,7 +100,7 @@ final class Owner implements AutoCloseable {
         }
         this.copier = new Copier(config.parallelChunks(), engine.metrics(),
                 new CopyResume(config.dataRoot().resolve("resume"), java.time.Duration.ofDays(1)));
-        this.planner = new Planner(config.policy());
+        this.planner = new Planner(config.policy(), true); // a hot object may displace colder ones from a full tier, as in the simulator
         this.plannerThread = Thread.ofVirtual().name("thermocline-planner").unstarted(this::planLoop);
         this.requestThread = Thread.ofVirtual().name("thermocline-requests").unstarted(this::requestLoop);
     }

@@ -48,6 +48,9 @@ public final class AttachedReader {
             while (System.nanoTime() < until) {
                 reads++;
                 try (EngineReader r = engine.read(key).join(); SeekableByteChannel ch = r.channel()) {
+                    // where the read starts: a read that starts on s3 may finish on local, when the
+                    // promotion it asked for commits meanwhile
+                    String openedOn = r.tier();
                     long position = 0;
                     while (true) {
                         buf.clear();
@@ -65,7 +68,7 @@ public final class AttachedReader {
                     if (position != size) {
                         throw new IllegalStateException(position + " bytes read of " + size + " from " + r.tier());
                     }
-                    byTier.merge(r.tier(), 1, Integer::sum);
+                    byTier.merge(openedOn, 1, Integer::sum);
                 } catch (RuntimeException | java.io.IOException e) {
                     failures++;
                     out.println("FAIL read " + reads + ": " + e);
