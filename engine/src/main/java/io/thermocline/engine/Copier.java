@@ -72,6 +72,19 @@ final class Copier {
      * @return the destination's committed info (equal in content to {@code info})
      */
     ObjectInfo copy(ObjectInfo info, EngineTier from, EngineTier to, int priority, LongConsumer progress) throws Exception {
+        return copy(info, from, to, priority, progress, null);
+    }
+
+    /**
+     * As {@link #copy(ObjectInfo, EngineTier, EngineTier, int, LongConsumer)}, taking the chunks a
+     * foreground reader of the same version offers through {@code tap} (null: none) instead of
+     * reading them from the source again.
+     */
+    ObjectInfo copy(ObjectInfo info, EngineTier from, EngineTier to, int priority, LongConsumer progress, ReadTap tap)
+            throws Exception {
+        if (tap != null && !tap.info().sameContentAs(info)) {
+            tap = null;
+        }
         try (ObjectReader reader = from.tier.openReader(info.key()).join()) {
             if (!reader.info().sameContentAs(info)) {
                 throw new EngineException("object " + info.key() + " on tier " + from.name()
@@ -81,7 +94,7 @@ final class Copier {
             CopyResume.Session kept = resumable(info, from, to) ? resume.open(info) : null;
             boolean committed = false;
             try {
-                copyChunks(info, reader, writer, from, to, priority, progress, kept);
+                copyChunks(info, reader, writer, from, to, priority, progress, kept, tap);
                 ObjectInfo out = writer.commit().join();
                 committed = true;
                 if (kept != null) {
@@ -128,7 +141,7 @@ final class Copier {
     }
 
     private void copyChunks(ObjectInfo info, ObjectReader reader, ObjectWriter writer, EngineTier from, EngineTier to,
-                            int priority, LongConsumer progress, CopyResume.Session kept) throws Exception {
+                            int priority, LongConsumer progress, CopyResume.Session kept, ReadTap tap) throws Exception {
         int chunks = info.chunkCount();
         AtomicInteger next = new AtomicInteger();
         int workers = Math.max(1, Math.min(parallelChunks, chunks));
@@ -136,12 +149,15 @@ final class Copier {
             List<Future<?>> running = new ArrayList<>();
             for (int w = 0; w < workers; w++) {
                 running.add(pool.submit(() -> {
-                    for (int i; (i = next.getAndIncrement()) < chunks; ) {
+                    for (int i; (i = tap != null ? tap.claimNext() : next.getAndIncrement()) < chunks && i >= 0; ) {
                         if (Thread.currentThread().isInterrupted()) {
                             // the owner is closing (shutdownNow): stop at a chunk boundary instead of copying to the end
                             throw new InterruptedException("copy of " + info.key() + " to " + to.name() + " abandoned");
                         }
-                        copyChunk(info, i, reader, writer, from, to, priority, progress, kept);
+                        if (tap != null && next.get() >= chunks) {
+                            break; // another worker failed
+                        }
+                        copyChunk(info, i, reader, writer, from, to, priority, progress, kept, tap);
                     }
                     return null;
                 }));
@@ -168,7 +184,7 @@ final class Copier {
     }
 
     private void copyChunk(ObjectInfo info, int index, ObjectReader reader, ObjectWriter writer, EngineTier from,
-                           EngineTier to, int priority, LongConsumer progress, CopyResume.Session kept) throws Exception {
+                           EngineTier to, int priority, LongConsumer progress, CopyResume.Session kept, ReadTap tap) throws Exception {
         long offset = info.chunkOffset(index);
         int length = info.chunkLength(index);
         if (priority > FOREGROUND) {
@@ -177,7 +193,8 @@ final class Copier {
         ByteBuffer buf = buffers.acquire(length);
         try {
             boolean fromKept = kept != null && kept.readVerified(index, buf);
-            if (!fromKept) {
+            boolean fromReader = !fromKept && tap != null && tap.take(index, buf);
+            if (!fromKept && !fromReader) {
                 from.bandwidth.acquire(length);
                 buf.clear().limit(length);
                 while (buf.hasRemaining()) {

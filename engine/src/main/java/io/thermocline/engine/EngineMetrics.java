@@ -22,6 +22,7 @@ import java.util.function.Supplier;
  *   <li>{@code thermocline.engine.move.bytes} (counter): bytes copied by moves;</li>
  *   <li>{@code thermocline.engine.move.preempted} (counter): chunks of background moves that waited for a foreground read;</li>
  *   <li>{@code thermocline.engine.move.resumed.chunks} (counter): chunks a copy took from a cut-off earlier copy instead of its source;</li>
+ *   <li>{@code thermocline.engine.move.shared.chunks} (counter): chunks a read-through promotion took from the foreground reader instead of its source;</li>
  *   <li>{@code thermocline.engine.stager.queue} (gauge): moves waiting or running;</li>
  *   <li>{@code thermocline.engine.dirty.bytes} (gauge): bytes written back and not yet persisted.</li>
  * </ul>
@@ -35,12 +36,14 @@ final class EngineMetrics {
     private final Counter movedBytes;
     private final Counter preempted;
     private final Counter resumedChunks;
+    private final Counter sharedChunks;
 
     EngineMetrics(MeterRegistry registry) {
         this.registry = registry;
         this.movedBytes = Counter.builder("thermocline.engine.move.bytes").baseUnit("bytes").register(registry);
         this.preempted = Counter.builder("thermocline.engine.move.preempted").register(registry);
         this.resumedChunks = Counter.builder("thermocline.engine.move.resumed.chunks").register(registry);
+        this.sharedChunks = Counter.builder("thermocline.engine.move.shared.chunks").register(registry);
     }
 
     MeterRegistry registry() {
@@ -75,6 +78,10 @@ final class EngineMetrics {
 
     void preempted() {
         preempted.increment();
+    }
+
+    void sharedChunks(int chunks) {
+        sharedChunks.increment(chunks);
     }
 
     void resumedChunks(int chunks) {

@@ -80,6 +80,12 @@ public final class EngineReader implements ObjectReader {
             tier.foreground.decrementAndGet();
             if (err == null) {
                 engine.recordRead(key, tier, System.nanoTime() - t0, n);
+                if (n > 0 && tier == engine.backing()) {
+                    ReadTap tap = engine.readTap(key.key());
+                    if (tap != null && tap.info().sameContentAs(info)) {
+                        tap.offer(position, dst.duplicate().flip().position(dst.position() - n));
+                    }
+                }
                 return CompletableFuture.completedFuture(n);
             }
             Throwable t = TierException.unwrap(err);

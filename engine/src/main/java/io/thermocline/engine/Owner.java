@@ -421,7 +421,7 @@ final class Owner implements AutoCloseable {
             try {
                 second.moves.acquire(priority);
                 try {
-                    copier.copy(rec.info(), from, to, priority, progress);
+                    copier.copy(rec.info(), from, to, priority, progress, engine.readTap(key));
                 } finally {
                     second.moves.release();
                 }

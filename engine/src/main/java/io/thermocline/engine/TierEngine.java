@@ -89,6 +89,7 @@ public final class TierEngine implements AutoCloseable {
     private volatile FileLock lock;
     private volatile Owner owner;
     private volatile boolean closed;
+    private final java.util.concurrent.ConcurrentHashMap<ObjectKey, ReadTap> readTaps = new java.util.concurrent.ConcurrentHashMap<>();
 
     private TierEngine(EngineConfig config, SharedRegion region, List<EngineTier> tiers, FileChannel lockChannel) {
         this.config = config;
@@ -340,7 +341,7 @@ public final class TierEngine implements AutoCloseable {
             // free room, so that a scan over cold objects never pushes hot ones out; promotions that
             // need room are the planner's, by heat
             if (!hit && opened.tier() == backing() && fitsWithoutEviction(preferred, opened.reader().info().sizeInBytes())) {
-                promoteForRead(key, preferred);
+                promoteForRead(key, preferred, opened.reader().info());
             }
             return new EngineReader(this, rk, opened);
         });
@@ -350,10 +351,30 @@ public final class TierEngine implements AutoCloseable {
         return region.tiers().get(t.id).usedInBytes() + size <= t.definition.spec().highBytes();
     }
 
-    private void promoteForRead(ObjectKey key, EngineTier preferred) {
+    /** The tap of a read-through of {@code key} under way in this process, or null. */
+    ReadTap readTap(ObjectKey key) {
+        return readTaps.get(key);
+    }
+
+    private void promoteForRead(ObjectKey key, EngineTier preferred, ObjectInfo info) {
         Owner o = owner;
         if (o != null) {
+            // the reader and the promotion share the chunks the reader fetches (see ReadTap)
+            ReadTap tap = info.chunkCount() > 1 ? new ReadTap(info) : null;
+            if (tap != null && readTaps.putIfAbsent(key, tap) != null) {
+                tap = null; // a read-through of it is already under way
+            }
+            ReadTap mine = tap;
             o.ensureOn(key, preferred.id, MoveKind.FOREGROUND_READ, 0, b -> { })
+                    .whenComplete((v, t) -> {
+                        if (mine != null) {
+                            readTaps.remove(key, mine);
+                            if (mine.shared() > 0) {
+                                metrics.sharedChunks(mine.shared());
+                            }
+                            mine.close();
+                        }
+                    })
                     .exceptionally(t -> {
                         log.debug("read-through promotion of {} to {} did not run: {}", key, preferred.name(), TierException.unwrap(t).toString());
                         return null;

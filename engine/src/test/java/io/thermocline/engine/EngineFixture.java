@@ -34,6 +34,12 @@ final class EngineFixture {
     }
 
     static EngineConfig.Builder config(Path dir, URI endpoint, String accessKey, String secretKey, String bucket, PolicyConfig policy) {
+        return config(dir, endpoint, accessKey, secretKey, bucket, policy, 0);
+    }
+
+    /** @param s3MoveBandwidth the s3 tier's bandwidth limit for moves, bytes per second; 0: none */
+    static EngineConfig.Builder config(Path dir, URI endpoint, String accessKey, String secretKey, String bucket, PolicyConfig policy,
+                                       long s3MoveBandwidth) {
         S3TierConfig s3 = S3TierConfig.builder(bucket).prefix("engine/").endpoint(endpoint)
                 .credentials(StaticCredentialsProvider.create(AwsBasicCredentials.create(accessKey, secretKey))).build();
         return EngineConfig.builder(dir.resolve("root"))
@@ -42,7 +48,7 @@ final class EngineFixture {
                 .tier(StandardTiers.local(TierSpec.builder("local", 256 * MIB).build(), dir.resolve("local"), false))
                 .tier(StandardTiers.blockOnFile(TierSpec.builder("fabric", 256 * MIB).build(), dir.resolve("fabric.img"),
                         dir.resolve("fabric-catalog"), "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000e001", false))
-                .tier(StandardTiers.s3(TierSpec.builder("s3", 1L << 40).build(), s3))
+                .tier(StandardTiers.s3(TierSpec.builder("s3", 1L << 40).bandwidthBytesPerSecond(s3MoveBandwidth).build(), s3))
                 .policy(policy)
                 .plannerInterval(Duration.ofHours(1)) // tests call planOnce themselves
                 .drainGrace(Duration.ofMillis(20))

@@ -4,6 +4,7 @@ import io.thermocline.placement.PolicyConfig;
 import io.thermocline.placement.Rule;
 import io.thermocline.placement.WriteMode;
 import io.thermocline.region.SlotState;
+import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectNotFoundException;
 import io.thermocline.tier.TierException;
@@ -400,5 +401,34 @@ class TierEngineTest {
                 s3.moves.release();
             }
         }
+    }
+    @Test
+    void aReadThroughPromotionTakesTheChunksTheReaderFetchedInsteadOfReadingThemAgain() throws Exception {
+        String bucket = "engine-" + buckets++;
+        server.createBucket(bucket);
+        // the promotion copies one chunk at a time at 1 MiB/s out of s3; the foreground reader is not
+        // limited, so it fetches most chunks first and the promotion should take those from it
+        EngineConfig config = EngineFixture.config(dir, server.endpoint(), server.accessKey(), server.secretKey(), bucket, policy(),
+                MIB).parallelChunks(1).build();
+        TierEngine e = open(config);
+        long size = 16 * MIB + 4321;
+        put(e, "rt/shard", 81, size, PutOptions.defaults().withTier("s3"));
+        try (EngineReader r = e.read(ObjectKey.of("rt/shard")).join()) {
+            assertEquals("s3", r.tier());
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(3 * (int) MIB);
+            long position = 0;
+            while (position < size) {
+                buf.clear();
+                int n = r.read(position, buf).join();
+                buf.flip();
+                assertEquals(-1, io.thermocline.tier.testkit.TestData.firstMismatch(81, position, buf));
+                position += n;
+            }
+        }
+        await("the read-through promotion", () -> tiersOf(e, "rt/shard").contains("local"));
+        int chunks = (int) ((size + ObjectInfo.DEFAULT_CHUNK_SIZE_IN_BYTES - 1) / ObjectInfo.DEFAULT_CHUNK_SIZE_IN_BYTES);
+        double shared = e.meters().get("thermocline.engine.move.shared.chunks").counter().count();
+        assertTrue(shared >= chunks / 2.0, shared + " of " + chunks + " chunks taken from the reader");
+        assertContent(e, "rt/shard", 81, size);
     }
 }
