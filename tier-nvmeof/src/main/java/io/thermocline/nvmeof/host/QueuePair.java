@@ -424,9 +424,20 @@ final class QueuePair extends ChannelInboundHandlerAdapter {
             return;
         }
         long copyStart = r.wireNanos != 0 ? System.nanoTime() : 0;
-        ByteBuffer dst = r.readDst.duplicate();
-        dst.limit(r.readBase + d.offset() + n).position(r.readBase + d.offset());
-        d.data().getBytes(d.data().readerIndex(), dst);
+        if (r.failure == null) {
+            ByteBuffer dst = r.readDst.duplicate();
+            dst.limit(r.readBase + d.offset() + n).position(r.readBase + d.offset());
+            try {
+                d.data().getBytes(d.data().readerIndex(), dst);
+            } catch (WrongThreadException | IllegalStateException e) {
+                // the caller's buffer cannot be written from this I/O thread (memory of a confined
+                // arena, or of one already closed): that is this command's fault, not the path's —
+                // fail the command when it completes instead of dropping the connection
+                r.failure = new NvmeException(r.what + " on " + name + ": the destination buffer cannot be written from the"
+                        + " I/O thread (" + e.getMessage() + "); give reads memory of a shared or global arena, or a heap"
+                        + " or direct buffer", NvmeException.Scope.COMMAND, false, e);
+            }
+        }
         if (copyStart != 0) {
             r.copyNanos += System.nanoTime() - copyStart;
         }

@@ -194,4 +194,18 @@ class NvmeTcpHostTest {
             assertTrue(NvmeDiscovery.readLog(c).entries().size() >= 1);
         }
     }
+    @Test
+    void aReadIntoABufferTheIoThreadCannotWrite_failsThatReadAndTheConnectionGoesOn() {
+        try (NvmeTcpController c = fabric.connect(); NvmeTcpBlockDevice dev = c.openNamespace(1);
+             java.lang.foreign.Arena confined = java.lang.foreign.Arena.ofConfined()) {
+            java.nio.ByteBuffer bad = confined.allocate(8192, 4096).asByteBuffer();
+            CompletionException e = assertThrows(CompletionException.class, () -> dev.read(0, bad).join());
+            assertTrue(e.getCause() instanceof TierIoException t && !t.retryable(), e.getCause().toString());
+            assertTrue(e.getCause().getMessage().contains("cannot be written from the I/O thread"), e.getCause().getMessage());
+            // the same queue serves the next read
+            java.nio.ByteBuffer good = java.nio.ByteBuffer.allocateDirect(8192);
+            dev.read(0, good).join();
+            assertTrue(c.isConnected());
+        }
+    }
 }
