@@ -1,5 +1,6 @@
 package io.thermocline.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -16,6 +17,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
+import java.util.function.ToIntFunction;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -58,6 +61,50 @@ final class EngineCommands {
         return s.pinUntilMillis() > 0 ? "until " + Instant.ofEpochMilli(s.pinUntilMillis()) : s.pinUntilMillis() < 0 ? "?" : "";
     }
 
+    static ArrayNode jsonArray(List<ObjectStatus> list) {
+        ArrayNode a = JSON.createArrayNode();
+        list.forEach(s -> a.add(json(s)));
+        return a;
+    }
+
+    /** What a command reads from the engine it opened. */
+    interface Query<T> {
+        T run(TierEngine e);
+    }
+
+    /** How a command prints what it read; the engine is still open. */
+    interface Printer<T> {
+        void print(TierEngine e, T value, PrintWriter out);
+    }
+
+    /**
+     * The shape every read-only command shares: open the engine from the options (owner or
+     * attached), read once, print JSON with {@code --json} or text otherwise, flush, exit 0.
+     * Failures propagate so that the top-level handler maps them to the documented exit codes.
+     */
+    static <T> int show(CommandLine.Model.CommandSpec spec, EngineOptions options, boolean json,
+            Query<T> query, Function<T, ? extends JsonNode> asJson,
+            Printer<T> asText) {
+        try (TierEngine e = options.open(spec.commandLine())) {
+            T value = query.run(e);
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                out.println(asJson.apply(value));
+            } else {
+                asText.print(e, value, out);
+            }
+            out.flush();
+            return 0;
+        }
+    }
+
+    /** Opens the engine from the options, runs {@code body} on it and closes it again. */
+    static int withEngine(CommandLine.Model.CommandSpec spec, EngineOptions options, ToIntFunction<TierEngine> body) {
+        try (TierEngine e = options.open(spec.commandLine())) {
+            return body.applyAsInt(e);
+        }
+    }
+
     static ObjectStatus require(TierEngine e, String key) {
         Optional<ObjectStatus> s = e.stat(ObjectKey.of(key)).join();
         if (s.isEmpty()) {
@@ -81,25 +128,15 @@ final class EngineCommands {
 
         @Override
         public Integer call() {
-            try (TierEngine e = engine.open(spec.commandLine())) {
-                List<ObjectStatus> list = e.list(prefix);
-                PrintWriter out = spec.commandLine().getOut();
-                if (json) {
-                    ArrayNode a = JSON.createArrayNode();
-                    list.forEach(s -> a.add(json(s)));
-                    out.println(a);
-                } else {
-                    Table t = new Table("KEY", ">SIZE", "STATE", "TIERS", ">READS", ">HEAT", "PINNED");
-                    for (ObjectStatus s : list) {
-                        t.row(s.key(), ByteSizeConverter.format(s.sizeInBytes()), s.state(), String.join(",", s.tiers()), s.reads(),
-                                String.format(Locale.ROOT, "%.2f", s.decayedReads()), pinText(s));
-                    }
-                    t.print(out);
-                    out.printf("%d objects, %s%n", list.size(), ByteSizeConverter.format(list.stream().mapToLong(ObjectStatus::sizeInBytes).sum()));
+            return show(spec, engine, json, e -> e.list(prefix), EngineCommands::jsonArray, (e, list, out) -> {
+                Table t = new Table("KEY", ">SIZE", "STATE", "TIERS", ">READS", ">HEAT", "PINNED");
+                for (ObjectStatus s : list) {
+                    t.row(s.key(), ByteSizeConverter.format(s.sizeInBytes()), s.state(), String.join(",", s.tiers()), s.reads(),
+                            String.format(Locale.ROOT, "%.2f", s.decayedReads()), pinText(s));
                 }
-                out.flush();
-                return 0;
-            }
+                t.print(out);
+                out.printf("%d objects, %s%n", list.size(), ByteSizeConverter.format(list.stream().mapToLong(ObjectStatus::sizeInBytes).sum()));
+            });
         }
     }
 
@@ -117,19 +154,10 @@ final class EngineCommands {
 
         @Override
         public Integer call() {
-            try (TierEngine e = engine.open(spec.commandLine())) {
-                ObjectStatus s = require(e, key);
-                PrintWriter out = spec.commandLine().getOut();
-                if (json) {
-                    out.println(json(s));
-                } else {
+            return show(spec, engine, json, e -> require(e, key), EngineCommands::json, (e, s, out) ->
                     out.printf("key:     %s%nsize:    %d (%s)%ncrc32c:  %08x%nstate:   %s%ntiers:   %s%nepoch:   %d%nreads:   %d%nheat:    %.3f%npinned:  %s%n",
                             s.key(), s.sizeInBytes(), ByteSizeConverter.format(s.sizeInBytes()), s.crc32c(), s.state(),
-                            String.join(", ", s.tiers()), s.epoch(), s.reads(), s.decayedReads(), pinText(s).isEmpty() ? "no" : pinText(s));
-                }
-                out.flush();
-                return 0;
-            }
+                            String.join(", ", s.tiers()), s.epoch(), s.reads(), s.decayedReads(), pinText(s).isEmpty() ? "no" : pinText(s)));
         }
     }
 
@@ -151,26 +179,18 @@ final class EngineCommands {
             if (top < 1) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--top: " + top + " (expected: 1 or more)");
             }
-            try (TierEngine e = engine.open(spec.commandLine())) {
-                List<ObjectStatus> list = e.list(prefix).stream()
-                        .sorted(Comparator.comparingDouble(ObjectStatus::decayedReads).reversed().thenComparing(ObjectStatus::key))
-                        .limit(top).toList();
-                PrintWriter out = spec.commandLine().getOut();
-                if (json) {
-                    ArrayNode a = JSON.createArrayNode();
-                    list.forEach(s -> a.add(json(s)));
-                    out.println(a);
-                } else {
-                    Table t = new Table(">HEAT", ">READS", "KEY", ">SIZE", "TIERS");
-                    for (ObjectStatus s : list) {
-                        t.row(String.format(Locale.ROOT, "%.2f", s.decayedReads()), s.reads(), s.key(),
-                                ByteSizeConverter.format(s.sizeInBytes()), String.join(",", s.tiers()));
-                    }
-                    t.print(out);
-                }
-                out.flush();
-                return 0;
-            }
+            return show(spec, engine, json,
+                    e -> e.list(prefix).stream()
+                            .sorted(Comparator.comparingDouble(ObjectStatus::decayedReads).reversed().thenComparing(ObjectStatus::key))
+                            .limit(top).toList(),
+                    EngineCommands::jsonArray, (e, list, out) -> {
+                        Table t = new Table(">HEAT", ">READS", "KEY", ">SIZE", "TIERS");
+                        for (ObjectStatus s : list) {
+                            t.row(String.format(Locale.ROOT, "%.2f", s.decayedReads()), s.reads(), s.key(),
+                                    ByteSizeConverter.format(s.sizeInBytes()), String.join(",", s.tiers()));
+                        }
+                        t.print(out);
+                    });
         }
     }
 
@@ -187,42 +207,38 @@ final class EngineCommands {
 
         @Override
         public Integer call() {
-            try (TierEngine e = engine.open(spec.commandLine())) {
-                List<TierStatus> tiers = e.tiers();
-                PrintWriter out = spec.commandLine().getOut();
-                if (json) {
-                    ArrayNode a = JSON.createArrayNode();
-                    for (TierStatus t : tiers) {
-                        ObjectNode n = a.addObject();
-                        n.put("id", t.id());
-                        n.put("name", t.name());
-                        n.put("class", t.tierClass() != null ? t.tierClass().name() : null);
-                        n.put("capacity", t.capacityBytes() == Long.MAX_VALUE ? null : (Long) t.capacityBytes());
-                        n.put("used", t.usedBytes() < 0 ? null : (Long) t.usedBytes());
-                        n.put("objects", t.objectCount());
-                        n.put("health", t.health() != null ? t.health().status().name() : null);
-                        n.put("health_detail", t.health() != null ? t.health().detail() : null);
-                        n.put("where", t.description());
-                    }
-                    out.println(a);
-                } else {
-                    Table tb = new Table("TIER", "CLASS", ">CAPACITY", ">USED", ">USED%", ">OBJECTS", "HEALTH", "WHERE");
-                    for (TierStatus t : tiers) {
-                        boolean unlimited = t.capacityBytes() == Long.MAX_VALUE;
-                        tb.row(t.name(), t.tierClass() != null ? t.tierClass() : "-",
-                                unlimited ? "unlimited" : ByteSizeConverter.format(t.capacityBytes()),
-                                t.usedBytes() < 0 ? "-" : ByteSizeConverter.format(t.usedBytes()),
-                                t.usedBytes() < 0 || unlimited ? "-" : String.format(Locale.ROOT, "%.1f", 100.0 * t.usedBytes() / t.capacityBytes()),
-                                t.objectCount(), t.health() != null ? t.health().status() : "not opened here", t.description());
-                    }
-                    tb.print(out);
-                    if (!e.isOwner()) {
-                        out.println("(attached to the owner of " + e.dataRoot() + "; tiers only the owner opens show '-')");
-                    }
+            return show(spec, engine, json, TierEngine::tiers, Tiers::jsonTiers, (e, tiers, out) -> {
+                Table tb = new Table("TIER", "CLASS", ">CAPACITY", ">USED", ">USED%", ">OBJECTS", "HEALTH", "WHERE");
+                for (TierStatus t : tiers) {
+                    boolean unlimited = t.capacityBytes() == Long.MAX_VALUE;
+                    tb.row(t.name(), t.tierClass() != null ? t.tierClass() : "-",
+                            unlimited ? "unlimited" : ByteSizeConverter.format(t.capacityBytes()),
+                            t.usedBytes() < 0 ? "-" : ByteSizeConverter.format(t.usedBytes()),
+                            t.usedBytes() < 0 || unlimited ? "-" : String.format(Locale.ROOT, "%.1f", 100.0 * t.usedBytes() / t.capacityBytes()),
+                            t.objectCount(), t.health() != null ? t.health().status() : "not opened here", t.description());
                 }
-                out.flush();
-                return 0;
+                tb.print(out);
+                if (!e.isOwner()) {
+                    out.println("(attached to the owner of " + e.dataRoot() + "; tiers only the owner opens show '-')");
+                }
+            });
+        }
+
+        private static ArrayNode jsonTiers(List<TierStatus> tiers) {
+            ArrayNode a = JSON.createArrayNode();
+            for (TierStatus t : tiers) {
+                ObjectNode n = a.addObject();
+                n.put("id", t.id());
+                n.put("name", t.name());
+                n.put("class", t.tierClass() != null ? t.tierClass().name() : null);
+                n.put("capacity", t.capacityBytes() == Long.MAX_VALUE ? null : (Long) t.capacityBytes());
+                n.put("used", t.usedBytes() < 0 ? null : (Long) t.usedBytes());
+                n.put("objects", t.objectCount());
+                n.put("health", t.health() != null ? t.health().status().name() : null);
+                n.put("health_detail", t.health() != null ? t.health().detail() : null);
+                n.put("where", t.description());
             }
+            return a;
         }
     }
 
@@ -245,10 +261,8 @@ final class EngineCommands {
             if (ttl.isNegative() || ttl.isZero()) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--for: " + ttl + " (expected: a positive duration)");
             }
-            try (TierEngine e = engine.open(spec.commandLine())) {
-                return each(spec, e, keys, json, "pinned for " + ttl.toString().substring(2).toLowerCase(Locale.ROOT),
-                        k -> e.pin(ObjectKey.of(k), ttl).join());
-            }
+            return withEngine(spec, engine, e -> each(spec, e, keys, json, "pinned for " + ttl.toString().substring(2).toLowerCase(Locale.ROOT),
+                    k -> e.pin(ObjectKey.of(k), ttl).join()));
         }
     }
 
@@ -264,9 +278,7 @@ final class EngineCommands {
 
         @Override
         public Integer call() {
-            try (TierEngine e = engine.open(spec.commandLine())) {
-                return each(spec, e, keys, json, "unpinned", k -> e.unpin(ObjectKey.of(k)).join());
-            }
+            return withEngine(spec, engine, e -> each(spec, e, keys, json, "unpinned", k -> e.unpin(ObjectKey.of(k)).join()));
         }
     }
 
@@ -286,7 +298,7 @@ final class EngineCommands {
 
         @Override
         public Integer call() {
-            try (TierEngine e = engine.open(spec.commandLine())) {
+            return withEngine(spec, engine, e -> {
                 if (e.tiers().stream().noneMatch(t -> t.name().equals(tier))) {
                     throw new CommandLine.ParameterException(spec.commandLine(), "--tier: '" + tier + "' (expected: one of "
                             + e.tiers().stream().map(TierStatus::name).toList() + ")");
@@ -296,7 +308,7 @@ final class EngineCommands {
                         throw new IllegalStateException("tier " + tier + " held no copy of " + k);
                     }
                 });
-            }
+            });
         }
     }
 
