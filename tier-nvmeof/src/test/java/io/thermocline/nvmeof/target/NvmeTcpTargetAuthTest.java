@@ -4,70 +4,37 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.Unpooled;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.nio.NioIoHandler;
 import io.thermocline.nvmeof.auth.DhchapHostConfig;
 import io.thermocline.nvmeof.auth.DhchapSecret;
 import io.thermocline.nvmeof.pdu.Cqe;
 import io.thermocline.nvmeof.pdu.Fabrics;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.NvmeStatus;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The target's side of in-band authentication, seen by a host that speaks raw PDUs. */
 @Timeout(60)
 class NvmeTcpTargetAuthTest {
     private static final String NQN = "nqn.2024-01.io.thermocline.test:auth";
-    private static EventLoopGroup hostLoops;
+    @RegisterExtension
+    static final RawTargetFixture fixture = new RawTargetFixture(1);
 
     @TempDir
     Path dir;
-    private NvmeTcpTarget target;
-    private InetSocketAddress address;
-    private final List<RawHost> hosts = new ArrayList<>();
-
-    @BeforeAll
-    static void setUp() {
-        LeakCheck.install();
-        hostLoops = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
-    }
-
-    @AfterAll
-    static void tearDown() throws InterruptedException {
-        hostLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
-        LeakCheck.assertNoLeaks();
-    }
-
-    @AfterEach
-    void stop() {
-        hosts.forEach(RawHost::close);
-        if (target != null) {
-            target.close();
-        }
-    }
 
     private RawHost start(Duration connectTimeout) {
         String secret = DhchapSecret.generate(1, 32, new SecureRandom()).format();
-        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1).connectTimeout(connectTimeout)
+        fixture.start(NvmeTcpTarget.builder().port(0).eventLoopThreads(1).connectTimeout(connectTimeout)
                 .subsystem(Subsystem.builder(NQN).allowHost(RawHost.HOST_NQN, DhchapHostConfig.of(secret))
                         .namespace(Namespace.openFile(dir.resolve("ns"), 1 << 20, 512, false)).build())
-                .build();
-        address = target.start();
-        RawHost h = RawHost.open(hostLoops, address);
-        hosts.add(h);
+                .build());
+        RawHost h = fixture.host();
         h.initialize(false, false);
         return h;
     }

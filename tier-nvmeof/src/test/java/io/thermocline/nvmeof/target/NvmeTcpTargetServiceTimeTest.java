@@ -5,23 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.Unpooled;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.nio.NioIoHandler;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.NvmeStatus;
 import io.thermocline.nvmeof.pdu.Sqe;
 import io.thermocline.nvmeof.pdu.VendorIdentify;
 import io.thermocline.tier.local.FileBlockDevice;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -32,34 +24,11 @@ class NvmeTcpTargetServiceTimeTest {
     static final String NQN = NvmeTcpTargetTest.NQN_A;
     static final int BS = 4096;
 
-    private static EventLoopGroup hostLoops;
+    @RegisterExtension
+    static final RawTargetFixture fixture = new RawTargetFixture(2);
 
     @TempDir
     Path dir;
-
-    private NvmeTcpTarget target;
-    private InetSocketAddress address;
-    private final List<RawHost> hosts = new ArrayList<>();
-
-    @BeforeAll
-    static void setUp() {
-        LeakCheck.install();
-        hostLoops = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
-    }
-
-    @AfterAll
-    static void tearDown() throws InterruptedException {
-        hostLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
-        LeakCheck.assertNoLeaks();
-    }
-
-    @AfterEach
-    void stop() {
-        hosts.forEach(RawHost::close);
-        if (target != null) {
-            target.close();
-        }
-    }
 
     /** Namespace 1 is a file read with sendfile, namespace 2 a device read through a buffer. */
     private void start(boolean advertise) {
@@ -69,14 +38,7 @@ class NvmeTcpTargetServiceTimeTest {
                 .namespace(Namespace.openFile(dir.resolve("file.img"), 1 << 20, BS, false))
                 .namespace(new Namespace(device, null, true, true))
                 .build();
-        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1).serviceTimeReporting(advertise).subsystem(s).build();
-        address = target.start();
-    }
-
-    private RawHost raw() {
-        RawHost h = RawHost.open(hostLoops, address);
-        hosts.add(h);
-        return h;
+        fixture.start(NvmeTcpTarget.builder().port(0).eventLoopThreads(1).serviceTimeReporting(advertise).subsystem(s).build());
     }
 
     private static RawHost.Response setServiceTime(RawHost admin, int cdw11) {
@@ -87,12 +49,12 @@ class NvmeTcpTargetServiceTimeTest {
     @Test
     void hostThatDidNotOptIn_seesStandardCompletions_thenTheOptInAddsServiceTimeInDw1() {
         start(true);
-        RawHost admin = raw();
+        RawHost admin = fixture.host();
         admin.initialize(false, false);
         int cntlid = admin.connectAdminAndEnable(NQN, 0);
         byte[] id = admin.identify(NvmeOpcodes.CNS_CONTROLLER, 0).assertSuccess().data();
         assertTrue(VendorIdentify.offersServiceTime(Unpooled.wrappedBuffer(id)), "Identify Controller advertises it");
-        RawHost io = raw();
+        RawHost io = fixture.host();
         io.initialize(false, false);
         io.connect(1, 32, 0, cntlid, NQN, RawHost.HOST_NQN, 0).assertSuccess();
         byte[] data = new byte[BS];
@@ -126,15 +88,15 @@ class NvmeTcpTargetServiceTimeTest {
     @Test
     void otherHostsOnTheSameTarget_keepStandardCompletions() {
         start(true);
-        RawHost optedAdmin = raw();
+        RawHost optedAdmin = fixture.host();
         optedAdmin.initialize(false, false);
         optedAdmin.connectAdminAndEnable(NQN, 0);
         setServiceTime(optedAdmin, 1).assertSuccess();
         // a second association of the same host NQN that did not opt in: the opt-in is per controller
-        RawHost admin = raw();
+        RawHost admin = fixture.host();
         admin.initialize(false, false);
         int cntlid = admin.connectAdminAndEnable(NQN, 0);
-        RawHost io = raw();
+        RawHost io = fixture.host();
         io.initialize(false, false);
         io.connect(1, 32, 0, cntlid, NQN, RawHost.HOST_NQN, 0).assertSuccess();
         for (int i = 0; i < 10; i++) {
@@ -145,7 +107,7 @@ class NvmeTcpTargetServiceTimeTest {
     @Test
     void targetThatDoesNotOfferIt_advertisesNothingAndRefusesTheOptIn() {
         start(false);
-        RawHost admin = raw();
+        RawHost admin = fixture.host();
         admin.initialize(false, false);
         admin.connectAdminAndEnable(NQN, 0);
         byte[] id = admin.identify(NvmeOpcodes.CNS_CONTROLLER, 0).assertSuccess().data();

@@ -7,9 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.nio.NioIoHandler;
 import io.thermocline.nvmeof.host.HostIdentity;
 import io.thermocline.nvmeof.host.NvmeEventLoops;
 import io.thermocline.nvmeof.host.NvmeTcpBlockDevice;
@@ -19,7 +16,6 @@ import io.thermocline.nvmeof.pdu.Fabrics;
 import io.thermocline.nvmeof.pdu.IdentifyLayout;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.NvmeStatus;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,10 +27,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** One subsystem, several tenants: per-host namespace visibility and per-host rate limits. */
@@ -44,34 +38,11 @@ class NvmeTcpTargetTenantsTest {
     static final String HOST_B = NvmeTcpTargetTest.OTHER_HOST;
     static final int BS = 4096;
 
-    private static EventLoopGroup hostLoops;
+    @RegisterExtension
+    static final RawTargetFixture fixture = new RawTargetFixture(2);
 
     @TempDir
     Path dir;
-
-    private NvmeTcpTarget target;
-    private InetSocketAddress address;
-    private final List<RawHost> hosts = new ArrayList<>();
-
-    @BeforeAll
-    static void setUp() {
-        LeakCheck.install();
-        hostLoops = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
-    }
-
-    @AfterAll
-    static void tearDown() throws InterruptedException {
-        hostLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
-        LeakCheck.assertNoLeaks();
-    }
-
-    @AfterEach
-    void stop() {
-        hosts.forEach(RawHost::close);
-        if (target != null) {
-            target.close();
-        }
-    }
 
     private Namespace file(String name) {
         return Namespace.openFile(dir.resolve(name), 1 << 20, BS, false);
@@ -83,19 +54,12 @@ class NvmeTcpTargetTenantsTest {
                 .namespace(file("a.img")).namespace(file("b.img")).namespace(file("shared.img"))
                 .namespaceHosts(1, List.of(HOST_A)).namespaceHosts(2, List.of(HOST_B))
                 .build();
-        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(2).subsystem(s).build();
-        address = target.start();
-    }
-
-    private RawHost raw() {
-        RawHost h = RawHost.open(hostLoops, address);
-        hosts.add(h);
-        return h;
+        fixture.start(NvmeTcpTarget.builder().port(0).eventLoopThreads(2).subsystem(s).build());
     }
 
     /** An admin queue for {@code hostNqn}, enabled; returns it (its CNTLID in {@code cntlid[0]}). */
     private RawHost admin(String hostNqn, int[] cntlid) {
-        RawHost admin = raw();
+        RawHost admin = fixture.host();
         admin.initialize(false, false);
         RawHost.Response r = admin.connect(0, 32, 0, Fabrics.CNTLID_DYNAMIC, NQN, hostNqn, 0).assertSuccess();
         cntlid[0] = r.cqe().dw0() & 0xFFFF;
@@ -104,7 +68,7 @@ class NvmeTcpTargetTenantsTest {
     }
 
     private RawHost ioQueue(String hostNqn, int cntlid) {
-        RawHost io = raw();
+        RawHost io = fixture.host();
         io.initialize(false, false);
         io.connect(1, 32, 0, cntlid, NQN, hostNqn, 0).assertSuccess();
         return io;
@@ -207,8 +171,7 @@ class NvmeTcpTargetTenantsTest {
                 .namespace(file("a.img"), 1).namespace(file("b.img"), 1).namespace(file("shared.img"), 2)
                 .namespaceHosts(1, List.of(HOST_A)).namespaceHosts(2, List.of(HOST_B))
                 .build();
-        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1).subsystem(s).build();
-        address = target.start();
+        fixture.start(NvmeTcpTarget.builder().port(0).eventLoopThreads(1).subsystem(s).build());
         RawHost admin = admin(HOST_A, new int[1]);
         byte[] log = admin.logPage(NvmeOpcodes.LOG_ANA, 0, 4096).assertSuccess().data();
         ByteBuffer b = ByteBuffer.wrap(log).order(java.nio.ByteOrder.LITTLE_ENDIAN);
@@ -230,22 +193,21 @@ class NvmeTcpTargetTenantsTest {
     void hostRateLimit_subsystemAddedAgainUnderTheSameNqn_startsWithItsOwnLimit() {
         HostRateLimit first = new HostRateLimit(1000, 0, 10, 1);
         HostRateLimit second = new HostRateLimit(50, 0, 5, 1);
-        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1)
+        fixture.start(NvmeTcpTarget.builder().port(0).eventLoopThreads(1)
                 .subsystem(Subsystem.builder(NQN).allowHost(HOST_A).namespace(file("one.img")).hostRateLimit(HOST_A, first).build())
-                .build();
-        address = target.start();
+                .build());
         int[] cntlid = new int[1];
         admin(HOST_A, cntlid);
         ioQueue(HOST_A, cntlid[0]).read(1, 0, 1, BS).assertSuccess();
-        assertEquals(first, target.rateLimitStats(NQN, HOST_A).limit());
-        assertEquals(1, target.rateLimitStats(NQN, HOST_A).admittedCommands());
+        assertEquals(first, fixture.target().rateLimitStats(NQN, HOST_A).limit());
+        assertEquals(1, fixture.target().rateLimitStats(NQN, HOST_A).admittedCommands());
 
-        assertTrue(target.removeSubsystem(NQN));
-        target.addSubsystem(Subsystem.builder(NQN).allowHost(HOST_A).namespace(file("two.img")).hostRateLimit(HOST_A, second).build());
-        assertNull(target.rateLimitStats(NQN, HOST_A), "no I/O queue of the new subsystem yet");
+        assertTrue(fixture.target().removeSubsystem(NQN));
+        fixture.target().addSubsystem(Subsystem.builder(NQN).allowHost(HOST_A).namespace(file("two.img")).hostRateLimit(HOST_A, second).build());
+        assertNull(fixture.target().rateLimitStats(NQN, HOST_A), "no I/O queue of the new subsystem yet");
         admin(HOST_A, cntlid);
         ioQueue(HOST_A, cntlid[0]).read(1, 0, 1, BS).assertSuccess();
-        HostRateStats stats = target.rateLimitStats(NQN, HOST_A);
+        HostRateStats stats = fixture.target().rateLimitStats(NQN, HOST_A);
         assertEquals(second, stats.limit());
         assertEquals(1, stats.admittedCommands());
     }
@@ -258,7 +220,7 @@ class NvmeTcpTargetTenantsTest {
     }
 
     private NvmeTcpHostOptions.Builder options(String hostNqn) {
-        return NvmeTcpHostOptions.builder(address.getHostString(), address.getPort(), NQN)
+        return NvmeTcpHostOptions.builder(fixture.address().getHostString(), fixture.address().getPort(), NQN)
                 .identity(new HostIdentity(hostNqn, UUID.nameUUIDFromBytes(hostNqn.getBytes())))
                 .nrIoQueues(1).commandTimeout(Duration.ofSeconds(30));
     }
@@ -279,8 +241,7 @@ class NvmeTcpTargetTenantsTest {
                 .namespace(file("shared.img"))
                 .hostRateLimit(HOST_A, limit)
                 .build();
-        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1).subsystem(s).build();
-        address = target.start();
+        fixture.start(NvmeTcpTarget.builder().port(0).eventLoopThreads(1).subsystem(s).build());
         try (NvmeEventLoops loops = new NvmeEventLoops(2);
              NvmeTcpController scanner = NvmeTcpController.connectAndWait(loops, options(HOST_A).build());
              NvmeTcpController victim = NvmeTcpController.connectAndWait(loops, options(HOST_B).build())) {
@@ -307,7 +268,7 @@ class NvmeTcpTargetTenantsTest {
             while (System.nanoTime() - start < TimeUnit.SECONDS.toNanos(1)) {
                 Thread.sleep(20);
             }
-            long admittedBeforeStop = target.rateLimitStats(NQN, HOST_A).admittedCommands();
+            long admittedBeforeStop = fixture.target().rateLimitStats(NQN, HOST_A).admittedCommands();
             double seconds = (System.nanoTime() - start) / 1e9;
             stop.set(true);
             CompletableFuture.allOf(lanes.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
@@ -315,11 +276,11 @@ class NvmeTcpTargetTenantsTest {
             double bound = limit.burstIos() + limit.iops() * seconds + 1;
             assertTrue(admittedBeforeStop <= bound * 1.25 + 2, "scanner admitted " + admittedBeforeStop + " reads in "
                     + seconds + " s (expected at most " + bound + " by the token bucket)");
-            HostRateStats stats = target.rateLimitStats(NQN, HOST_A);
+            HostRateStats stats = fixture.target().rateLimitStats(NQN, HOST_A);
             assertNotNull(stats);
             assertTrue(stats.deferredCommands() > 0, "the scanner ran into its limit: " + stats);
             assertEquals(scanned.get(), stats.admittedCommands(), "every read the scanner completed went through the limiter");
-            assertNull(target.rateLimitStats(NQN, HOST_B), "the victim is not limited");
+            assertNull(fixture.target().rateLimitStats(NQN, HOST_B), "the victim is not limited");
             double scannerBudget = limit.burstIos() + limit.iops() * victimSeconds + 1;
             assertTrue(victimReads > scannerBudget, "the victim did " + victimReads + " reads in " + victimSeconds
                     + " s, no more than the scanner's budget of " + scannerBudget + " for that time");

@@ -10,9 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.nio.NioIoHandler;
 import io.thermocline.nvmeof.pdu.Cqe;
 import io.thermocline.nvmeof.pdu.Fabrics;
 import io.thermocline.nvmeof.pdu.FatalErrorStatus;
@@ -26,7 +23,6 @@ import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.local.FileBlockDevice;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -42,10 +38,8 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -57,48 +51,14 @@ class NvmeTcpTargetTest {
     static final String OTHER_HOST = "nqn.2014-08.org.nvmexpress:uuid:99999999-8888-7777-6666-555555555555";
     static final int MIB = 1 << 20;
 
-    private static EventLoopGroup hostLoops;
+    @RegisterExtension
+    static final RawTargetFixture fixture = new RawTargetFixture(2);
 
     @TempDir
     Path dir;
 
-    private NvmeTcpTarget target;
-    private InetSocketAddress address;
-    private final List<RawHost> hosts = new ArrayList<>();
-
-    @BeforeAll
-    static void setUp() {
-        LeakCheck.install();
-        hostLoops = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
-    }
-
-    @AfterAll
-    static void tearDown() throws InterruptedException {
-        hostLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
-        LeakCheck.assertNoLeaks();
-    }
-
-    @AfterEach
-    void stop() {
-        hosts.forEach(RawHost::close);
-        if (target != null) {
-            target.close();
-        }
-    }
-
     private static NvmeTcpTarget.Builder targetBuilder() {
         return NvmeTcpTarget.builder().port(0).eventLoopThreads(2);
-    }
-
-    private void start(NvmeTcpTarget t) {
-        target = t;
-        address = t.start();
-    }
-
-    private RawHost host() {
-        RawHost h = RawHost.open(hostLoops, address);
-        hosts.add(h);
-        return h;
     }
 
     private Namespace file(String name, long size, int blockSize) {
@@ -115,10 +75,10 @@ class NvmeTcpTargetTest {
 
     /** An admin queue and I/O queue 1 on two connections; returns the I/O queue's host. */
     private RawHost ioQueue(String nqn, boolean hd, boolean dd, int queueSize, int cattr) {
-        RawHost admin = host();
+        RawHost admin = fixture.host();
         admin.initialize(hd, dd);
         int cntlid = admin.connectAdminAndEnable(nqn, 0);
-        RawHost io = host();
+        RawHost io = fixture.host();
         io.initialize(hd, dd);
         io.connect(1, queueSize, 0, cntlid, nqn, RawHost.HOST_NQN, cattr).assertSuccess();
         return io;
@@ -157,8 +117,8 @@ class NvmeTcpTargetTest {
         Subsystem a = subsystem(NQN_A, file("a", MIB, 4096));
         Subsystem b = Subsystem.builder(NQN_B).namespace(file("b", MIB, 4096)).allowHost(OTHER_HOST).build();
         Subsystem c = Subsystem.builder(NQN_C).namespace(file("c", MIB, 4096)).allowAnyHost(true).build();
-        start(targetBuilder().subsystem(a).subsystem(b).subsystem(c).portId(7).build());
-        RawHost h = host();
+        fixture.start(targetBuilder().subsystem(a).subsystem(b).subsystem(c).portId(7).build());
+        RawHost h = fixture.host();
         h.initialize(false, false);
         h.connectAdminAndEnable(NvmeOpcodes.DISCOVERY_NQN, 0);
 
@@ -190,7 +150,7 @@ class NvmeTcpTargetTest {
             assertEquals(7, le.getShort(e + 4), "PORTID");
             assertEquals(0xFFFF, le.getShort(e + 6) & 0xFFFF, "CNTLID dynamic");
             assertEquals(32, le.getShort(e + 8), "ASQSZ");
-            assertEquals(padded(Integer.toString(address.getPort()), 32), ascii(all, e + 32, 32), "TRSVCID");
+            assertEquals(padded(Integer.toString(fixture.address().getPort()), 32), ascii(all, e + 32, 32), "TRSVCID");
             assertEquals(expected[i], nulTerminated(all, e + 256, 256), "SUBNQN");
             assertEquals(padded("127.0.0.1", 256), ascii(all, e + 512, 256), "TRADDR");
         }
@@ -201,7 +161,7 @@ class NvmeTcpTargetTest {
         h.identify(NvmeOpcodes.CNS_NAMESPACE, 1).assertStatus(NvmeStatus.INVALID_FIELD);
 
         // the other host sees a and c swapped for b and c
-        RawHost other = host();
+        RawHost other = fixture.host();
         other.initialize(false, false);
         Cqe cqe = other.connect(0, 32, 0, Fabrics.CNTLID_DYNAMIC, NvmeOpcodes.DISCOVERY_NQN, OTHER_HOST, 0).assertSuccess().cqe();
         assertTrue((cqe.dw0() & 0xFFFF) > 0);
@@ -220,8 +180,8 @@ class NvmeTcpTargetTest {
         Namespace n2 = file("n2", 4 * MIB, 512);
         Subsystem s = Subsystem.builder(NQN_A).serial("SER123").model("Test Model").firmware("1.2")
                 .namespace(n1).namespace(n2).allowHost(RawHost.HOST_NQN).build();
-        start(targetBuilder().subsystem(s).inCapsuleDataSize(4096).maxQueueSize(64).maxIoQueues(4).mdts(5).build());
-        RawHost h = host();
+        fixture.start(targetBuilder().subsystem(s).inCapsuleDataSize(4096).maxQueueSize(64).maxIoQueues(4).mdts(5).build());
+        RawHost h = fixture.host();
         Pdu.IcResp ic = h.initialize(false, false);
         assertEquals(0, ic.cpda());
         assertEquals(128 * 1024, ic.maxH2cData());
@@ -392,12 +352,12 @@ class NvmeTcpTargetTest {
         Namespace ns = zeroCopy ? Namespace.openFile(path, size, bs, false)
                 : new Namespace(FileBlockDevice.open(path, FileBlockDevice.options().sizeInBytes(size).blockSizeInBytes(bs)),
                         null, true, true);
-        start(targetBuilder().subsystem(subsystem(NQN_A, ns)).maxH2cData(16 * 1024).inCapsuleDataSize(8192)
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, ns)).maxH2cData(16 * 1024).inCapsuleDataSize(8192)
                 .maxC2hDataPerPdu(16 * 1024).build());
-        RawHost admin = host();
+        RawHost admin = fixture.host();
         admin.initialize(hd, dd);
         int cntlid = admin.connectAdminAndEnable(NQN_A, 0);
-        RawHost io = host();
+        RawHost io = fixture.host();
         io.initialize(hd, dd, hpda, 0);  // HPDA: C2HData payloads start at a multiple of (HPDA + 1) dwords
         io.connect(1, 32, 0, cntlid, NQN_A, RawHost.HOST_NQN, 0).assertSuccess();
 
@@ -439,7 +399,7 @@ class NvmeTcpTargetTest {
 
     @Test
     void ioQueue_errorStatuses_leaveTheQueueUsable() {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", 4 * MIB, 4096))).build());
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", 4 * MIB, 4096))).build());
         RawHost io = ioQueue(NQN_A, false, false, 32, 0);
         long blocks = 4 * MIB / 4096;
 
@@ -470,11 +430,11 @@ class NvmeTcpTargetTest {
 
     @Test
     void pipelinedWrites_withSeveralR2tsOutstanding_allLand() {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", 4 * MIB, 4096))).maxH2cData(8192).build());
-        RawHost admin = host();
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", 4 * MIB, 4096))).maxH2cData(8192).build());
+        RawHost admin = fixture.host();
         admin.initialize(false, false);
         int cntlid = admin.connectAdminAndEnable(NQN_A, 0);
-        RawHost io = host();
+        RawHost io = fixture.host();
         io.initialize(false, false, 0, 3);  // MAXR2T 3: up to four R2Ts per command
         io.connect(1, 32, 0, cntlid, NQN_A, RawHost.HOST_NQN, 0).assertSuccess();
 
@@ -514,7 +474,7 @@ class NvmeTcpTargetTest {
 
     @Test
     void moreCommandsInFlightThanTheQueueHas_endsTheConnection() {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
         RawHost io = ioQueue(NQN_A, false, false, 4, 0);
         for (int i = 0; i < 4; i++) {
             io.send(io.encoder.capsuleCmd(io.channel().alloc(), RawHost.writeSqe(1, i, 4096, 4096).commandId(io.nextCid()), null));
@@ -529,7 +489,7 @@ class NvmeTcpTargetTest {
 
     @Test
     void h2cDataWithATransferTagNeverIssued_endsWithATermReq() {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
         RawHost io = ioQueue(NQN_A, false, false, 32, 0);
         io.send(io.encoder.capsuleCmd(io.channel().alloc(), RawHost.writeSqe(1, 0, 4096, 4096).commandId(io.nextCid()), null));
         Pdu.R2t r2t = (Pdu.R2t) io.next();
@@ -545,7 +505,7 @@ class NvmeTcpTargetTest {
 
     @Test
     void dataDigestErrors_failTheCommandWithATransientTransportError_andWriteNothing() {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
         RawHost io = ioQueue(NQN_A, false, true, 32, 0);
         byte[] original = random(4096, 7);
         io.writeInCapsule(1, 0, original, 4096).assertSuccess();
@@ -574,12 +534,12 @@ class NvmeTcpTargetTest {
 
     @Test
     void sqFlowControl_headReported_orDisabledWithSuccessInC2hData() {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).c2hSuccessOptimization(true).build());
-        RawHost admin = host();
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).c2hSuccessOptimization(true).build());
+        RawHost admin = fixture.host();
         admin.initialize(false, false);
         int cntlid = admin.connectAdminAndEnable(NQN_A, 0);
 
-        RawHost flow = host();
+        RawHost flow = fixture.host();
         flow.initialize(false, false);
         assertEquals(1, flow.connect(1, 4, 0, cntlid, NQN_A, RawHost.HOST_NQN, 0).assertSuccess().cqe().sqHead());
         byte[] data = random(4096, 11);
@@ -589,7 +549,7 @@ class NvmeTcpTargetTest {
         assertEquals(3, read.cqe().sqHead());
         assertEquals(0, flow.writeInCapsule(1, 1, data, 4096).assertSuccess().cqe().sqHead(), "wraps at the queue size");
 
-        RawHost free = host();
+        RawHost free = fixture.host();
         free.initialize(false, false);
         Cqe connected = free.connect(2, 4, 0, cntlid, NQN_A, RawHost.HOST_NQN, Fabrics.CATTR_DISABLE_SQ_FLOW_CONTROL)
                 .assertSuccess().cqe();
@@ -608,8 +568,8 @@ class NvmeTcpTargetTest {
     void connect_refusesHostsNotAllowed_unknownSubsystems_andBadIoQueues() {
         Subsystem a = Subsystem.builder(NQN_A).namespace(file("a", MIB, 4096)).allowHost(OTHER_HOST).build();
         Subsystem c = Subsystem.builder(NQN_C).namespace(file("c", MIB, 4096)).allowAnyHost(true).build();
-        start(targetBuilder().subsystem(a).subsystem(c).maxQueueSize(16).maxIoQueues(2).build());
-        RawHost h = host();
+        fixture.start(targetBuilder().subsystem(a).subsystem(c).maxQueueSize(16).maxIoQueues(2).build());
+        RawHost h = fixture.host();
         h.initialize(false, false);
         Cqe refused = h.connect(0, 32, 0, Fabrics.CNTLID_DYNAMIC, NQN_A, RawHost.HOST_NQN, 0)
                 .assertStatus(NvmeStatus.CONNECT_INVALID_HOST).cqe();
@@ -621,9 +581,9 @@ class NvmeTcpTargetTest {
         assertEquals(1 << 16 | Fabrics.CONNECT_DATA_SUBNQN_OFFSET, unknown.dw0(), "IATTR data, IPO SUBNQN");
         h.connect(0, 33, 0, Fabrics.CNTLID_DYNAMIC, NQN_C, RawHost.HOST_NQN, 0).assertStatus(NvmeStatus.CONNECT_INVALID_PARAMETERS);
         int cntlid = h.connect(0, 32, 0, Fabrics.CNTLID_DYNAMIC, NQN_C, RawHost.HOST_NQN, 0).assertSuccess().cqe().dw0();
-        assertEquals(1, target.controllerCount());
+        assertEquals(1, fixture.target().controllerCount());
 
-        RawHost io = host();
+        RawHost io = fixture.host();
         io.initialize(false, false);
         io.connect(1, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertStatus(NvmeStatus.COMMAND_SEQUENCE_ERROR);  // not enabled
         h.enable();
@@ -638,20 +598,20 @@ class NvmeTcpTargetTest {
         io.connect(2, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertSuccess();
         io.connect(1, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertStatus(NvmeStatus.CONNECT_CONTROLLER_BUSY);
 
-        RawHost dup = host();
+        RawHost dup = fixture.host();
         dup.initialize(false, false);
         dup.connect(2, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertStatus(NvmeStatus.CONNECT_INVALID_PARAMETERS);
 
         // losing the admin queue ends the association: its I/O queues close too
         h.close();
         io.awaitClosed(RawHost.TIMEOUT_MS);
-        assertEquals(0, target.controllerCount());
+        assertEquals(0, fixture.target().controllerCount());
     }
 
     @Test
     void firstCapsuleThatIsNotConnect_isRefused_andTheConnectionClosed() {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
-        RawHost h = host();
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
+        RawHost h = fixture.host();
         h.initialize(true, false);
         h.send(h.encoder.capsuleCmd(h.channel().alloc(),
                 new Sqe().opcode(NvmeOpcodes.ADMIN_IDENTIFY).cdw(10, 1).commandId(0x1234).sglTransport(4096), null));
@@ -664,13 +624,13 @@ class NvmeTcpTargetTest {
 
     @Test
     void connectionsWithoutASuccessfulConnect_areClosedAfterTheConnectTimeout() {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096)))
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096)))
                 .connectTimeout(java.time.Duration.ofMillis(200)).build());
-        RawHost silent = host();
-        RawHost refused = host();
+        RawHost silent = fixture.host();
+        RawHost refused = fixture.host();
         refused.initialize(false, false);
         refused.connect(0, 32, 0, Fabrics.CNTLID_DYNAMIC, NQN_A, OTHER_HOST, 0).assertStatus(NvmeStatus.CONNECT_INVALID_HOST);
-        RawHost connected = host();
+        RawHost connected = fixture.host();
         connected.initialize(false, false);
         connected.connectAdminAndEnable(NQN_A, 0);
         silent.awaitClosed(RawHost.TIMEOUT_MS);
@@ -681,29 +641,29 @@ class NvmeTcpTargetTest {
 
     @Test
     void disconnect_completesAndClosesTheIoQueue_only() {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
-        RawHost admin = host();
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
+        RawHost admin = fixture.host();
         admin.initialize(false, false);
         int cntlid = admin.connectAdminAndEnable(NQN_A, 0);
-        RawHost io = host();
+        RawHost io = fixture.host();
         io.initialize(false, false);
         io.connect(1, 8, 0, cntlid, NQN_A, RawHost.HOST_NQN, 0).assertSuccess();
         admin.run(Fabrics.disconnect(), null, null).assertStatus(NvmeStatus.INVALID_FIELD);
         io.run(Fabrics.disconnect(), null, null).assertSuccess();
         io.awaitClosed(RawHost.TIMEOUT_MS);
         admin.run(new Sqe().opcode(NvmeOpcodes.ADMIN_KEEP_ALIVE).sglTransport(0), null, null).assertSuccess();
-        RawHost again = host();
+        RawHost again = fixture.host();
         again.initialize(false, false);
         again.connect(1, 8, 0, cntlid, NQN_A, RawHost.HOST_NQN, 0).assertSuccess();  // the QID is free again
     }
 
     @Test
     void keepAlive_commandsKeepTheAssociation_silenceEndsIt() throws InterruptedException {
-        start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
-        RawHost h = host();
+        fixture.start(targetBuilder().subsystem(subsystem(NQN_A, file("a", MIB, 4096))).build());
+        RawHost h = fixture.host();
         h.initialize(false, false);
         int cntlid = h.connectAdminAndEnable(NQN_A, 400);
-        RawHost io = host();
+        RawHost io = fixture.host();
         io.initialize(false, false);
         io.connect(1, 8, 0, cntlid, NQN_A, RawHost.HOST_NQN, 0).assertSuccess();
         for (int i = 0; i < 8; i++) {
@@ -715,7 +675,7 @@ class NvmeTcpTargetTest {
         long silentMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - silentSince);
         assertTrue(silentMs >= 300, "closed after " + silentMs + " ms of silence (KATO 400 ms)");
         io.awaitClosed(RawHost.TIMEOUT_MS);
-        assertEquals(0, target.controllerCount());
+        assertEquals(0, fixture.target().controllerCount());
     }
 
     // ------------------------------------------------------------------ closing
@@ -775,14 +735,14 @@ class NvmeTcpTargetTest {
         Namespace owned = file("owned", MIB, 4096);
         try {
             Namespace slow = Namespace.of(new SlowDevice(kept, 300));
-            start(targetBuilder().subsystem(subsystem(NQN_A, slow, owned)).shutdownTimeout(java.time.Duration.ofSeconds(5)).build());
+            fixture.start(targetBuilder().subsystem(subsystem(NQN_A, slow, owned)).shutdownTimeout(java.time.Duration.ofSeconds(5)).build());
             RawHost io = ioQueue(NQN_A, false, false, 8, 0);
             byte[] data = random(4096, 21);
             int cid = io.nextCid();
             io.send(io.encoder.capsuleCmd(io.channel().alloc(), new Sqe().opcode(NvmeOpcodes.IO_WRITE).nsid(1).cdw(12, 0)
                     .sglInCapsule(4096).commandId(cid), Unpooled.wrappedBuffer(data)));
             Thread.sleep(50);  // the write is with the slow device now
-            Thread closer = Thread.ofPlatform().start(target::close);
+            Thread closer = Thread.ofPlatform().start(fixture.target()::close);
             io.await(cid, null).assertSuccess();
             io.awaitClosed(RawHost.TIMEOUT_MS);
             closer.join(10_000);
@@ -794,7 +754,7 @@ class NvmeTcpTargetTest {
             CompletionException closed = assertThrows(CompletionException.class,
                     () -> owned.device().read(0, ByteBuffer.allocate(4096)).join());
             assertInstanceOf(TierUnavailableException.class, closed.getCause(), "the owned namespace is closed");
-            assertThrows(IOException.class, () -> new Socket(address.getAddress(), address.getPort()).close(),
+            assertThrows(IOException.class, () -> new Socket(fixture.address().getAddress(), fixture.address().getPort()).close(),
                     "no longer listening");
         } finally {
             kept.close();
