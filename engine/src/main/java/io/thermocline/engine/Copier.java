@@ -82,7 +82,7 @@ final class Copier {
      */
     ObjectInfo copy(ObjectInfo info, EngineTier from, EngineTier to, int priority, LongConsumer progress, ReadTap tap)
             throws Exception {
-        if (tap != null && !tap.info().sameContentAs(info)) {
+        if (tap != null && (!tap.info().sameContentAs(info) || !tap.takeForCopy())) {
             tap = null;
         }
         try (ObjectReader reader = from.tier.openReader(info.key()).join()) {
@@ -194,6 +194,9 @@ final class Copier {
         try {
             boolean fromKept = kept != null && kept.readVerified(index, buf);
             boolean fromReader = !fromKept && tap != null && tap.take(index, buf);
+            if (fromReader) {
+                metrics.sharedChunks(1);
+            }
             if (!fromKept && !fromReader) {
                 from.bandwidth.acquire(length);
                 buf.clear().limit(length);

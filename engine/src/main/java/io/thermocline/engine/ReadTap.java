@@ -29,7 +29,7 @@ final class ReadTap {
     private final AtomicIntegerArray claimed;
     private final ConcurrentHashMap<Integer, ByteBuffer> offered = new ConcurrentHashMap<>();
     private final AtomicInteger tail;
-    private final AtomicInteger shared = new AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicBoolean taken = new java.util.concurrent.atomic.AtomicBoolean();
     private volatile boolean closed;
 
     ReadTap(ObjectInfo info) {
@@ -40,6 +40,14 @@ final class ReadTap {
 
     ObjectInfo info() {
         return info;
+    }
+
+    /**
+     * Claims the tap for one copy; false if a copy has had it already (its chunks are claimed:
+     * another copy of the object must read its source).
+     */
+    boolean takeForCopy() {
+        return taken.compareAndSet(false, true);
     }
 
     /**
@@ -104,13 +112,7 @@ final class ReadTap {
         }
         dst.clear().limit(length);
         dst.put(0, b, 0, length);
-        shared.incrementAndGet();
         return true;
-    }
-
-    /** Chunks the copier took from the reader instead of the source. */
-    int shared() {
-        return shared.get();
     }
 
     void close() {

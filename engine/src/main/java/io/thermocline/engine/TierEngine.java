@@ -369,9 +369,6 @@ public final class TierEngine implements AutoCloseable {
                     .whenComplete((v, t) -> {
                         if (mine != null) {
                             readTaps.remove(key, mine);
-                            if (mine.shared() > 0) {
-                                metrics.sharedChunks(mine.shared());
-                            }
                             mine.close();
                         }
                     })
