@@ -401,14 +401,7 @@ public final class TierEngine implements AutoCloseable {
      * the rest of the object is not read from the backing tier as well as copied from it.
      */
     boolean fasterCopy(RegionKey key, int tierId) {
-        int mask;
-        Owner o = owner;
-        if (o != null) {
-            mask = o.tiersOf(key.key());
-        } else {
-            EntryView v = new EntryView();
-            mask = region.table().lookup(key, v) ? v.tiers() : 0;
-        }
+        int mask = tiersHolding(key);
         for (EngineTier t : tiers) {
             if (t.id >= tierId) {
                 return false;
@@ -418,6 +411,16 @@ public final class TierEngine implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /** The tiers holding the object: from the catalog in the owner, from the shared region elsewhere. */
+    private int tiersHolding(RegionKey key) {
+        Owner o = owner;
+        if (o != null) {
+            return o.tiersOf(key.key());
+        }
+        EntryView v = new EntryView();
+        return region.table().lookup(key, v) ? v.tiers() : 0;
     }
 
     /** Finds the object and opens a reader on the fastest readable tier holding it, other than {@code exclude}. */
@@ -431,14 +434,8 @@ public final class TierEngine implements AutoCloseable {
      * is then stale, and is made again, a few times, before the object counts as missing.
      */
     private CompletableFuture<Opened> open(RegionKey key, int exclude, int attempt) {
-        int mask;
+        int mask = tiersHolding(key);
         Owner o = owner;
-        if (o != null) {
-            mask = o.tiersOf(key.key());
-        } else {
-            EntryView v = new EntryView();
-            mask = region.table().lookup(key, v) ? v.tiers() : 0;
-        }
         for (EngineTier t : tiers) {
             if ((mask & (1 << t.id)) != 0 && t.id != exclude && t.open()) {
                 return openOn(t, key).exceptionallyCompose(err -> {
