@@ -51,8 +51,11 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  * reads only the tier under test. Every load is checked: each tensor's bytes against the generator.
  *
  * <pre>
- *   ModelLoadBench DIR SIZE_MIB SHARDS S3_CHUNK_MIB S3_PARALLEL FAST_CHUNK_MIB FAST_PARALLEL RUNS
+ *   ModelLoadBench DIR SIZE_MIB SHARDS S3_CHUNK_MIB S3_PARALLEL FAST_CHUNK_MIB FAST_PARALLEL RUNS [TIERS]
  * </pre>
+ *
+ * TIERS (default {@code s3,fabric,local}) picks the tiers to load from, e.g. {@code fabric} alone
+ * while working on that path; the RESULT ratio is the worst of those measured.
  *
  * Loads from S3 use S3-sized ranges (each read is an HTTP request); loads from the fabric and
  * local tiers use block-sized ones, as a loader that knows where a shard is would
@@ -74,6 +77,12 @@ public final class ModelLoadBench {
         int fastChunk = Integer.parseInt(args[5]) << 20;
         int fastParallel = Integer.parseInt(args[6]);
         int runs = Integer.parseInt(args[7]);
+        java.util.Set<String> which = java.util.Set.of((args.length > 8 ? args[8] : "s3,fabric,local").split(","));
+        for (String t : which) {
+            if (!List.of("s3", "fabric", "local").contains(t)) {
+                throw new IllegalArgumentException("TIERS: " + t + " (expected: a comma-separated list of s3, fabric, local)");
+            }
+        }
         ModelServer.Options options = new ModelServer.Options(chunk, parallel);
         ModelServer.Options fast = new ModelServer.Options(fastChunk, fastParallel);
         SyntheticModel model = SyntheticModel.of(size, shards);
@@ -90,30 +99,40 @@ public final class ModelLoadBench {
 
             List<Double> s3Ours = new ArrayList<>();
             List<Double> s3Ceiling = new ArrayList<>();
-            for (int i = 0; i < runs; i++) {
+            if (which.contains("s3")) {
+                warmUp("s3", s3Ceiling(tiers, chunk, parallel), load(engine, model, options, "s3"));
+            }
+            for (int i = 0; i < (which.contains("s3") ? runs : 0); i++) {
                 s3Ceiling.add(s3Ceiling(tiers, chunk, parallel));
                 s3Ours.add(load(engine, model, options, "s3"));
                 System.out.printf(Locale.ROOT, "run %d s3:     load %.0f MiB/s, ceiling (SDK ranged GETs) %.0f MiB/s%n", i + 1,
                         s3Ours.getLast(), s3Ceiling.getLast());
             }
 
-            stage(engine, "fabric");
             List<Double> fabricOurs = new ArrayList<>();
             List<Double> fabricCeiling = new ArrayList<>();
-            for (int i = 0; i < runs; i++) {
+            if (which.contains("fabric")) {
+                stage(engine, "fabric");
+                warmUp("fabric", TcpReference.stream(128 << 10, Duration.ofSeconds(1), Duration.ofSeconds(2)) / 1048576.0,
+                        load(engine, model, fast, "fabric"));
+            }
+            for (int i = 0; i < (which.contains("fabric") ? runs : 0); i++) {
                 fabricCeiling.add(TcpReference.stream(128 << 10, Duration.ofSeconds(1), Duration.ofSeconds(4)) / 1048576.0);
                 fabricOurs.add(load(engine, model, fast, "fabric"));
                 System.out.printf(Locale.ROOT, "run %d fabric: load %.0f MiB/s, ceiling (raw loopback TCP stream) %.0f MiB/s%n", i + 1,
                         fabricOurs.getLast(), fabricCeiling.getLast());
             }
 
-            stage(engine, "local");
             Path fioFile = dir.resolve("fio.dat");
-            fio(fioFile, model.sizeInBytes(), fastChunk, fastParallel, "write");
             List<Double> localOurs = new ArrayList<>();
             List<Double> localCeiling = new ArrayList<>();
+            if (which.contains("local")) {
+                stage(engine, "local");
+                fio(fioFile, model.sizeInBytes(), fastChunk, fastParallel, "write");
+                warmUp("local", fio(fioFile, model.sizeInBytes(), fastChunk, fastParallel, "read"), load(engine, model, fast, "local"));
+            }
             try {
-                for (int i = 0; i < runs; i++) {
+                for (int i = 0; i < (which.contains("local") ? runs : 0); i++) {
                     // the disk's ceiling: the better of fio with the loader's shape and with 1 MiB x 16 (bench/local-read.sh's)
                     double same = fio(fioFile, model.sizeInBytes(), fastChunk, fastParallel, "read");
                     double small = fio(fioFile, model.sizeInBytes(), 1 << 20, 16, "read");
@@ -134,12 +153,22 @@ public final class ModelLoadBench {
             System.out.printf(Locale.ROOT, "s3:     ours %.0f MiB/s, ceiling %.0f MiB/s, ratio %.3f (medians of %d)%n", s3, s3c, rs3, runs);
             System.out.printf(Locale.ROOT, "fabric: ours %.0f MiB/s, ceiling %.0f MiB/s, ratio %.3f%n", fab, fabc, rfab);
             System.out.printf(Locale.ROOT, "local:  ours %.0f MiB/s, ceiling %.0f MiB/s, ratio %.3f%n", loc, locc, rloc);
+            // the worst of the tiers measured (a tier left out has no figure: NaN, skipped)
+            double worst = java.util.stream.DoubleStream.of(rs3, rfab, rloc).filter(r -> !Double.isNaN(r)).min().orElse(Double.NaN);
             System.out.printf(Locale.ROOT, "RESULT model-load ratio=%.3f s3_ratio=%.3f fabric_ratio=%.3f local_ratio=%.3f s3_mib_s=%.0f "
                     + "s3_ceiling_mib_s=%.0f fabric_mib_s=%.0f fabric_ceiling_mib_s=%.0f local_mib_s=%.0f local_ceiling_mib_s=%.0f "
-                    + "size_mib=%d s3_chunk_mib=%d s3_parallel=%d chunk_mib=%d parallel=%d goal>=0.7%n",
-                    Math.min(rs3, Math.min(rfab, rloc)), rs3, rfab, rloc, s3, s3c, fab, fabc, loc, locc, model.sizeInBytes() >> 20,
-                    chunk >> 20, parallel, fastChunk >> 20, fastParallel);
+                    + "size_mib=%d s3_chunk_mib=%d s3_parallel=%d chunk_mib=%d parallel=%d tiers=%s goal>=0.7%n",
+                    worst, rs3, rfab, rloc, s3, s3c, fab, fabc, loc, locc, model.sizeInBytes() >> 20,
+                    chunk >> 20, parallel, fastChunk >> 20, fastParallel, String.join(",", which.stream().sorted().toList()));
         }
+    }
+
+    /**
+     * Prints a warm-up round, not counted: the first load of a tier runs on code the JIT has not
+     * compiled yet and the first reference run on cold caches; both sides get one before the runs.
+     */
+    private static void warmUp(String tier, double ceiling, double ours) {
+        System.out.printf(Locale.ROOT, "warm-up %s: load %.0f MiB/s, ceiling %.0f MiB/s (not counted)%n", tier, ours, ceiling);
     }
 
     /** Loads the model, checks each shard came from {@code tier} and a sample of every tensor's bytes, and returns MiB/s. */
@@ -263,6 +292,9 @@ public final class ModelLoadBench {
     }
 
     private static double median(List<Double> values) {
+        if (values.isEmpty()) {
+            return Double.NaN;
+        }
         List<Double> sorted = values.stream().sorted().toList();
         int n = sorted.size();
         return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;

@@ -1,5 +1,8 @@
 package io.thermocline.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.thermocline.engine.EngineReader;
 import io.thermocline.engine.ObjectStatus;
 import io.thermocline.engine.PutOptions;
@@ -65,7 +68,8 @@ import picocli.CommandLine.Option;
             "Examples:",
             "  thermocline demo                          a 64 MiB model in 4 shards, in a temporary directory",
             "  thermocline demo --size 1GiB --shards 8   a bigger model",
-            "  thermocline demo --data-dir /mnt/nvme/thermocline-demo --keep   keep the tiers' files afterwards"})
+            "  thermocline demo --data-dir /mnt/nvme/thermocline-demo --keep   keep the tiers' files afterwards",
+            "  thermocline demo --json 2>/dev/null | jq '.objects[] | {key, tiers}'   the final placement, as JSON"})
 final class DemoCommand implements Callable<Integer> {
 
     static final String MODEL_PREFIX = "demo-model/";
@@ -95,12 +99,18 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--keep", description = "Keep the data directory afterwards.")
     private boolean keep;
 
+    @Option(names = "--json", description = "Print the final placement, tiers and timings as one JSON object on stdout; "
+            + "the steps and progress go to stderr.")
+    private boolean json;
+
+    /** The narrative: stdout, or stderr with --json. */
     private PrintWriter out;
+    private ObjectNode result;
     private final List<Timing> timings = new ArrayList<>();
 
     @Override
     public Integer call() throws Exception {
-        out = spec.commandLine().getOut();
+        out = json ? spec.commandLine().getErr() : spec.commandLine().getOut();
         if (shards < 1 || shards > 1000) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--shards: " + shards + " (expected: 1..1000)");
         }
@@ -119,7 +129,15 @@ final class DemoCommand implements Callable<Integer> {
                 deleteTree(root);
             } else {
                 out.printf("Data kept in %s%n", root);
+                out.flush();
             }
+        }
+        if (json) {
+            result.put("data_dir", root.toString());
+            result.put("kept", !temporary || keep);
+            PrintWriter stdout = spec.commandLine().getOut();
+            stdout.println(result.toString());
+            stdout.flush();
         }
         return 0;
     }
@@ -369,6 +387,28 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     private void placement(TierEngine engine) {
+        if (json) {
+            result = JSON.createObjectNode();
+            ArrayNode objects = result.putArray("objects");
+            for (ObjectStatus s : engine.list("")) {
+                ObjectNode o = objects.addObject();
+                o.put("key", s.key().toString());
+                o.put("size", s.sizeInBytes());
+                o.put("state", s.state().toString());
+                s.tiers().forEach(o.putArray("tiers")::add);
+                o.put("reads", s.reads());
+            }
+            ArrayNode tiers = result.putArray("tiers");
+            for (TierStatus t : engine.tiers()) {
+                ObjectNode o = tiers.addObject();
+                o.put("name", t.name());
+                o.put("class", t.tierClass().toString());
+                o.put("capacity", t.capacityBytes());
+                o.put("used", t.usedBytes());
+                o.put("objects", t.objectCount());
+                o.put("where", t.description());
+            }
+        }
         out.printf("%-58s %10s %-6s %-20s %8s%n", "object", "size", "state", "tiers", "reads");
         for (ObjectStatus s : engine.list("")) {
             out.printf("%-58s %10s %-6s %-20s %8d%n", s.key(), ByteSizeConverter.format(s.sizeInBytes()), s.state(),
@@ -383,6 +423,17 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     private void printTimings() {
+        if (json) {
+            ArrayNode list = result.putArray("timings");
+            for (Timing t : timings) {
+                ObjectNode o = list.addObject();
+                o.put("step", t.step);
+                o.put("tier", t.tier);
+                o.put("bytes", t.bytes);
+                o.put("seconds", t.nanos / 1e9);
+                o.put("mib_per_second", t.nanos == 0 ? 0 : t.bytes / (double) (1 << 20) / (t.nanos / 1e9));
+            }
+        }
         out.printf("%-30s %-7s %10s %9s %10s%n", "step", "tier", "bytes", "seconds", "MiB/s");
         for (Timing t : timings) {
             out.printf(Locale.ROOT, "%-30s %-7s %10s %9.3f %10.0f%n", t.step, t.tier, ByteSizeConverter.format(t.bytes),
@@ -429,6 +480,7 @@ final class DemoCommand implements Callable<Integer> {
     private record Timing(String step, String tier, long bytes, long nanos) {
     }
 
+    private static final ObjectMapper JSON = new ObjectMapper();
     private static final boolean TERMINAL = System.console() != null && System.console().isTerminal();
 
     /**

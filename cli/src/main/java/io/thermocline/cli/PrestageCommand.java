@@ -94,7 +94,8 @@ import picocli.CommandLine.Parameters;
             "",
             "Exit codes: 0 every object is on the tier; 1 partly done (the table says which failed and why); "
             + "2 usage error (bad option, source, configuration or index JSON; nothing was staged); "
-            + "3 a tier is unavailable (cannot be opened or reached)."})
+            + "3 a tier is unavailable (cannot be opened or reached, at the start or while staging; what was staged stays "
+            + "staged: run the same command again once the tier is back)."})
 final class PrestageCommand implements Callable<Integer> {
 
     static final String INDEX_NAME = "model.safetensors.index.json";
@@ -155,8 +156,11 @@ final class PrestageCommand implements Callable<Integer> {
     record Plan(String description, List<Item> items, String index, int notInIndex) {
     }
 
-    /** The outcome of one object. */
-    record Outcome(Item item, String result, String reason, List<String> tiers, double seconds, String verified) {
+    /** The outcome of one object; {@code unavailable}: it failed because a tier could not be reached. */
+    record Outcome(Item item, String result, String reason, List<String> tiers, double seconds, String verified, boolean unavailable) {
+        Outcome(Item item, String result, String reason, List<String> tiers, double seconds, String verified) {
+            this(item, result, reason, tiers, seconds, verified, false);
+        }
     }
 
     /** A bad source or index: a usage error (exit 2), raised before anything is written. */
@@ -241,7 +245,9 @@ final class PrestageCommand implements Callable<Integer> {
                 outcomes = verifyAll(engine, outcomes);
             }
             int failed = (int) outcomes.stream().filter(o -> o.result().equals("failed")).count();
-            int code = failed == 0 ? 0 : 1;
+            // a tier that went away while staging is exit 3 (as one that is down at the start): the
+            // remedy is the tier, not the objects; any other failure leaves the run partly done (1)
+            int code = failed == 0 ? 0 : outcomes.stream().anyMatch(Outcome::unavailable) ? 3 : 1;
             print(plan, outcomes, seconds, code, out, engine.isOwner());
             return code;
         } finally {
@@ -309,7 +315,7 @@ final class PrestageCommand implements Callable<Integer> {
                     } catch (Throwable t) {
                         Throwable c = TierException.unwrap(t);
                         o = new Outcome(it, "failed", c.getMessage() != null ? c.getMessage() : c.toString(), List.of(),
-                                (System.nanoTime() - t0) / 1e9, "");
+                                (System.nanoTime() - t0) / 1e9, "", c instanceof TierUnavailableException);
                         return o;
                     } finally {
                         live.remove(it.key());
@@ -360,7 +366,8 @@ final class PrestageCommand implements Callable<Integer> {
         double seconds = (System.nanoTime() - t0) / 1e9;
         List<String> tiers = engine.stat(it.key()).join().map(ObjectStatus::tiers).orElse(List.of());
         if (!r.failed().isEmpty()) {
-            return new Outcome(it, "failed", explain(r.failed().values().iterator().next()), tiers, seconds, "");
+            return new Outcome(it, "failed", explain(r.failed().values().iterator().next()), tiers, seconds, "",
+                    !r.unavailable().isEmpty());
         }
         if (pin != null && !r.already().isEmpty()) {
             engine.pin(it.key(), pin).join(); // stage pins what it copies; an object that was there already is pinned here
@@ -510,7 +517,10 @@ final class PrestageCommand implements Callable<Integer> {
             long failed = outcomes.stream().filter(o -> o.result().equals("failed")).count();
             out.printf("%n%d staged, %d already on %s, %d failed; %s copied in %.2f s (%s/s)%n", staged, already, to, failed,
                     ByteSizeConverter.format(bytes), seconds, ByteSizeConverter.format((long) (bytes / Math.max(seconds, 1e-3))));
-            if (failed > 0) {
+            if (outcomes.stream().anyMatch(Outcome::unavailable)) {
+                out.println("a tier could not be reached: check it (endpoint, network, credentials), then run the same command again;"
+                        + " what was staged stays staged and copies resume from their verified chunks");
+            } else if (failed > 0) {
                 out.println("run the same command again to retry the failed objects; what was staged stays staged");
             }
         }

@@ -79,21 +79,44 @@ class DemoCommandTest {
 
     @Test
     @Timeout(value = 180, unit = TimeUnit.SECONDS)
-    void demo_asAProcess_exitsZeroAndRemovesItsTemporaryDirectory() throws Exception {
+    void demo_asAProcess_withJson_printsThePlacementOnStdout_andRemovesItsTemporaryDirectory() throws Exception {
         Path tmp = Files.createDirectories(dir.resolve("tmp"));
         Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Djava.io.tmpdir=" + tmp, "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), ThermoclineCommand.class.getName(), "demo", "--size", "4MiB")
-                .redirectErrorStream(true).start();
+                "-cp", System.getProperty("java.class.path"), ThermoclineCommand.class.getName(), "demo", "--size", "4MiB", "--json")
+                .start();
         String output;
+        String narrative;
         try {
+            var stderr = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+                } catch (java.io.IOException e) {
+                    return e.toString();
+                }
+            });
             output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the demo process did not exit");
+            narrative = stderr.join();
         } finally {
             p.destroyForcibly();
         }
-        assertEquals(0, p.exitValue(), output);
-        assertThat(output).contains("Placement", "Timings per tier", "restore checkpoint");
+        assertEquals(0, p.exitValue(), output + narrative);
+        // the story goes to stderr, the result to stdout as one JSON object
+        assertThat(narrative).contains("Placement", "Timings per tier", "restore checkpoint");
+        var result = new com.fasterxml.jackson.databind.ObjectMapper().readTree(output);
+        java.util.Map<String, String> placement = new java.util.HashMap<>();
+        result.get("objects").forEach(o -> {
+            List<String> tiers = new java.util.ArrayList<>();
+            o.get("tiers").forEach(t -> tiers.add(t.asText()));
+            placement.put(o.get("key").asText(), String.join(",", tiers));
+        });
+        assertThat(placement).containsEntry("demo-model/model-00001-of-00004.safetensors", "local,fabric,s3")
+                .containsEntry("demo-model/model-00004-of-00004.safetensors", "fabric,s3")
+                .containsEntry("demo-checkpoints/step-000100/model.safetensors", "s3");
+        assertThat(result.get("tiers").size()).isEqualTo(3);
+        assertThat(result.get("timings").toString()).contains("\"step\":\"restore checkpoint\"", "\"tier\":\"s3\"");
+        assertThat(result.get("kept").asBoolean()).isFalse();
         try (var files = Files.list(tmp)) {
             assertThat(files.filter(f -> f.getFileName().toString().startsWith("thermocline-demo-")).toList())
                     .as("temporary data directory left behind").isEmpty();

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.thermocline.engine.EngineConfigLoader;
 import io.thermocline.engine.TierEngine;
+import io.thermocline.nvmeof.fault.TcpFaultProxy;
 import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectWriter;
 import io.thermocline.tier.WriteRequest;
@@ -17,6 +18,7 @@ import io.thermocline.tier.s3.S3TierConfig;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -416,6 +418,51 @@ class PrestageProcessTest {
         assertThat(r.err()).contains("s3").contains("127.0.0.1:9").doesNotContain("\tat ");
         r = run("tiers", "--config", unreachable.toString());
         assertEquals(3, r.code(), r.out() + r.err());
+    }
+
+    @Test
+    void prestage_theBackingTierLostWhileStaging_exits3_keepsWhatWasStaged_andTheRerunFinishes() throws Exception {
+        // the CLI reaches S3 through a proxy that the test cuts in the middle of the copies
+        try (TcpFaultProxy proxy = TcpFaultProxy.start(new InetSocketAddress("127.0.0.1", server.endpoint().getPort()))) {
+            Path conf = config("", "1GiB", "http://127.0.0.1:" + proxy.port());
+            uploadModel("outage/", 2, 30 * MIB);
+            String src = "s3://" + bucket + "/tc/outage/";
+            Process p = command("prestage", src, "--to", "local", "--config", conf.toString(), "--parallel", "2", "--json",
+                    "--set", "tiers.local.bandwidth=12MiB", "--progress-interval", "100ms").start();
+            processes.add(p);
+            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
+            StringBuilder err = new StringBuilder();
+            Pattern done = Pattern.compile("prestage ([0-9.]+) MiB /");
+            try (BufferedReader lines = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
+                String line;
+                boolean cut = false;
+                while ((line = lines.readLine()) != null) {
+                    err.append(line).append('\n');
+                    Matcher m = done.matcher(line);
+                    if (!cut && m.find() && Double.parseDouble(m.group(1)) >= 8) {
+                        proxy.refuse(true); // S3 goes away: open connections reset, new ones refused
+                        proxy.reset();
+                        cut = true;
+                    }
+                }
+                assertTrue(cut, "the prestage printed progress before it ended:\n" + err);
+            }
+            assertTrue(p.waitFor(2, TimeUnit.MINUTES));
+            Run r = new Run(p.exitValue(), out.join(), err.toString());
+            System.out.println("$ thermocline prestage (S3 cut midway)\n" + r.out() + r.err() + "exit " + r.code());
+            assertEquals(3, r.code(), "a tier lost while staging is exit 3");
+            JsonNode result = r.json();
+            assertEquals(3, result.get("exit_code").asInt());
+            assertThat(result.get("failed").asInt()).isGreaterThan(0);
+            assertThat(r.err()).doesNotContain("\tat ");
+            assertEquals(0, tmpFilesOfLocalTier(), "the cut-off copies left no temporary object files");
+
+            proxy.heal();
+            Run again = run("prestage", src, "--to", "local", "--config", conf.toString(), "--json");
+            assertEquals(0, again.code(), again.err());
+            assertEquals(0, again.json().get("failed").asInt());
+            assertEquals(3, again.json().get("staged").asInt() + again.json().get("already").asInt());
+        }
     }
 
     @Test

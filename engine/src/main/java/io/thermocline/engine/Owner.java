@@ -689,7 +689,7 @@ final class Owner implements AutoCloseable {
                         rec = records.get(k);
                     }
                     if (rec == null) {
-                        h.failed(k, "not found on any tier");
+                        h.failed(k, "not found on any tier", false);
                         continue;
                     }
                     h.addObject(rec.info().sizeInBytes());
@@ -703,7 +703,8 @@ final class Owner implements AutoCloseable {
                     CompletableFuture<Void> f = ensureOn(k, to.id, MoveKind.PRESTAGE, pinTtl.toMillis(), h::addBytes)
                             .whenComplete((v, t) -> {
                                 if (t != null) {
-                                    h.failed(k, TierException.unwrap(t).getMessage());
+                                    Throwable c = TierException.unwrap(t);
+                                    h.failed(k, c.getMessage(), c instanceof io.thermocline.tier.TierUnavailableException);
                                 } else if (there) {
                                     h.already(k, size);
                                 } else {
@@ -944,7 +945,8 @@ final class Owner implements AutoCloseable {
                 // a request cut off by this owner closing is no news
                 log.atLevel(closed ? org.slf4j.event.Level.DEBUG : org.slf4j.event.Level.WARN).log("request {} {} {} from {} failed: {}",
                         id, r.type(), r.key(), io.thermocline.region.ProcessToken.describe(r.requester()), TierException.unwrap(t).toString());
-                results.publish(id, RequestResults.Status.FAILED, 0, 0);
+                results.publish(id, TierException.unwrap(t) instanceof io.thermocline.tier.TierUnavailableException
+                        ? RequestResults.Status.UNAVAILABLE : RequestResults.Status.FAILED, 0, 0);
             } else if (r.type() != io.thermocline.region.RequestType.STAGE) {
                 results.publish(id, RequestResults.Status.DONE, 1, 1);
             }

@@ -20,9 +20,13 @@ public final class StageHandle {
      * @param staged  objects copied to the tier by this request
      * @param already objects that were on the tier already
      * @param failed  objects that could not be staged, with the reason
+     * @param unavailable of the failed objects, those that failed because a tier could not be
+     *                reached ({@link io.thermocline.tier.TierUnavailableException}): staging them
+     *                again may work once the tier is back
      * @param bytes   bytes copied
      */
-    public record Result(List<ObjectKey> staged, List<ObjectKey> already, Map<ObjectKey, String> failed, long bytes) {
+    public record Result(List<ObjectKey> staged, List<ObjectKey> already, Map<ObjectKey, String> failed, java.util.Set<ObjectKey> unavailable,
+                         long bytes) {
         public boolean complete() {
             return failed.isEmpty();
         }
@@ -40,6 +44,7 @@ public final class StageHandle {
     private final List<ObjectKey> staged = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final List<ObjectKey> already = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final Map<ObjectKey, String> failed = new ConcurrentHashMap<>();
+    private final java.util.Set<ObjectKey> unavailable = ConcurrentHashMap.newKeySet();
     private final CompletableFuture<Result> future = new CompletableFuture<>();
 
     StageHandle(String tier) {
@@ -80,13 +85,16 @@ public final class StageHandle {
         objectsDone.incrementAndGet();
     }
 
-    void failed(ObjectKey key, String why) {
+    void failed(ObjectKey key, String why, boolean tierUnavailable) {
         failed.put(key, why);
+        if (tierUnavailable) {
+            unavailable.add(key);
+        }
         objectsDone.incrementAndGet();
     }
 
     void finish() {
-        future.complete(new Result(List.copyOf(staged), List.copyOf(already), Map.copyOf(failed), bytesDone.get()));
+        future.complete(new Result(List.copyOf(staged), List.copyOf(already), Map.copyOf(failed), java.util.Set.copyOf(unavailable), bytesDone.get()));
     }
 
     void fail(Throwable t) {

@@ -587,7 +587,8 @@ public final class TierEngine implements AutoCloseable {
                                 h.addBytes(res.total());
                                 h.staged(pendingKeys.get(i));
                             } else {
-                                h.failed(pendingKeys.get(i), "the owner reported " + res.status());
+                                h.failed(pendingKeys.get(i), "the owner reported " + res.status() + " (see the owner's log for the reason)",
+                                        res.status() == RequestResults.Status.UNAVAILABLE);
                             }
                         } else {
                             all = false;
@@ -744,6 +745,9 @@ public final class TierEngine implements AutoCloseable {
                         if (res.finished()) {
                             if (res.status() == RequestResults.Status.DONE) {
                                 f.complete(res);
+                            } else if (res.status() == RequestResults.Status.UNAVAILABLE) {
+                                f.completeExceptionally(new io.thermocline.tier.TierUnavailableException(type + " " + key
+                                        + ": the owner could not reach a tier (see the owner's log for which)", true));
                             } else {
                                 f.completeExceptionally(new EngineException(type + " " + key + ": the owner reported " + res.status()
                                         + " (see the owner's log for the reason)"));

@@ -17,8 +17,12 @@ public final class RequestResults {
 
     private static final VarHandle LONG_H = ValueLayout.JAVA_LONG.varHandle();
 
-    /** How far a request got. */
-    public enum Status { ACCEPTED, RUNNING, DONE, FAILED, REJECTED }
+    /**
+     * How far a request got. UNAVAILABLE is a failure because a tier could not be reached (the
+     * request may succeed once it is back); FAILED is any other failure. New values go at the end:
+     * the ordinal is what the region stores.
+     */
+    public enum Status { ACCEPTED, RUNNING, DONE, FAILED, REJECTED, UNAVAILABLE }
 
     /**
      * @param requestId the request
@@ -28,7 +32,7 @@ public final class RequestResults {
      */
     public record Result(long requestId, Status status, long done, long total) {
         public boolean finished() {
-            return status == Status.DONE || status == Status.FAILED || status == Status.REJECTED;
+            return status == Status.DONE || status == Status.FAILED || status == Status.REJECTED || status == Status.UNAVAILABLE;
         }
     }
 

@@ -13,8 +13,9 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * Verified positional reads over a tier's raw, blocking byte source, for tiers whose I/O is
  * blocking (files, block devices) and runs on virtual threads.
  *
- * <p>A read is split at chunk boundaries. A chunk the read covers whole is read straight into
- * the caller's buffer and checked there. A chunk covered only in part is read whole into a
+ * <p>A read is split at chunk boundaries. The chunks the read covers whole are read straight into
+ * the caller's buffer, as one request to the source so that it can keep them all in flight, and
+ * each is checked where it landed. A chunk covered only in part is read whole into a
  * scratch buffer from the {@link BufferPool}, checked, and the wanted bytes copied out; the
  * chunk is then remembered as verified (one bit per chunk) so that later partial reads of it,
  * e.g. a tensor-by-tensor scan, read just the bytes asked for. On a mismatch the caller's buffer
@@ -81,12 +82,27 @@ public final class VerifiedReader {
                 int chunkLength = info.chunkLength(chunk);
                 long pieceEnd = Math.min(end, chunkStart + chunkLength);
                 int pieceLength = (int) (pieceEnd - p);
-                ByteBuffer piece = dst.slice(dst.position(), pieceLength);
                 if (p == chunkStart && pieceLength == chunkLength) {
-                    readFully(p, piece);
-                    check(chunk, piece.flip());
-                    markVerified(chunk);
-                } else if (isVerified(chunk)) {
+                    // a run of whole chunks: one source read for all of them (the source can keep
+                    // them all in flight at once), then each chunk checked where it landed
+                    int last = chunk;
+                    while (last + 1 < info.chunkCount() && info.chunkOffset(last + 1) + info.chunkLength(last + 1) <= end) {
+                        last++;
+                    }
+                    long runEnd = info.chunkOffset(last) + info.chunkLength(last);
+                    int runLength = (int) (runEnd - p);
+                    ByteBuffer run = dst.slice(dst.position(), runLength);
+                    readFully(p, run);
+                    for (int c = chunk; c <= last; c++) {
+                        check(c, run.slice((int) (info.chunkOffset(c) - p), info.chunkLength(c)));
+                        markVerified(c);
+                    }
+                    dst.position(dst.position() + runLength);
+                    p = runEnd;
+                    continue;
+                }
+                ByteBuffer piece = dst.slice(dst.position(), pieceLength);
+                if (isVerified(chunk)) {
                     readFully(p, piece);
                 } else {
                     readThroughScratch(chunk, chunkStart, chunkLength, p, piece);

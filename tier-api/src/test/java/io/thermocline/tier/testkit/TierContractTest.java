@@ -523,8 +523,9 @@ public abstract class TierContractTest {
             ByteBuffer first = ByteBuffer.allocate(2 * CHUNK);
             assertEquals(2 * CHUNK, r.read(0, first).join());
             assertEquals(-1, TestData.firstMismatch(23, 0, first.flip()));
-            // a whole-chunk read, a partial read and a read spanning the bad chunk all fail
-            for (long[] range : new long[][] {{2L * CHUNK, CHUNK}, {offset - 10, 20}, {CHUNK + 5, 2 * CHUNK}}) {
+            // a whole-chunk read, a partial read, a read spanning the bad chunk and a run of whole
+            // chunks with the bad one after good ones all fail
+            for (long[] range : new long[][] {{2L * CHUNK, CHUNK}, {offset - 10, 20}, {CHUNK + 5, 2 * CHUNK}, {0, 4L * CHUNK}}) {
                 ByteBuffer dst = ByteBuffer.allocate((int) range[1]);
                 ChecksumMismatchException e = failure(ChecksumMismatchException.class, () -> r.read(range[0], dst));
                 assertEquals(2L * CHUNK, e.offset(), "offset of the bad chunk");
