@@ -1,5 +1,8 @@
 package io.thermocline.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.thermocline.tier.ListPage;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectKey;
@@ -47,9 +50,12 @@ import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
             "Examples:",
             "  thermocline s3 cp s3://models/llama-3-8b/ /mnt/nvme/llama-3-8b --parallel 16",
             "  thermocline s3 cp ./llama-3-8b s3://models/llama-3-8b/ --endpoint http://127.0.0.1:9000",
+            "  thermocline s3 cp s3://models/llama-3-8b/ /mnt/nvme/llama-3-8b --json | jq '.objects[] | {key, crc32c}'",
             "",
             "Exit codes: 0 all copied, 1 some failed, 2 usage error, 3 the endpoint or bucket is unavailable."})
 final class S3CopyCommand implements Callable<Integer> {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
@@ -59,6 +65,13 @@ final class S3CopyCommand implements Callable<Integer> {
 
     @Parameters(index = "1", paramLabel = "DEST", description = "A directory, or s3://BUCKET/PREFIX.")
     private String destination;
+
+    @Option(names = "--json", description = "Print the result as one JSON object: every object (key, file, size, CRC32C, "
+            + "or the reason it failed) and the totals.")
+    private boolean json;
+
+    /** Per object, for --json. */
+    private final List<ObjectNode> results = new ArrayList<>();
 
     @Option(names = "--endpoint", paramLabel = "URL", description = "Endpoint of an S3-compatible server (default: AWS).")
     private URI endpoint;
@@ -144,10 +157,15 @@ final class S3CopyCommand implements Callable<Integer> {
                 synchronized (out) {
                     if (t != null) {
                         failures.incrementAndGet();
-                        spec.commandLine().getErr().println("thermocline: " + key + ": " + TierException.unwrap(t).getMessage());
+                        String why = TierException.unwrap(t).getMessage();
+                        spec.commandLine().getErr().println("thermocline: " + key + ": " + why);
+                        result(key.value(), target, -1, 0, why);
                     } else {
-                        out.printf(Locale.ROOT, "downloaded %s -> %s (%s, crc32c %08x)%n", key, target,
-                                ByteSizeConverter.format(info.sizeInBytes()), info.crc32c());
+                        result(key.value(), target, info.sizeInBytes(), info.crc32c(), null);
+                        if (!json) {
+                            out.printf(Locale.ROOT, "downloaded %s -> %s (%s, crc32c %08x)%n", key, target,
+                                    ByteSizeConverter.format(info.sizeInBytes()), info.crc32c());
+                        }
                     }
                     out.flush();
                 }
@@ -157,7 +175,7 @@ final class S3CopyCommand implements Callable<Integer> {
         }
         CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).join();
         int failed = failures.get();
-        summary(out, keys.size() - failed, keys.size(), bytes.get(), t0);
+        summary(out, "download", keys.size() - failed, keys.size(), bytes.get(), t0);
         return failed == 0 ? 0 : 1;
     }
 
@@ -191,20 +209,57 @@ final class S3CopyCommand implements Callable<Integer> {
                 }
                 ObjectInfo info = w.commit().join();
                 bytes += size;
-                out.printf(Locale.ROOT, "uploaded %s -> s3://%s/%s (%s, crc32c %08x)%n", file, to.bucket(), key,
-                        ByteSizeConverter.format(size), info.crc32c());
+                result(key.value(), file, size, info.crc32c(), null);
+                if (!json) {
+                    out.printf(Locale.ROOT, "uploaded %s -> s3://%s/%s (%s, crc32c %08x)%n", file, to.bucket(), key,
+                            ByteSizeConverter.format(size), info.crc32c());
+                }
             } catch (RuntimeException | IOException e) {
                 failed++;
-                spec.commandLine().getErr().println("thermocline: " + file + ": " + TierException.unwrap(e).getMessage());
+                String why = TierException.unwrap(e).getMessage();
+                spec.commandLine().getErr().println("thermocline: " + file + ": " + why);
+                result(key.value(), file, -1, 0, why);
             }
             out.flush();
         }
-        summary(out, files.size() - failed, files.size(), bytes, t0);
+        summary(out, "upload", files.size() - failed, files.size(), bytes, t0);
         return failed == 0 ? 0 : 1;
     }
 
-    private static void summary(PrintWriter out, int done, int total, long bytes, long t0) {
+    private void result(String key, Path file, long size, int crc32c, String failure) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("key", key);
+        o.put("file", file.toString());
+        if (failure == null) {
+            o.put("size", size);
+            o.put("crc32c", String.format("%08x", crc32c));
+        } else {
+            o.put("failed", failure);
+        }
+        synchronized (results) {
+            results.add(o);
+        }
+    }
+
+    private void summary(PrintWriter out, String direction, int done, int total, long bytes, long t0) {
         double seconds = (System.nanoTime() - t0) / 1e9;
+        if (json) {
+            ObjectNode root = JSON.createObjectNode();
+            root.put("direction", direction);
+            root.put("source", source);
+            root.put("destination", destination);
+            ArrayNode list = root.putArray("objects");
+            synchronized (results) {
+                results.stream().sorted(java.util.Comparator.comparing(o -> o.get("key").asText())).forEach(list::add);
+            }
+            root.put("copied", done);
+            root.put("failed", total - done);
+            root.put("bytes", bytes);
+            root.put("seconds", Math.round(seconds * 1000) / 1000.0);
+            out.println(root.toString());
+            out.flush();
+            return;
+        }
         out.printf(Locale.ROOT, "%d of %d objects, %s in %.2f s (%.1f MiB/s)%n", done, total, ByteSizeConverter.format(bytes),
                 seconds, bytes / 1048576.0 / Math.max(seconds, 1e-9));
         out.flush();

@@ -57,6 +57,14 @@ class ThermoclineCommandTest {
         }
         assertEquals(0, run("region", "--path", file.toString()));
         assertThat(out.toString()).contains("1 live").contains("a/b");
+        out.getBuffer().setLength(0);
+        assertEquals(0, run("region", "--path", file.toString(), "--json"));
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.toString());
+        assertEquals(1, json.get("objects").asInt());
+        assertEquals("a/b", json.get("hottest").get(0).get("key").asText());
+        assertEquals(42, json.get("hottest").get(0).get("size").asLong());
+        assertEquals("[0]", json.get("hottest").get(0).get("tiers").toString());
+        assertEquals(file.toString(), json.get("path").asText());
         try (var f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
             f.write(new byte[8]);
         }
@@ -117,6 +125,20 @@ class ThermoclineCommandTest {
             assertEquals(0, run(down), err.toString());
             org.junit.jupiter.api.Assertions.assertArrayEquals(shard, Files.readAllBytes(back.resolve("model-00001.safetensors")));
             assertEquals("{\"layers\": 2}", Files.readString(back.resolve("sub/config.json")));
+            // --json: one object, every key with its CRC32C
+            out.getBuffer().setLength(0);
+            Path again = dir.resolve("again");
+            String[] json = java.util.stream.Stream.concat(java.util.stream.Stream.of("s3", "cp", "s3://models/m/", again.toString(),
+                    "--json"), java.util.Arrays.stream(auth)).toArray(String[]::new);
+            assertEquals(0, run(json), err.toString());
+            var result = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.toString());
+            assertEquals(2, result.get("copied").asInt());
+            assertEquals(0, result.get("failed").asInt());
+            assertEquals("m/model-00001.safetensors", result.get("objects").get(0).get("key").asText());
+            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+            crc.update(shard);
+            assertEquals(String.format("%08x", (int) crc.getValue()), result.get("objects").get(0).get("crc32c").asText());
+            assertEquals(shard.length, result.get("objects").get(0).get("size").asLong());
             assertEquals(1, run("s3", "cp", "s3://models/nothing/", back.toString(), auth[0], auth[1], auth[2], auth[3], auth[4], auth[5]));
             assertEquals(2, run("s3", "cp", back.toString(), dir.toString()));
         }
