@@ -2,6 +2,7 @@ package io.thermocline.engine;
 
 import io.thermocline.tier.Crc32c;
 import io.thermocline.tier.ObjectInfo;
+import io.thermocline.tier.support.BufferPool;
 
 import java.nio.ByteBuffer;
 import java.util.concurrent.ConcurrentHashMap;
@@ -17,14 +18,16 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
  * in the middle. Each chunk is claimed once.
  *
  * <p>Offers are bounded ({@link #MAX_OFFERED} chunks held at once; more are refused and the copier
- * fetches those itself), and a chunk is kept only if the copier has not claimed it yet.
- * Thread-safe.
+ * fetches those itself), and a chunk is kept only if the copier has not claimed it yet. The
+ * copies live in buffers from a pool the caller owns, returned once taken or when the tap
+ * closes. Thread-safe.
  */
 final class ReadTap {
 
     static final int MAX_OFFERED = 16;
 
     private final ObjectInfo info;
+    private final BufferPool buffers;
     /** Per chunk: 0 free, 1 claimed by the copier. */
     private final AtomicIntegerArray claimed;
     private final ConcurrentHashMap<Integer, ByteBuffer> offered = new ConcurrentHashMap<>();
@@ -32,8 +35,9 @@ final class ReadTap {
     private final java.util.concurrent.atomic.AtomicBoolean taken = new java.util.concurrent.atomic.AtomicBoolean();
     private volatile boolean closed;
 
-    ReadTap(ObjectInfo info) {
+    ReadTap(ObjectInfo info, BufferPool buffers) {
         this.info = info;
+        this.buffers = buffers;
         this.claimed = new AtomicIntegerArray(info.chunkCount());
         this.tail = new AtomicInteger(info.chunkCount());
     }
@@ -70,9 +74,13 @@ final class ReadTap {
             if (claimed.get(i) != 0 || offered.size() >= MAX_OFFERED || offered.containsKey(i)) {
                 continue;
             }
-            ByteBuffer copy = ByteBuffer.allocateDirect(length);
+            ByteBuffer copy = buffers.acquire(length);
             copy.put(0, bytes, bytes.position() + (int) (start - position), length);
-            offered.putIfAbsent(i, copy);
+            if (offered.putIfAbsent(i, copy) != null) {
+                buffers.release(copy); // another read offered it first
+            } else if (closed) {
+                release(i); // closed meanwhile: nobody will take it
+            }
         }
     }
 
@@ -106,17 +114,35 @@ final class ReadTap {
         if (b == null) {
             return false;
         }
-        int length = info.chunkLength(chunk);
-        if (Crc32c.of(b.duplicate().limit(length)) != info.chunkCrc32c(chunk)) {
-            return false; // never trust it: fetch from the source instead
+        try {
+            int length = info.chunkLength(chunk);
+            if (Crc32c.of(b.duplicate().limit(length)) != info.chunkCrc32c(chunk)) {
+                return false; // never trust it: fetch from the source instead
+            }
+            dst.clear().limit(length);
+            dst.put(0, b, 0, length);
+            return true;
+        } finally {
+            buffers.release(b);
         }
-        dst.clear().limit(length);
-        dst.put(0, b, 0, length);
-        return true;
+    }
+
+    /** Chunks offered and not taken (for tests). */
+    int offeredCount() {
+        return offered.size();
     }
 
     void close() {
         closed = true;
-        offered.clear();
+        for (Integer i : offered.keySet()) {
+            release(i);
+        }
+    }
+
+    private void release(int chunk) {
+        ByteBuffer b = offered.remove(chunk);
+        if (b != null) {
+            buffers.release(b);
+        }
     }
 }

@@ -90,6 +90,9 @@ public final class TierEngine implements AutoCloseable {
     private volatile Owner owner;
     private volatile boolean closed;
     private final java.util.concurrent.ConcurrentHashMap<ObjectKey, ReadTap> readTaps = new java.util.concurrent.ConcurrentHashMap<>();
+    /** The chunk copies read taps hold, reused from one read-through to the next. */
+    private final io.thermocline.tier.support.AlignedBufferPool tapBuffers =
+            new io.thermocline.tier.support.AlignedBufferPool(ReadTap.MAX_OFFERED);
 
     private TierEngine(EngineConfig config, SharedRegion region, List<EngineTier> tiers, FileChannel lockChannel) {
         this.config = config;
@@ -360,7 +363,7 @@ public final class TierEngine implements AutoCloseable {
         Owner o = owner;
         if (o != null) {
             // the reader and the promotion share the chunks the reader fetches (see ReadTap)
-            ReadTap tap = info.chunkCount() > 1 ? new ReadTap(info) : null;
+            ReadTap tap = info.chunkCount() > 1 ? new ReadTap(info, tapBuffers) : null;
             if (tap != null && readTaps.putIfAbsent(key, tap) != null) {
                 tap = null; // a read-through of it is already under way
             }
