@@ -79,3 +79,39 @@ nvmetcp_bench() {
   # the run whose ratio is the median
   printf '%s\n' "${results[@]}" | sort -t= -k2 -g | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'
 }
+
+# make_model DIR SHARDS SHARD_MIB: SHARDS incompressible safetensors-named shards of SHARD_MIB MiB
+# and a model.safetensors.index.json naming them, in DIR; sets total_bytes to their size in all.
+make_model() {
+  local dir=$1 shards=$2 mib=$3 i sep
+  for i in $(seq 1 "$shards"); do
+    head -c $((mib * 1024 * 1024)) /dev/urandom > "$dir/$(printf 'model-%05d-of-%05d.safetensors' "$i" "$shards")"
+  done
+  {
+    echo '{"metadata": {"total_size": '$((shards * mib * 1024 * 1024))'}, "weight_map": {'
+    for i in $(seq 1 "$shards"); do
+      sep=","; [ "$i" = "$shards" ] && sep=""
+      echo "  \"layer.$i.weight\": \"$(printf 'model-%05d-of-%05d.safetensors' "$i" "$shards")\"$sep"
+    done
+    echo '}}'
+  } > "$dir/model.safetensors.index.json"
+  total_bytes=$(du -cb "$dir"/* | tail -1 | cut -f1)
+}
+
+# start_s3_server DIR: runs `thermocline s3 serve` (cli/target/thermocline.jar, built by the caller)
+# on a free 127.0.0.1 port with a bucket "models" stored under DIR/s3, log in DIR/server.log; sets
+# endpoint, server_pid (the JVM's own pid: the caller's cleanup kills it) and the AWS_* variables
+# the clients use. Exits the script if the server does not come up.
+start_s3_server() {
+  local dir=$1 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1
+  endpoint="http://127.0.0.1:$port"
+  (exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xmx1g -jar "$REPO/cli/target/thermocline.jar" s3 serve \
+    --dir "$dir/s3" --port "$port" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" --bucket models) \
+    > "$dir/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do grep -q "Serving until" "$dir/server.log" 2>/dev/null && break; sleep 0.2; done
+  grep -q "Serving until" "$dir/server.log" || { cat "$dir/server.log"; exit 1; }
+  echo "server: $endpoint (pid $server_pid)"
+}

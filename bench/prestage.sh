@@ -33,29 +33,9 @@ trap cleanup EXIT
 
 echo "machine: $(machine_line)"
 echo "model: $SHARDS x $SHARD_MIB MiB incompressible shards"
-for i in $(seq 1 "$SHARDS"); do
-  head -c $((SHARD_MIB * 1024 * 1024)) /dev/urandom > "$work/model/$(printf 'model-%05d-of-%05d.safetensors' "$i" "$SHARDS")"
-done
-{
-  echo '{"metadata": {"total_size": '$((SHARDS * SHARD_MIB * 1024 * 1024))'}, "weight_map": {'
-  for i in $(seq 1 "$SHARDS"); do
-    sep=","; [ "$i" = "$SHARDS" ] && sep=""
-    echo "  \"layer.$i.weight\": \"$(printf 'model-%05d-of-%05d.safetensors' "$i" "$SHARDS")\"$sep"
-  done
-  echo '}}'
-} > "$work/model/model.safetensors.index.json"
-total_bytes=$(du -cb "$work"/model/* | tail -1 | cut -f1)
+make_model "$work/model" "$SHARDS" "$SHARD_MIB"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1
-endpoint="http://127.0.0.1:$port"
-"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xmx1g -jar "$REPO/cli/target/thermocline.jar" s3 serve \
-  --dir "$work/s3" --port "$port" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" --bucket models \
-  > "$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do grep -q "Serving until" "$work/server.log" 2>/dev/null && break; sleep 0.2; done
-grep -q "Serving until" "$work/server.log" || { cat "$work/server.log"; exit 1; }
-echo "server: $endpoint (pid $server_pid)"
+start_s3_server "$work"
 # s3 cp writes through an S3Tier on the bucket's root, which keeps the checksum records under
 # .thermocline/; the engine's S3 tier below has no prefix either, so it finds them
 tc s3 cp "$work/model" s3://models/model/ --endpoint "$endpoint" | tail -1

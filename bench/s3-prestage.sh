@@ -23,7 +23,6 @@ unset AWS_CA_BUNDLE
 (cd "$REPO" && ./mvnw -B -ntp -q -pl cli -am package -DskipTests) >&2
 JAVA_HOME=$(find_jdk25)
 tc() { "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xmx512m -jar "$REPO/cli/target/thermocline.jar" "$@"; }
-tc_exec() { exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xmx512m -jar "$REPO/cli/target/thermocline.jar" "$@"; }
 
 work="$BENCH_DIR/s3-prestage"
 rm -rf "$work"; mkdir -p "$work/model" "$work/s3"
@@ -38,28 +37,9 @@ trap cleanup EXIT
 
 echo "machine: $(machine_line)"
 echo "model: $SHARDS x $SHARD_MIB MiB incompressible shards"
-for i in $(seq 1 "$SHARDS"); do
-  head -c $((SHARD_MIB * 1024 * 1024)) /dev/urandom > "$work/model/$(printf 'model-%05d-of-%05d.safetensors' "$i" "$SHARDS")"
-done
-{
-  echo '{"metadata": {"total_size": '$((SHARDS * SHARD_MIB * 1024 * 1024))'}, "weight_map": {'
-  for i in $(seq 1 "$SHARDS"); do
-    sep=","; [ "$i" = "$SHARDS" ] && sep=""
-    echo "  \"layer.$i.weight\": \"$(printf 'model-%05d-of-%05d.safetensors' "$i" "$SHARDS")\"$sep"
-  done
-  echo '}}'
-} > "$work/model/model.safetensors.index.json"
-total_bytes=$(du -cb "$work"/model/* | tail -1 | cut -f1)
+make_model "$work/model" "$SHARDS" "$SHARD_MIB"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1
-endpoint="http://127.0.0.1:$port"
-tc_exec s3 serve --dir "$work/s3" --port "$port" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
-  --bucket models > "$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do grep -q "Serving until" "$work/server.log" 2>/dev/null && break; sleep 0.2; done
-grep -q "Serving until" "$work/server.log" || { cat "$work/server.log"; exit 1; }
-echo "server: $endpoint (pid $server_pid)"
+start_s3_server "$work"
 tc s3 cp "$work/model" s3://models/m/ --endpoint "$endpoint" | tail -1
 
 mibps() { awk -v b="$1" -v s="$2" 'BEGIN {printf "%.1f", b / 1048576 / s}'; }
