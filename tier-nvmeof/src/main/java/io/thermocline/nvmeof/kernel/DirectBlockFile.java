@@ -1,26 +1,18 @@
 package io.thermocline.nvmeof.kernel;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import io.thermocline.tier.local.Libc;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.foreign.SymbolLookup;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.nio.file.Path;
 
 /**
  * A block device node (or, for tests, a regular file) opened with {@code O_RDWR | O_DIRECT} and
- * driven through libc with the FFM API: {@code pread}/{@code pwrite} at the device's own logical
- * block size, {@code fdatasync} for a flush, and the block layer's {@code BLKDISCARD} and
- * {@code BLKZEROOUT} ioctls for trim and write-zeroes.
+ * driven through {@link Libc}: {@code pread}/{@code pwrite} at the device's own logical block size,
+ * {@code fdatasync} for a flush, and the block layer's {@code BLKDISCARD} and {@code BLKZEROOUT}
+ * ioctls for trim and write-zeroes.
  *
  * <p>Why not {@link java.nio.channels.FileChannel} with {@code ExtendedOpenOption.DIRECT}: the JDK
  * demands that positions and lengths be multiples of the file store's block size, which for a node
@@ -35,85 +27,15 @@ import java.nio.file.Path;
  * run these on platform threads. Thread-safe: the descriptor is only read after open, and
  * {@link #close} is called once, after every I/O has finished.
  */
-@SuppressWarnings("restricted") // downcalls are the point; the launcher grants native access
 final class DirectBlockFile implements AutoCloseable {
 
-    /** fcntl.h (x86-64, aarch64 differs in O_DIRECT: 0x10000): O_RDWR, O_DIRECT, O_CLOEXEC. */
-    private static final int O_RDWR = 0x2;
-    private static final int O_DIRECT = 0x4000;
-    private static final int O_CLOEXEC = 0x80000;
-    private static final int O_DIRECT_AARCH64 = 0x10000;
     /** linux/fs.h: BLKDISCARD = _IO(0x12, 119), BLKZEROOUT = _IO(0x12, 127); both take uint64_t[2] {start, length}. */
     private static final long BLKDISCARD = 0x1277;
     private static final long BLKZEROOUT = 0x127f;
-    /** linux/falloc.h: FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, for regular files. */
-    private static final int PUNCH_HOLE_KEEP_SIZE = 0x01 | 0x02;
 
-    /** errno.h values that change what a caller does. */
-    static final int EINTR = 4;
-    static final int ENOTTY = 25;
-    static final int EOPNOTSUPP = 95;
-
-    private static final MethodHandle OPEN;
-    private static final MethodHandle CLOSE;
-    private static final MethodHandle PREAD;
-    private static final MethodHandle PWRITE;
-    private static final MethodHandle FDATASYNC;
-    private static final MethodHandle IOCTL;
-    private static final MethodHandle FALLOCATE;
-    private static final MethodHandle STRERROR;
-    private static final StructLayout CAPTURE;
-    private static final VarHandle ERRNO;
-    private static final Throwable UNAVAILABLE;
-
-    static {
-        MethodHandle open = null;
-        MethodHandle close = null;
-        MethodHandle pread = null;
-        MethodHandle pwrite = null;
-        MethodHandle fdatasync = null;
-        MethodHandle ioctl = null;
-        MethodHandle fallocate = null;
-        MethodHandle strerror = null;
-        StructLayout capture = null;
-        VarHandle errno = null;
-        Throwable unavailable = null;
-        try {
-            Linker linker = Linker.nativeLinker();
-            SymbolLookup libc = linker.defaultLookup();
-            Linker.Option ccs = Linker.Option.captureCallState("errno");
-            capture = Linker.Option.captureStateLayout();
-            errno = capture.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-            open = linker.downcallHandle(libc.find("open").orElseThrow(),
-                    FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), ccs, Linker.Option.firstVariadicArg(2));
-            close = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-            pread = linker.downcallHandle(libc.find("pread").orElseThrow(),
-                    FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), ccs);
-            pwrite = linker.downcallHandle(libc.find("pwrite").orElseThrow(),
-                    FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), ccs);
-            fdatasync = linker.downcallHandle(libc.find("fdatasync").orElseThrow(),
-                    FunctionDescriptor.of(JAVA_INT, JAVA_INT), ccs);
-            ioctl = linker.downcallHandle(libc.find("ioctl").orElseThrow(),
-                    FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), ccs, Linker.Option.firstVariadicArg(2));
-            fallocate = linker.downcallHandle(libc.find("fallocate").orElseThrow(),
-                    FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), ccs);
-            strerror = linker.downcallHandle(libc.find("strerror").orElseThrow(),
-                    FunctionDescriptor.of(ADDRESS, JAVA_INT));
-        } catch (Throwable t) {
-            unavailable = t;
-        }
-        OPEN = open;
-        CLOSE = close;
-        PREAD = pread;
-        PWRITE = pwrite;
-        FDATASYNC = fdatasync;
-        IOCTL = ioctl;
-        FALLOCATE = fallocate;
-        STRERROR = strerror;
-        CAPTURE = capture;
-        ERRNO = errno;
-        UNAVAILABLE = unavailable;
-    }
+    /** The errnos {@link #discard} and {@link #zeroOut} return rather than throw, for callers to work around. */
+    static final int ENOTTY = Libc.ENOTTY;
+    static final int EOPNOTSUPP = Libc.EOPNOTSUPP;
 
     private final Path path;
     private final int fd;
@@ -130,82 +52,26 @@ final class DirectBlockFile implements AutoCloseable {
      *                     allowed in this JVM (run it with {@code --enable-native-access=ALL-UNNAMED})
      */
     static DirectBlockFile open(Path path) throws IOException {
-        if (UNAVAILABLE != null) {
-            throw new IOException("cannot call libc from this JVM (is --enable-native-access=ALL-UNNAMED set?): "
-                    + UNAVAILABLE, UNAVAILABLE);
+        int fd = Libc.open(path, Libc.O_RDWR | Libc.O_DIRECT | Libc.O_CLOEXEC);
+        if (fd < 0) {
+            throw Libc.failure("open(O_RDWR|O_DIRECT)", path, -fd);
         }
-        int direct = "aarch64".equals(System.getProperty("os.arch")) ? O_DIRECT_AARCH64 : O_DIRECT;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            int fd = (int) OPEN.invokeExact(state, arena.allocateFrom(path.toString()), O_RDWR | direct | O_CLOEXEC, 0);
-            if (fd < 0) {
-                throw failure("open(O_RDWR|O_DIRECT)", path, errno(state));
-            }
-            return new DirectBlockFile(path, fd);
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IOException("open " + path + ": " + t, t);
-        }
+        return new DirectBlockFile(path, fd);
     }
 
     /** Reads {@code dst.byteSize()} bytes at {@code offset} into {@code dst}, retrying short reads and EINTR. */
     void read(long offset, MemorySegment dst) throws IOException {
-        transfer(false, offset, dst);
+        Libc.readFully(fd, path, offset, dst);
     }
 
     /** Writes all of {@code src} at {@code offset}, retrying short writes and EINTR. */
     void write(long offset, MemorySegment src) throws IOException {
-        transfer(true, offset, src);
-    }
-
-    private void transfer(boolean write, long offset, MemorySegment buffer) throws IOException {
-        long done = 0;
-        long length = buffer.byteSize();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            while (done < length) {
-                MemorySegment rest = buffer.asSlice(done);
-                long n = write
-                        ? (long) PWRITE.invokeExact(state, fd, rest, rest.byteSize(), offset + done)
-                        : (long) PREAD.invokeExact(state, fd, rest, rest.byteSize(), offset + done);
-                if (n < 0) {
-                    int errno = errno(state);
-                    if (errno == EINTR) {
-                        continue;
-                    }
-                    throw failure((write ? "pwrite" : "pread") + " of " + rest.byteSize() + " bytes at offset "
-                            + (offset + done), path, errno);
-                }
-                if (n == 0) {
-                    throw new IOException((write ? "pwrite" : "pread") + " of " + path + " at offset " + (offset + done)
-                            + " moved no bytes (end of device at " + (offset + done) + "?)");
-                }
-                done += n;
-            }
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IOException((write ? "pwrite " : "pread ") + path + ": " + t, t);
-        }
+        Libc.writeFully(fd, path, offset, src);
     }
 
     /** {@code fdatasync}: on a block device the kernel writes back its cache and sends the device a flush (NVMe Flush). */
     void sync() throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            int rc;
-            do {
-                rc = (int) FDATASYNC.invokeExact(state, fd);
-            } while (rc != 0 && errno(state) == EINTR);
-            if (rc != 0) {
-                throw failure("fdatasync", path, errno(state));
-            }
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IOException("fdatasync " + path + ": " + t, t);
-        }
+        Libc.fdatasync(fd, path);
     }
 
     /**
@@ -229,66 +95,27 @@ final class DirectBlockFile implements AutoCloseable {
         return rangeIoctl(BLKZEROOUT, "BLKZEROOUT", offset, length);
     }
 
-    /** Punches a hole in a regular file; returns 0 or the errno. */
+    /** Punches a hole in a regular file (the stand-in for a device that {@link #discard} refuses); returns 0 or the errno. */
     int punchHole(long offset, long length) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
-            int rc = (int) FALLOCATE.invokeExact(state, fd, PUNCH_HOLE_KEEP_SIZE, offset, length);
-            return rc == 0 ? 0 : errno(state);
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IOException("fallocate " + path + ": " + t, t);
-        }
+        return -Libc.fallocate(fd, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, offset, length);
     }
 
     private int rangeIoctl(long request, String name, long offset, long length) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CAPTURE);
             MemorySegment range = arena.allocate(JAVA_LONG, 2);
             range.setAtIndex(JAVA_LONG, 0, offset);
             range.setAtIndex(JAVA_LONG, 1, length);
-            int rc;
-            int errno;
-            do {
-                rc = (int) IOCTL.invokeExact(state, fd, request, range);
-                errno = rc == 0 ? 0 : errno(state);
-            } while (errno == EINTR);
+            int rc = Libc.ioctl(fd, request, range);
+            int errno = rc >= 0 ? 0 : -rc;
             if (errno == 0 || errno == EOPNOTSUPP || errno == ENOTTY) {
                 return errno;
             }
-            throw failure(name + " of " + length + " bytes at offset " + offset, path, errno);
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IOException(name + " " + path + ": " + t, t);
+            throw Libc.failure(name + " of " + length + " bytes at offset " + offset, path, errno);
         }
     }
 
     @Override
     public void close() {
-        try {
-            int ignored = (int) CLOSE.invokeExact(fd);
-        } catch (Throwable t) {
-            // close(2) on a valid descriptor does not fail in a way a caller could act on
-        }
-    }
-
-    private static int errno(MemorySegment state) {
-        return (int) ERRNO.get(state, 0L);
-    }
-
-    private static IOException failure(String call, Path path, int errno) {
-        return new IOException(call + " of " + path + " failed: " + describe(errno) + " (errno " + errno + ")");
-    }
-
-    /** libc's text for {@code errno}, e.g. "Input/output error". */
-    static String describe(int errno) {
-        try {
-            MemorySegment text = (MemorySegment) STRERROR.invokeExact(errno);
-            return text.reinterpret(256).getString(0);
-        } catch (Throwable t) {
-            return "errno " + errno;
-        }
+        Libc.close(fd);
     }
 }
