@@ -282,6 +282,71 @@ final class S3Download {
     }
 
     /**
+     * The checks on one chunk-aligned range of an object as its bytes arrive in order: no more
+     * than the range, each chunk's CRC32C against the object's (or recorded, for another tool's
+     * object, into {@code computed}), and nothing missing at the end. One arrival at a time.
+     */
+    private static final class RangeCheck {
+        private final ObjectInfo info;
+        /** Null to check each chunk against {@code info}; else where each chunk's CRC32C is recorded. */
+        private final int[] computed;
+        private final long start;
+        private final long end;
+        private final String resource;
+        private final CRC32C crc = new CRC32C();
+        /** The object offset of the next byte expected: bytes before it have been checked. */
+        long position;
+
+        RangeCheck(ObjectInfo info, int[] computed, long start, long end, String resource) {
+            this.info = info;
+            this.computed = computed;
+            this.start = start;
+            this.end = end;
+            this.resource = resource;
+            this.position = start;
+        }
+
+        /** Before taking {@code n} more bytes: fails if they would run past the range. */
+        void expect(long n) {
+            if (position + n > end) {
+                throw new TierIoException(resource + ": the server sent more than the range " + start + "-" + (end - 1), true);
+            }
+        }
+
+        /** Takes the next bytes, {@code b}'s position to its limit (the position moves to the limit). */
+        void update(ByteBuffer b) {
+            int limit = b.limit();
+            while (b.position() < limit) {
+                int chunk = info.chunkIndexOf(position);
+                long chunkEnd = info.chunkOffset(chunk) + info.chunkLength(chunk);
+                int n = (int) Math.min(limit - b.position(), chunkEnd - position);
+                b.limit(b.position() + n);
+                crc.update(b); // up to the chunk's end, moving the position there
+                b.limit(limit);
+                position += n;
+                if (position == chunkEnd) {
+                    int actual = (int) crc.getValue();
+                    crc.reset();
+                    if (computed != null) {
+                        computed[chunk] = actual;
+                    } else if (actual != info.chunkCrc32c(chunk)) {
+                        throw new ChecksumMismatchException(resource, info.chunkOffset(chunk), info.chunkLength(chunk),
+                                info.chunkCrc32c(chunk), actual);
+                    }
+                }
+            }
+        }
+
+        /** At the end of the body: fails if it stopped short of the range's end. */
+        void requireComplete() {
+            if (position != end) {
+                throw new TierIoException(resource + ": the body of range " + start + "-" + (end - 1) + " ended at "
+                        + position + " (truncated)", true);
+            }
+        }
+    }
+
+    /**
      * Streams one chunk-aligned range from {@link S3RangeGetter} into the file. Netty's buffers are
      * queued as they arrive (no copy) and drained by one task at a time on the executor, which
      * checks each chunk's CRC32C and writes each buffer at its place in the file; when more than
@@ -293,12 +358,8 @@ final class S3Download {
         private static final long LOW_WATER = 512 << 10;
 
         private final FileChannel ch;
-        private final ObjectInfo info;
-        private final int[] computed;
-        private final long start;
-        private final long end;
+        private final RangeCheck check;
         private final Executor executor;
-        private final String resource;
         private final LongConsumer progress;
         final CompletableFuture<Void> result = new CompletableFuture<>();
         /** Bytes from {@code start} up to here are checked and in the file: where a resumed attempt may start. */
@@ -308,25 +369,18 @@ final class S3Download {
         private final AtomicLong queued = new AtomicLong();
         private final AtomicBoolean paused = new AtomicBoolean();
         private final AtomicBoolean draining = new AtomicBoolean();
-        private final CRC32C crc = new CRC32C();
         private volatile S3RangeGetter.Flow flow;
         private volatile boolean completed;
         private volatile Throwable upstreamError;
         /** Set when this side failed: what still arrives is released unread. */
         private volatile boolean dead;
-        private long position;   // bytes checked and written so far (object offset); drain task only
 
         BodyToFile(FileChannel ch, ObjectInfo info, int[] computed, long start, long end, Executor executor, String resource,
                    LongConsumer progress) {
             this.ch = ch;
-            this.info = info;
-            this.computed = computed;
-            this.start = start;
-            this.end = end;
+            this.check = new RangeCheck(info, computed, start, end, resource); // drain task only
             this.flushedTo = start;
-            this.position = start;
             this.executor = executor;
-            this.resource = resource;
             this.progress = progress;
         }
 
@@ -417,38 +471,17 @@ final class S3Download {
         }
 
         private void accept(io.netty.buffer.ByteBuf buffer) throws IOException {
-            if (position + buffer.readableBytes() > end) {
-                throw new TierIoException(resource + ": the server sent more than the range " + start + "-" + (end - 1), true);
-            }
+            check.expect(buffer.readableBytes());
             for (ByteBuffer b : buffer.nioBuffers()) {
-                long at = position;
+                long at = check.position;
                 int first = b.position();
-                int limit = b.limit();
-                while (b.position() < limit) {
-                    int chunk = info.chunkIndexOf(position);
-                    long chunkEnd = info.chunkOffset(chunk) + info.chunkLength(chunk);
-                    int n = (int) Math.min(limit - b.position(), chunkEnd - position);
-                    b.limit(b.position() + n);
-                    crc.update(b); // up to the chunk's end, moving the position there
-                    b.limit(limit);
-                    position += n;
-                    if (position == chunkEnd) {
-                        int actual = (int) crc.getValue();
-                        crc.reset();
-                        if (computed != null) {
-                            computed[chunk] = actual;
-                        } else if (actual != info.chunkCrc32c(chunk)) {
-                            throw new ChecksumMismatchException(resource, info.chunkOffset(chunk), info.chunkLength(chunk),
-                                    info.chunkCrc32c(chunk), actual);
-                        }
-                    }
-                }
+                check.update(b);
                 b.position(first);
                 int n = b.remaining();
                 while (b.hasRemaining()) {
                     at += ch.write(b, at);
                 }
-                flushedTo = position;
+                flushedTo = check.position;
                 progress.accept(n);
             }
         }
@@ -462,10 +495,7 @@ final class S3Download {
                 result.completeExceptionally(upstreamError);
                 return;
             }
-            if (position != end) {
-                throw new TierIoException(resource + ": the body of range " + start + "-" + (end - 1) + " ended at "
-                        + position + " (truncated)", true);
-            }
+            check.requireComplete();
             result.complete(null);
         }
     }
@@ -527,12 +557,11 @@ final class S3Download {
 
             private final ConcurrentLinkedQueue<ByteBuffer> queue = new ConcurrentLinkedQueue<>();
             private final AtomicBoolean draining = new AtomicBoolean();
-            private final CRC32C crc = new CRC32C();
+            private final RangeCheck check = new RangeCheck(info, computed, start, end, resource); // drain task only
             private final ByteBuffer stage = ByteBuffer.allocateDirect(STAGE_BYTES);
             private volatile boolean completed;
             private volatile Throwable upstreamError;
             private Subscription subscription;
-            private long position = start;   // bytes checked so far (object offset)
             private long written = start;    // bytes in the file so far
             private int consumed;
 
@@ -604,29 +633,14 @@ final class S3Download {
             }
 
             private void accept(ByteBuffer buffer) throws IOException {
-                if (position + buffer.remaining() > end) {
-                    throw new TierIoException(resource + ": the server sent more than the range " + start + "-" + (end - 1), true);
-                }
+                check.expect(buffer.remaining());
                 ByteBuffer b = buffer.duplicate();
                 while (b.hasRemaining()) {
-                    int chunk = info.chunkIndexOf(position);
-                    long chunkEnd = info.chunkOffset(chunk) + info.chunkLength(chunk);
-                    int n = (int) Math.min(Math.min(b.remaining(), chunkEnd - position), stage.remaining());
+                    int n = Math.min(b.remaining(), stage.remaining());
                     ByteBuffer piece = b.slice(b.position(), n);
-                    crc.update(piece.duplicate());
+                    check.update(piece.duplicate());
                     stage.put(piece);
                     b.position(b.position() + n);
-                    position += n;
-                    if (position == chunkEnd) {
-                        int actual = (int) crc.getValue();
-                        crc.reset();
-                        if (computed != null) {
-                            computed[chunk] = actual;
-                        } else if (actual != info.chunkCrc32c(chunk)) {
-                            throw new ChecksumMismatchException(resource, info.chunkOffset(chunk), info.chunkLength(chunk),
-                                    info.chunkCrc32c(chunk), actual);
-                        }
-                    }
                     if (!stage.hasRemaining()) {
                         flush();
                     }
@@ -653,10 +667,7 @@ final class S3Download {
                     return;
                 }
                 flush();
-                if (position != end) {
-                    throw new TierIoException(resource + ": the body of range " + start + "-" + (end - 1) + " ended at "
-                            + position + " (truncated)", true);
-                }
+                check.requireComplete();
                 result.complete(null);
             }
         }
