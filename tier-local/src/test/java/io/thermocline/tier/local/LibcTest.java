@@ -29,12 +29,12 @@ class LibcTest {
     @TempDir
     Path dir;
 
+    /** The binding is for Linux; there (tests are granted native access) it must be usable. */
     @BeforeEach
-    void requireLibc() {
-        if (!Libc.isAvailable()) {
-            System.out.println("SKIPPED LibcTest: " + Libc.unavailableReason());
-        }
-        assumeTrue(Libc.isAvailable(), () -> "libc binding unavailable: " + Libc.unavailableReason());
+    void requireLinux() {
+        String os = System.getProperty("os.name");
+        skipUnless(os.startsWith("Linux"), "os.name " + os + " (the libc binding is for Linux)");
+        assertTrue(Libc.isAvailable(), () -> "libc binding unavailable: " + Libc.unavailableReason());
     }
 
     @Test
@@ -48,68 +48,46 @@ class LibcTest {
 
     @Test
     void writeFully_thenReadFully_withDirectIo_roundTripsAndReachesTheFile() throws IOException {
-        Path file = dir.resolve("f");
-        Files.write(file, new byte[4 * BLOCK]);
-        int fd = openDirect(file);
-        try (Arena arena = Arena.ofConfined()) {
+        try (Fd f = openDirect(4 * BLOCK); Arena arena = Arena.ofConfined()) {
             MemorySegment src = arena.allocate(2 * BLOCK, BLOCK);
             for (int i = 0; i < src.byteSize(); i++) {
                 src.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + 7));
             }
-            Libc.writeFully(fd, file, BLOCK, src);
-            Libc.fdatasync(fd, file);
+            Libc.writeFully(f.fd, f.path, BLOCK, src);
+            Libc.fdatasync(f.fd, f.path);
             MemorySegment dst = arena.allocate(2 * BLOCK, BLOCK);
-            Libc.readFully(fd, file, BLOCK, dst);
+            Libc.readFully(f.fd, f.path, BLOCK, dst);
             assertEquals(-1, src.mismatch(dst));
 
-            byte[] onDisk = Files.readAllBytes(file);
             byte[] expected = new byte[4 * BLOCK];
             MemorySegment.copy(src, ValueLayout.JAVA_BYTE, 0, expected, BLOCK, 2 * BLOCK);
-            assertArrayEquals(expected, onDisk);
-        } finally {
-            Libc.close(fd);
+            assertArrayEquals(expected, Files.readAllBytes(f.path));
         }
     }
 
     @Test
     void readFully_pastTheEnd_saysNoBytesMovedAtThatOffset() throws IOException {
-        Path file = dir.resolve("f");
-        Files.write(file, new byte[BLOCK]);
-        int fd = Libc.open(file, Libc.O_RDONLY | Libc.O_CLOEXEC);
-        assertTrue(fd >= 0, () -> "open " + file + ": errno " + -fd);
-        try (Arena arena = Arena.ofConfined()) {
+        try (Fd f = open(BLOCK, Libc.O_RDONLY); Arena arena = Arena.ofConfined()) {
             MemorySegment dst = arena.allocate(2 * BLOCK, BLOCK);
-            IOException e = assertThrows(IOException.class, () -> Libc.readFully(fd, file, 0, dst));
-            assertEquals("pread of " + file + " at offset 4096 moved no bytes (end of device at 4096?)", e.getMessage());
-            // the bytes before the end were read
-            assertEquals(0, dst.get(ValueLayout.JAVA_BYTE, 0));
-        } finally {
-            Libc.close(fd);
+            IOException e = assertThrows(IOException.class, () -> Libc.readFully(f.fd, f.path, 0, dst));
+            assertEquals("pread of " + f.path + " at offset 4096 moved no bytes (end of device at 4096?)",
+                    e.getMessage());
         }
     }
 
     @Test
     void readFully_misalignedWithDirectIo_failsWithEinvalNamingCallOffsetAndPath() throws IOException {
-        Path file = dir.resolve("f");
-        Files.write(file, new byte[4 * BLOCK]);
-        int fd = openDirect(file);
-        try (Arena arena = Arena.ofConfined()) {
+        try (Fd f = openDirect(4 * BLOCK); Arena arena = Arena.ofConfined()) {
             MemorySegment dst = arena.allocate(BLOCK, BLOCK);
             IOException e = null;
             try {
-                Libc.readFully(fd, file, 1, dst);
+                Libc.readFully(f.fd, f.path, 1, dst);
             } catch (IOException thrown) {
                 e = thrown;
             }
-            String reason = "the file system of " + dir + " accepted a misaligned O_DIRECT read";
-            if (e == null) {
-                System.out.println("SKIPPED " + getClass().getSimpleName() + " misaligned read: " + reason);
-            }
-            assumeTrue(e != null, reason);
-            assertEquals("pread of 4096 bytes at offset 1 of " + file + " failed: Invalid argument (errno 22, EINVAL)",
-                    e.getMessage());
-        } finally {
-            Libc.close(fd);
+            skipUnless(e != null, "the file system of " + dir + " accepted a misaligned O_DIRECT read");
+            assertEquals("pread of 4096 bytes at offset 1 of " + f.path
+                    + " failed: Invalid argument (errno 22, EINVAL)", e.getMessage());
         }
     }
 
@@ -133,59 +111,40 @@ class LibcTest {
 
     @Test
     void ioctl_blockLayerRequestOnARegularFile_returnsMinusEnotty() throws IOException {
-        Path file = dir.resolve("f");
-        Files.write(file, new byte[BLOCK]);
-        int fd = Libc.open(file, Libc.O_RDWR | Libc.O_CLOEXEC);
-        assertTrue(fd >= 0, () -> "open " + file + ": errno " + -fd);
-        try (Arena arena = Arena.ofConfined()) {
+        try (Fd f = open(BLOCK, Libc.O_RDWR); Arena arena = Arena.ofConfined()) {
             MemorySegment range = arena.allocate(ValueLayout.JAVA_LONG, 2);
             range.setAtIndex(ValueLayout.JAVA_LONG, 1, BLOCK);
             // linux/fs.h BLKDISCARD = _IO(0x12, 119)
-            assertEquals(-Libc.ENOTTY, Libc.ioctl(fd, 0x1277, range));
-        } finally {
-            Libc.close(fd);
+            assertEquals(-Libc.ENOTTY, Libc.ioctl(f.fd, 0x1277, range));
         }
     }
 
     @Test
     void fallocate_allocatesPastTheEnd_andPunchHoleZerosKeepingTheSize() throws IOException {
-        Path file = dir.resolve("f");
-        Files.write(file, new byte[] {1, 2, 3});
-        int fd = Libc.open(file, Libc.O_WRONLY | Libc.O_CLOEXEC);
-        assertTrue(fd >= 0, () -> "open " + file + ": errno " + -fd);
-        try {
-            int rc = Libc.fallocate(fd, 0, 0, 3 * BLOCK);
-            if (rc == -Libc.EOPNOTSUPP) {
-                System.out.println("SKIPPED LibcTest fallocate: not supported by the file system of " + dir);
-            }
-            assumeTrue(rc != -Libc.EOPNOTSUPP, "fallocate unsupported here");
+        try (Fd f = open(3, Libc.O_WRONLY)) {
+            int rc = Libc.fallocate(f.fd, 0, 0, 3 * BLOCK);
+            skipUnless(rc != -Libc.EOPNOTSUPP, "the file system of " + dir + " does not fallocate");
             assertEquals(0, rc);
-            assertEquals(3 * BLOCK, Files.size(file));
+            assertEquals(3 * BLOCK, Files.size(f.path));
 
-            Files.write(file, filled(3 * BLOCK, (byte) 5));
-            int punched = Libc.fallocate(fd, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, BLOCK, BLOCK);
-            assumeTrue(punched != -Libc.EOPNOTSUPP, "hole punching unsupported here");
+            byte[] expected = new byte[3 * BLOCK];
+            Arrays.fill(expected, (byte) 5);
+            Files.write(f.path, expected);
+            int punched = Libc.fallocate(f.fd, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, BLOCK, BLOCK);
+            skipUnless(punched != -Libc.EOPNOTSUPP, "the file system of " + dir + " does not punch holes");
             assertEquals(0, punched);
-            byte[] expected = filled(3 * BLOCK, (byte) 5);
             Arrays.fill(expected, BLOCK, 2 * BLOCK, (byte) 0);
-            assertArrayEquals(expected, Files.readAllBytes(file));
-        } finally {
-            Libc.close(fd);
+            assertArrayEquals(expected, Files.readAllBytes(f.path));
         }
     }
 
     @Test
     void fallocate_badMode_returnsMinusErrno_ratherThanThrowing() throws IOException {
-        Path file = dir.resolve("f");
-        Files.write(file, new byte[BLOCK]);
-        int fd = Libc.open(file, Libc.O_WRONLY | Libc.O_CLOEXEC);
-        assertTrue(fd >= 0, () -> "open " + file + ": errno " + -fd);
-        try {
-            // PUNCH_HOLE without KEEP_SIZE is refused by fallocate(2)
-            int rc = Libc.fallocate(fd, Libc.FALLOC_FL_PUNCH_HOLE, 0, BLOCK);
-            assertTrue(rc == -Libc.EINVAL || rc == -Libc.EOPNOTSUPP, "rc " + rc + " (expected: -EINVAL or -EOPNOTSUPP)");
-        } finally {
-            Libc.close(fd);
+        try (Fd f = open(BLOCK, Libc.O_WRONLY)) {
+            // fallocate(2) refuses PUNCH_HOLE without KEEP_SIZE
+            int rc = Libc.fallocate(f.fd, Libc.FALLOC_FL_PUNCH_HOLE, 0, BLOCK);
+            assertTrue(rc == -Libc.EINVAL || rc == -Libc.EOPNOTSUPP,
+                    "rc " + rc + " (expected: -EINVAL or -EOPNOTSUPP)");
         }
     }
 
@@ -233,21 +192,35 @@ class LibcTest {
         assertEquals("EOPNOTSUPP", fromHeaders.get(Libc.EOPNOTSUPP));
     }
 
-    /** Opens {@code file} read-write with O_DIRECT, skipping the test (saying why) where the file system refuses it. */
-    private int openDirect(Path file) throws IOException {
-        int fd = Libc.open(file, Libc.O_RDWR | Libc.O_DIRECT | Libc.O_CLOEXEC);
-        if (fd == -Libc.EINVAL) {
-            String reason = "the file system of " + dir + " refuses O_DIRECT";
-            System.out.println("SKIPPED " + getClass().getSimpleName() + ": " + reason);
-            assumeTrue(false, reason);
+    /** A descriptor the test opened, closed by try-with-resources. */
+    private record Fd(Path path, int fd) implements AutoCloseable {
+        @Override
+        public void close() {
+            Libc.close(fd);
         }
-        assertTrue(fd >= 0, () -> Libc.failure("open(O_RDWR|O_DIRECT)", file, -fd).getMessage());
-        return fd;
     }
 
-    private static byte[] filled(int length, byte value) {
-        byte[] b = new byte[length];
-        Arrays.fill(b, value);
-        return b;
+    /** Creates a file of {@code size} zero bytes and opens it with {@code flags | O_CLOEXEC}. */
+    private Fd open(int size, int flags) throws IOException {
+        Path file = Files.write(dir.resolve("f"), new byte[size]);
+        int fd = Libc.open(file, flags | Libc.O_CLOEXEC);
+        assertTrue(fd >= 0, () -> Libc.failure("open", file, -fd).getMessage());
+        return new Fd(file, fd);
+    }
+
+    /** As {@link #open} read-write with O_DIRECT, skipping the test (saying why) where the file system refuses it. */
+    private Fd openDirect(int size) throws IOException {
+        Path file = Files.write(dir.resolve("f"), new byte[size]);
+        int fd = Libc.open(file, Libc.O_RDWR | Libc.O_DIRECT | Libc.O_CLOEXEC);
+        skipUnless(fd != -Libc.EINVAL, "the file system of " + dir + " refuses O_DIRECT");
+        assertTrue(fd >= 0, () -> Libc.failure("open(O_RDWR|O_DIRECT)", file, -fd).getMessage());
+        return new Fd(file, fd);
+    }
+
+    private void skipUnless(boolean condition, String reason) {
+        if (!condition) {
+            System.out.println("SKIPPED " + getClass().getSimpleName() + ": " + reason);
+        }
+        assumeTrue(condition, reason);
     }
 }
