@@ -21,7 +21,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Consumer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -44,7 +44,13 @@ final class NvmeCommand implements Runnable {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
-    /** The transport address options shared by every subcommand, named as in {@code nvme connect}. */
+    /**
+     * The options that name one subsystem's controller and how to reach it, as {@code nvme connect}
+     * names them; shared by {@code connect}, {@code bench} and {@code thermocline stats}.
+     * {@code discover} declares its own address options (the address is optional there, and the
+     * port's default is the discovery port) and shares the checks through {@link #check(CommandLine,
+     * String, Integer, String)}.
+     */
     static final class Transport {
         @Option(names = {"-t", "--transport"}, defaultValue = "tcp", paramLabel = "TYPE",
                 description = "Transport type; only tcp is spoken in user space (default: tcp).")
@@ -55,6 +61,9 @@ final class NvmeCommand implements Runnable {
 
         @Option(names = {"-s", "--trsvcid"}, paramLabel = "PORT", description = "Target port (default: 4420; 8009 for discover).")
         Integer trsvcid;
+
+        @Option(names = {"-n", "--nqn"}, required = true, paramLabel = "NQN", description = "Subsystem NQN.")
+        String nqn;
 
         @Option(names = {"-q", "--hostnqn"}, paramLabel = "HOSTNQN",
                 description = "Host NQN (default: /etc/nvme/hostnqn, else one generated once and kept in ~/.config/thermocline/hostnqn).")
@@ -67,9 +76,19 @@ final class NvmeCommand implements Runnable {
         boolean dataDigest;
 
         void check(CommandLine cmd) {
+            check(cmd, transport, trsvcid, "nvme connect");
+        }
+
+        /**
+         * Checks a transport type and port as every subcommand takes them.
+         *
+         * @param kernelCommand the nvme-cli command that reaches the transports the user-space host
+         *     does not speak, named in the message
+         */
+        static void check(CommandLine cmd, String transport, Integer trsvcid, String kernelCommand) {
             if (!"tcp".equals(transport)) {
                 throw new CommandLine.ParameterException(cmd, "--transport: " + transport
-                        + " (expected: tcp; rdma and fc namespaces are reached through the kernel's nvme connect)");
+                        + " (expected: tcp; rdma and fc namespaces are reached through the kernel's " + kernelCommand + ")");
             }
             if (trsvcid != null && (trsvcid < 1 || trsvcid > 65535)) {
                 throw new CommandLine.ParameterException(cmd, "--trsvcid: " + trsvcid + " (expected: 1..65535)");
@@ -78,6 +97,29 @@ final class NvmeCommand implements Runnable {
 
         int port(int fallback) {
             return trsvcid != null ? trsvcid : fallback;
+        }
+
+        /**
+         * Builds the host options these options and {@code security} describe (NVMe/TCP port 4420
+         * when {@code -s} is not given), after {@code more} has set what the command adds.
+         *
+         * @param security the authentication and TLS options, or null for a command without them
+         * @throws CommandLine.ParameterException for a value the host options refuse, with its message
+         */
+        NvmeTcpHostOptions hostOptions(CommandLine cmd, FabricSecurityOptions security, Consumer<NvmeTcpHostOptions.Builder> more) {
+            try {
+                HostIdentity identity = HostIdentity.resolveDefault(hostnqn);
+                NvmeTcpHostOptions.Builder b = NvmeTcpHostOptions.builder(traddr, port(4420), nqn)
+                        .identity(identity)
+                        .headerDigest(hdrDigest).dataDigest(dataDigest);
+                if (security != null) {
+                    security.apply(cmd, b, identity.hostNqn(), nqn);
+                }
+                more.accept(b);
+                return b.build();
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(cmd, e.getMessage());
+            }
         }
     }
 
@@ -162,13 +204,7 @@ final class NvmeCommand implements Runnable {
         public Integer call() throws InterruptedException {
             CommandLine cmd = spec.commandLine();
             PrintWriter out = cmd.getOut();
-            if (!"tcp".equals(transport)) {
-                throw new CommandLine.ParameterException(cmd, "--transport: " + transport
-                        + " (expected: tcp; rdma and fc namespaces are reached through the kernel's nvme discover)");
-            }
-            if (trsvcid != null && (trsvcid < 1 || trsvcid > 65535)) {
-                throw new CommandLine.ParameterException(cmd, "--trsvcid: " + trsvcid + " (expected: 1..65535)");
-            }
+            Transport.check(cmd, transport, trsvcid, "nvme discover");
             if (followReferrals != null && (followReferrals < 0 || followReferrals > 16)) {
                 throw new CommandLine.ParameterException(cmd, "--follow-referrals: " + followReferrals + " (expected: 0..16)");
             }
@@ -412,9 +448,6 @@ final class NvmeCommand implements Runnable {
         @Mixin
         Transport transport;
 
-        @Option(names = {"-n", "--nqn"}, required = true, paramLabel = "NQN", description = "Subsystem NQN.")
-        String nqn;
-
         @Option(names = {"-i", "--nr-io-queues"}, paramLabel = "N", description = "I/O queues (default: 2).")
         Integer nrIoQueues;
 
@@ -455,13 +488,7 @@ final class NvmeCommand implements Runnable {
         public Integer call() {
             CommandLine cmd = spec.commandLine();
             transport.check(cmd);
-            NvmeTcpHostOptions options;
-            try {
-                HostIdentity identity = HostIdentity.resolveDefault(transport.hostnqn);
-                NvmeTcpHostOptions.Builder b = NvmeTcpHostOptions.builder(transport.traddr, transport.port(4420), nqn)
-                        .identity(identity)
-                        .headerDigest(transport.hdrDigest).dataDigest(transport.dataDigest);
-                security.apply(cmd, b, identity.hostNqn(), nqn);
+            NvmeTcpHostOptions options = transport.hostOptions(cmd, security, b -> {
                 if (preset != null) {
                     b.preset(NvmeTcpHostOptions.Preset.of(preset));
                 }
@@ -486,10 +513,7 @@ final class NvmeCommand implements Runnable {
                 if (fastIoFailTmo != null) {
                     b.fastIoFailTimeout(seconds("--fast-io-fail-tmo", fastIoFailTmo, true));
                 }
-                options = b.build();
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(cmd, e.getMessage());
-            }
+            });
             PrintWriter out = cmd.getOut();
             try (NvmeEventLoops loops = new NvmeEventLoops(1);
                  NvmeTcpController controller = NvmeTcpController.connectAndWait(loops, options)) {
@@ -501,7 +525,7 @@ final class NvmeCommand implements Runnable {
                     printJson(out, controller, namespaces);
                 } else {
                     out.printf("connected to %s at %s: controller %d (%s %s), %d I/O queue(s); keep-alive-tmo %s, reconnect-delay %s, "
-                                    + "ctrl-loss-tmo %s, fast-io-fail-tmo %s%n", nqn, controller.address(), controller.controllerId(),
+                                    + "ctrl-loss-tmo %s, fast-io-fail-tmo %s%n", options.nqn(), controller.address(), controller.controllerId(),
                             controller.info().modelNumber(), controller.info().firmwareRevision(), controller.ioQueueCount(),
                             secs(options.keepAliveTimeout()), secs(options.reconnectDelay()), secs(options.ctrlLossTimeout()),
                             secs(options.fastIoFailTimeout()));
@@ -581,28 +605,14 @@ final class NvmeCommand implements Runnable {
         @Mixin
         Transport transport;
 
-        @Option(names = {"-n", "--nqn"}, required = true, paramLabel = "NQN", description = "Subsystem NQN.")
-        String nqn;
-
-        @Option(names = "--nsid", paramLabel = "ID", description = "Namespace ID (default: the first active namespace).")
-        Integer nsid;
-
         @Option(names = "--rw", required = true, paramLabel = "MODE", description = "read, write, randread or randwrite.")
         String rw;
 
-        @Option(names = "--bs", defaultValue = "4k", paramLabel = "SIZE", converter = ByteSizeConverter.class,
-                description = "I/O size, a multiple of the namespace's block size (default: 4k).")
-        long bs;
-
-        @Option(names = "--qd", defaultValue = "1", paramLabel = "N", description = "I/Os in flight (default: 1).")
-        int qd;
+        @Mixin
+        LoadOptions load;
 
         @Option(names = "--runtime", defaultValue = "10", paramLabel = "SECONDS", description = "How long to run (default: 10).")
         double runtime;
-
-        @Option(names = "--size", paramLabel = "SIZE", converter = ByteSizeConverter.class,
-                description = "Bytes of the namespace to use from offset 0 (default: the whole namespace, at most 1GiB).")
-        Long size;
 
         @Option(names = "--verify", description = "Write a pattern first and check every byte read back.")
         boolean verify;
@@ -629,51 +639,19 @@ final class NvmeCommand implements Runnable {
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(cmd, "--rw: " + rw + " (expected: read, write, randread or randwrite)");
             }
-            if (qd < 1 || qd > 65536) {
-                throw new CommandLine.ParameterException(cmd, "--qd: " + qd + " (expected: 1..65536)");
-            }
-            if (runtime <= 0) {
-                throw new CommandLine.ParameterException(cmd, "--runtime: " + runtime + " (expected: a positive number of seconds)");
-            }
-            if (bs <= 0 || bs > (64 << 20)) {
-                throw new CommandLine.ParameterException(cmd, "--bs: " + bs + " (expected: 1..64MiB, a multiple of the block size)");
-            }
-            NvmeTcpHostOptions options;
-            try {
-                HostIdentity identity = HostIdentity.resolveDefault(transport.hostnqn);
-                NvmeTcpHostOptions.Builder b = NvmeTcpHostOptions.builder(transport.traddr, transport.port(4420), nqn)
-                        .identity(identity)
-                        .nrIoQueues(nrIoQueues).queueSize(queueSize)
-                        .headerDigest(transport.hdrDigest).dataDigest(transport.dataDigest)
-                        .maxTransferSizeInBytes((int) Math.max(bs, 1 << 20));
-                security.apply(cmd, b, identity.hostNqn(), nqn);
-                options = b.build();
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(cmd, e.getMessage());
-            }
+            load.check(cmd, runtime);
+            NvmeTcpHostOptions options = transport.hostOptions(cmd, security, b -> load.size(b, nrIoQueues).queueSize(queueSize));
             PrintWriter out = cmd.getOut();
-            try (NvmeEventLoops loops = new NvmeEventLoops(Math.max(1, Math.min(nrIoQueues, Runtime.getRuntime().availableProcessors())));
-                 NvmeTcpController controller = NvmeTcpController.connectAndWait(loops, options)) {
-                List<Integer> namespaces = controller.activeNamespaces();
-                int id = nsid != null ? nsid : namespaces.isEmpty() ? 1 : namespaces.getFirst();
-                NvmeTcpBlockDevice device = controller.openNamespace(id);
-                long region = size != null ? size : Math.min(device.sizeInBytes(), 1L << 30);
-                region = region / bs * bs;
-                if (bs % device.blockSizeInBytes() != 0 || region < bs || region > device.sizeInBytes()) {
-                    throw new CommandLine.ParameterException(cmd, "--bs " + bs + " / --size " + region + " (expected a multiple of the "
-                            + device.blockSizeInBytes() + "-byte block size, and a region within the namespace's "
-                            + device.sizeInBytes() + " bytes)");
-                }
+            try (LoadOptions.Target target = load.open(cmd, options)) {
+                NvmeTcpBlockDevice device = target.device();
                 if (!json) {
                     out.printf("%s: %s, %d x %d-byte blocks; %d I/O queue(s) over %s; %s bs=%d qd=%d runtime=%ss%s%n",
-                            device.name(), controller.info().modelNumber(), device.namespace().sizeInBlocks(), device.blockSizeInBytes(),
-                            controller.ioQueueCount(), loops.transport(), mode.fioName(), bs, qd, fmt(runtime),
-                            verify ? " verify" : "");
+                            device.name(), target.controller().info().modelNumber(), device.namespace().sizeInBlocks(),
+                            device.blockSizeInBytes(), target.controller().ioQueueCount(), target.loops().transport(), mode.fioName(),
+                            load.bs, load.qd, fmt(runtime), verify ? " verify" : "");
                     out.flush();
                 }
-                BlockLoad.Result r = BlockLoad.run(device, new BlockLoad.Spec(mode, (int) bs, qd,
-                        Duration.ofNanos((long) (runtime * 1e9)), 0, region, verify, ThreadLocalRandom.current().nextLong()));
-                print(out, r);
+                print(out, BlockLoad.run(device, load.spec(target, mode, runtime, verify)));
             }
             return 0;
         }

@@ -1,19 +1,13 @@
 package io.thermocline.cli;
 
 import io.thermocline.nvmeof.host.FabricReadLatency;
-import io.thermocline.nvmeof.host.HostIdentity;
-import io.thermocline.nvmeof.host.NvmeEventLoops;
-import io.thermocline.nvmeof.host.NvmeTcpBlockDevice;
 import io.thermocline.nvmeof.host.NvmeTcpController;
 import io.thermocline.nvmeof.host.NvmeTcpHostOptions;
 import io.thermocline.nvmeof.load.BlockLoad;
 import io.thermocline.nvmeof.load.LatencyHistogram;
 import java.io.PrintWriter;
-import java.time.Duration;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ThreadLocalRandom;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -50,25 +44,11 @@ final class StatsCommand implements Callable<Integer> {
     @Mixin
     NvmeCommand.Transport transport;
 
-    @Option(names = {"-n", "--nqn"}, required = true, paramLabel = "NQN", description = "Subsystem NQN.")
-    String nqn;
-
-    @Option(names = "--nsid", paramLabel = "ID", description = "Namespace ID (default: the first active namespace).")
-    Integer nsid;
-
-    @Option(names = "--bs", defaultValue = "4k", paramLabel = "SIZE", converter = ByteSizeConverter.class,
-            description = "Read size, a multiple of the namespace's block size (default: 4k).")
-    long bs;
-
-    @Option(names = "--qd", defaultValue = "1", paramLabel = "N", description = "Reads in flight (default: 1).")
-    int qd;
+    @Mixin
+    LoadOptions load;
 
     @Option(names = "--runtime", defaultValue = "3", paramLabel = "SECONDS", description = "How long to read (default: 3).")
     double runtime;
-
-    @Option(names = "--size", paramLabel = "SIZE", converter = ByteSizeConverter.class,
-            description = "Bytes of the namespace to read from offset 0 (default: the whole namespace, at most 1GiB).")
-    Long size;
 
     @Option(names = {"-i", "--nr-io-queues"}, defaultValue = "1", paramLabel = "N", description = "I/O queues (default: 1).")
     int nrIoQueues;
@@ -80,52 +60,23 @@ final class StatsCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         CommandLine cmd = spec.commandLine();
         transport.check(cmd);
-        if (qd < 1 || qd > 65536) {
-            throw new CommandLine.ParameterException(cmd, "--qd: " + qd + " (expected: 1..65536)");
-        }
-        if (runtime <= 0) {
-            throw new CommandLine.ParameterException(cmd, "--runtime: " + runtime + " (expected: a positive number of seconds)");
-        }
-        if (bs <= 0 || bs > (64 << 20)) {
-            throw new CommandLine.ParameterException(cmd, "--bs: " + bs + " (expected: 1..64MiB, a multiple of the block size)");
-        }
-        NvmeTcpHostOptions options;
-        try {
-            options = NvmeTcpHostOptions.builder(transport.traddr, transport.port(4420), nqn)
-                    .identity(HostIdentity.resolveDefault(transport.hostnqn))
-                    .nrIoQueues(nrIoQueues)
-                    .headerDigest(transport.hdrDigest).dataDigest(transport.dataDigest)
-                    .maxTransferSizeInBytes((int) Math.max(bs, 1 << 20)).build();
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(cmd, e.getMessage());
-        }
+        load.check(cmd, runtime);
+        NvmeTcpHostOptions options = transport.hostOptions(cmd, null, b -> load.size(b, nrIoQueues));
         PrintWriter out = cmd.getOut();
-        try (NvmeEventLoops loops = new NvmeEventLoops(Math.max(1, Math.min(nrIoQueues, Runtime.getRuntime().availableProcessors())));
-             NvmeTcpController controller = NvmeTcpController.connectAndWait(loops, options)) {
-            List<Integer> namespaces = controller.activeNamespaces();
-            int id = nsid != null ? nsid : namespaces.isEmpty() ? 1 : namespaces.getFirst();
-            NvmeTcpBlockDevice device = controller.openNamespace(id);
-            long region = size != null ? size : Math.min(device.sizeInBytes(), 1L << 30);
-            region = region / bs * bs;
-            if (bs % device.blockSizeInBytes() != 0 || region < bs || region > device.sizeInBytes()) {
-                throw new CommandLine.ParameterException(cmd, "--bs " + bs + " / --size " + region + " (expected a multiple of the "
-                        + device.blockSizeInBytes() + "-byte block size, and a region within the namespace's "
-                        + device.sizeInBytes() + " bytes)");
-            }
-            BlockLoad.Result r = BlockLoad.run(device, new BlockLoad.Spec(BlockLoad.Mode.RANDREAD, (int) bs, qd,
-                    Duration.ofNanos((long) (runtime * 1e9)), 0, region, false, ThreadLocalRandom.current().nextLong()));
-            FabricReadLatency.Snapshot s = controller.readLatency().snapshot();
+        try (LoadOptions.Target target = load.open(cmd, options)) {
+            BlockLoad.Result r = BlockLoad.run(target.device(), load.spec(target, BlockLoad.Mode.RANDREAD, runtime, false));
+            FabricReadLatency.Snapshot s = target.controller().readLatency().snapshot();
             if (json) {
-                out.println(json(controller, id, r, s));
+                out.println(json(target.controller(), target.nsid(), r, s));
             } else {
-                text(out, controller, id, r, s);
+                text(out, target.controller(), target.nsid(), r, s);
             }
         }
         return 0;
     }
 
     private void text(PrintWriter out, NvmeTcpController controller, int id, BlockLoad.Result r, FabricReadLatency.Snapshot s) {
-        out.printf("%s at %s, controller %d, namespace %d: %d reads of %d bytes at qd %d in %.2fs (IOPS=%s)%n", nqn,
+        out.printf("%s at %s, controller %d, namespace %d: %d reads of %d bytes at qd %d in %.2fs (IOPS=%s)%n", transport.nqn,
                 controller.address(), controller.controllerId(), id, s.reads(), r.blockSize(), r.queueDepth(),
                 r.elapsedNanos() / 1e9, NvmeCommand.fmt(r.iops()));
         out.printf("target service time: %s%n", s.targetReported() ? "reported by the target"
@@ -146,7 +97,7 @@ final class StatsCommand implements Callable<Integer> {
 
     private String json(NvmeTcpController controller, int id, BlockLoad.Result r, FabricReadLatency.Snapshot s) {
         StringBuilder b = new StringBuilder("{");
-        Json.field(b, "nqn", nqn).append(',');
+        Json.field(b, "nqn", transport.nqn).append(',');
         Json.field(b, "address", controller.address()).append(',');
         b.append("\"cntlid\":").append(controller.controllerId()).append(",\"nsid\":").append(id)
                 .append(",\"bs\":").append(r.blockSize()).append(",\"qd\":").append(r.queueDepth())

@@ -107,6 +107,30 @@ class NvmeCommandTest {
     }
 
     @Test
+    void transportOtherThanTcp_namesTheKernelCommandOfEachSubcommand() {
+        assertEquals(2, run("nvme", "discover", "-t", "rdma", "-a", "127.0.0.1"));
+        assertThat(err.toString()).contains("--transport: rdma (expected: tcp; rdma and fc namespaces are reached through "
+                + "the kernel's nvme discover)");
+        for (String[] args : new String[][] {{"nvme", "connect", "-t", "fc", "-a", "127.0.0.1", "-n", NQN},
+                {"nvme", "bench", "-t", "fc", "-a", "127.0.0.1", "-n", NQN, "--rw", "read"}}) {
+            err.getBuffer().setLength(0);
+            assertEquals(2, run(args), args[1]);
+            assertThat(err.toString()).as(args[1]).contains("--transport: fc (expected: tcp; rdma and fc namespaces are reached "
+                    + "through the kernel's nvme connect)");
+        }
+        assertEquals(2, run("nvme", "discover", "-a", "127.0.0.1", "-s", "70000"));
+        assertThat(err.toString()).contains("--trsvcid: 70000 (expected: 1..65535)");
+    }
+
+    @Test
+    void bench_sizeBeyondTheNamespace_isAUsageError() {
+        assertEquals(2, run("nvme", "bench", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST, "--rw", "read",
+                "--size", "8m", "--runtime", "0.1"));
+        assertThat(err.toString()).contains("--bs 4096 / --size 8388608 (expected a multiple of the 4096-byte block size, "
+                + "and a region within the namespace's 4194304 bytes)");
+    }
+
+    @Test
     void hostNotAllowed_failsWithTheReason() {
         int code = run("nvme", "bench", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", "nqn.2026-11.example:stranger",
                 "--rw", "read", "--runtime", "0.1");

@@ -67,4 +67,40 @@ class StatsCommandTest {
         assertEquals(2, run("stats", "-a", "127.0.0.1", "-n", NQN, "--qd", "0"));
         assertThat(err.toString()).contains("--qd: 0 (expected: 1..65536)");
     }
+
+    @Test
+    void stats_blockSizeOrRegionNotFittingTheNamespace_isAUsageError_andDisconnects() throws InterruptedException {
+        try (NvmeTcpTarget t = target(false)) {
+            String port = Integer.toString(t.start().getPort());
+            assertEquals(2, run("stats", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST, "--bs", "1000", "--runtime", "0.1"));
+            assertThat(err.toString()).contains("--bs 1000 / --size 4194000 (expected a multiple of the 4096-byte block size, "
+                    + "and a region within the namespace's 4194304 bytes)");
+            assertEquals(2, run("stats", "-a", "127.0.0.1", "-s", port, "-n", NQN, "-q", HOST, "--size", "8m", "--runtime", "0.1"));
+            assertThat(err.toString()).contains("--bs 4096 / --size 8388608");
+        }
+        // the refused runs had connected: their event loops are stopped, not left behind
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (hostLoopThreads() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertEquals(0, hostLoopThreads(), "live nvme-host event loop threads");
+    }
+
+    @Test
+    void stats_badRuntimeOrBlockSize_isAUsageError_beforeConnecting() {
+        assertEquals(2, run("stats", "-a", "127.0.0.1", "-n", NQN, "--runtime", "0"));
+        assertThat(err.toString()).contains("--runtime: 0.0 (expected: a positive number of seconds)");
+        assertEquals(2, run("stats", "-a", "127.0.0.1", "-n", NQN, "--bs", "128m"));
+        assertThat(err.toString()).contains("--bs: 134217728 (expected: 1..64MiB, a multiple of the block size)");
+        assertEquals(2, run("stats", "-t", "rdma", "-a", "127.0.0.1", "-n", NQN));
+        assertThat(err.toString()).contains("--transport: rdma (expected: tcp; rdma and fc namespaces are reached through "
+                + "the kernel's nvme connect)");
+        assertEquals(2, run("stats", "-a", "127.0.0.1", "-s", "0", "-n", NQN));
+        assertThat(err.toString()).contains("--trsvcid: 0 (expected: 1..65535)");
+    }
+
+    private static long hostLoopThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(th -> th.isAlive() && th.getName().startsWith("nvme-host")).count();
+    }
 }
