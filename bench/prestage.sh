@@ -18,7 +18,10 @@ PARALLEL=${PARALLEL:-4}
 
 (cd "$REPO" && ./mvnw -B -ntp -q -pl cli package -DskipTests) >&2
 JAVA_HOME=$(find_jdk25)
-tc() { "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xmx1g -jar "$REPO/cli/target/thermocline.jar" "$@"; }
+export JAVA_HOME
+# through the launcher, as a user runs it (with its start-up cache, made here before anything is timed)
+tc() { THERMOCLINE_REBUILD=never THERMOCLINE_JAVA_OPTS="-Xmx1g" "$REPO/bin/thermocline" "$@"; }
+tc --version >/dev/null
 
 work="$BENCH_DIR/prestage"
 rm -rf "$work"; mkdir -p "$work/model" "$work/s3"

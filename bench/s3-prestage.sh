@@ -22,7 +22,10 @@ unset AWS_CA_BUNDLE
 
 (cd "$REPO" && ./mvnw -B -ntp -q -pl cli -am package -DskipTests) >&2
 JAVA_HOME=$(find_jdk25)
-tc() { "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Xmx512m -jar "$REPO/cli/target/thermocline.jar" "$@"; }
+export JAVA_HOME
+# through the launcher, as a user runs it (with its start-up cache, made here before anything is timed)
+tc() { THERMOCLINE_REBUILD=never THERMOCLINE_JAVA_OPTS="-Xmx512m" "$REPO/bin/thermocline" "$@"; }
+tc --version >/dev/null
 
 work="$BENCH_DIR/s3-prestage"
 rm -rf "$work"; mkdir -p "$work/model" "$work/s3"
