@@ -78,30 +78,45 @@ final class EngineCommands {
     }
 
     /**
-     * The shape every read-only command shares: open the engine from the options (owner or
-     * attached), read once, print JSON with {@code --json} or text otherwise, flush, exit 0.
-     * Failures propagate so that the top-level handler maps them to the documented exit codes.
+     * What every engine command has: the standard help options, its spec, and the options that
+     * say which engine to open. Picocli reads the {@code @Command} attributes and the annotated
+     * fields of this class for each subclass, whose own {@code @Command} adds the name,
+     * description and footer.
      */
-    static <T> int show(CommandLine.Model.CommandSpec spec, EngineOptions options, boolean json,
-            Query<T> query, Function<T, ? extends JsonNode> asJson,
-            Printer<T> asText) {
-        try (TierEngine e = options.open(spec.commandLine())) {
-            T value = query.run(e);
-            PrintWriter out = spec.commandLine().getOut();
-            if (json) {
-                out.println(asJson.apply(value));
-            } else {
-                asText.print(e, value, out);
-            }
-            out.flush();
-            return 0;
-        }
-    }
+    @Command(mixinStandardHelpOptions = true, usageHelpAutoWidth = true)
+    abstract static class EngineCommand implements Callable<Integer> {
+        @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+        @Mixin EngineOptions engine;
 
-    /** Opens the engine from the options, runs {@code body} on it and closes it again. */
-    static int withEngine(CommandLine.Model.CommandSpec spec, EngineOptions options, ToIntFunction<TierEngine> body) {
-        try (TierEngine e = options.open(spec.commandLine())) {
-            return body.applyAsInt(e);
+        /**
+         * The shape every read-only command shares: open the engine from the options (owner or
+         * attached), read once, print JSON with {@code --json} or text otherwise, flush, exit 0.
+         * Failures propagate so that the top-level handler maps them to the documented exit codes.
+         */
+        <T> int show(boolean json, Query<T> query, Function<T, ? extends JsonNode> asJson, Printer<T> asText) {
+            try (TierEngine e = engine.open(spec.commandLine())) {
+                T value = query.run(e);
+                PrintWriter out = spec.commandLine().getOut();
+                if (json) {
+                    out.println(asJson.apply(value));
+                } else {
+                    asText.print(e, value, out);
+                }
+                out.flush();
+                return 0;
+            }
+        }
+
+        /** Opens the engine from the options, runs {@code body} on it and closes it again. */
+        int withEngine(ToIntFunction<TierEngine> body) {
+            try (TierEngine e = engine.open(spec.commandLine())) {
+                return body.applyAsInt(e);
+            }
+        }
+
+        /** A usage error (exit code 2) naming the option, the value given and what was expected. */
+        CommandLine.ParameterException usage(String option, Object value, String expected) {
+            return new CommandLine.ParameterException(spec.commandLine(), option + ": " + value + " (expected: " + expected + ")");
         }
     }
 
@@ -113,22 +128,20 @@ final class EngineCommands {
         return s.get();
     }
 
-    @Command(name = "ls", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+    @Command(name = "ls",
             description = {"Lists the objects the engine knows whose key starts with PREFIX: size, state, tiers, heat.", ""},
             footer = {"", "Examples:",
                 "  thermocline ls --config thermocline.yaml",
                 "  thermocline ls models/llama-3-8b/ --json",
                 "", "Exit codes: 0 listed, 2 usage error, 3 a tier is unavailable."})
-    static final class Ls implements Callable<Integer> {
-        @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-        @Mixin EngineOptions engine;
+    static final class Ls extends EngineCommand {
         @Parameters(index = "0", arity = "0..1", defaultValue = "", paramLabel = "PREFIX", description = "Key prefix (default: every object).")
         String prefix;
         @Option(names = "--json", description = "Print a JSON array.") boolean json;
 
         @Override
         public Integer call() {
-            return show(spec, engine, json, e -> e.list(prefix), EngineCommands::jsonArray, (e, list, out) -> {
+            return show(json, e -> e.list(prefix), EngineCommands::jsonArray, (e, list, out) -> {
                 Table t = new Table("KEY", ">SIZE", "STATE", "TIERS", ">READS", ">HEAT", "PINNED");
                 for (ObjectStatus s : list) {
                     t.row(s.key(), ByteSizeConverter.format(s.sizeInBytes()), s.state(), String.join(",", s.tiers()), s.reads(),
@@ -140,36 +153,32 @@ final class EngineCommands {
         }
     }
 
-    @Command(name = "stat", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+    @Command(name = "stat",
             description = {"Prints what the engine knows of one object: size, CRC32C, state, tiers, epoch, heat, pin.", ""},
             footer = {"", "Examples:",
                 "  thermocline stat models/llama-3-8b/model-00001-of-00004.safetensors",
                 "  thermocline stat models/llama-3-8b/config.json --json",
                 "", "Exit codes: 0 printed, 1 no such object, 2 usage error, 3 a tier is unavailable."})
-    static final class Stat implements Callable<Integer> {
-        @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-        @Mixin EngineOptions engine;
+    static final class Stat extends EngineCommand {
         @Parameters(index = "0", paramLabel = "KEY") String key;
         @Option(names = "--json", description = "Print one JSON object.") boolean json;
 
         @Override
         public Integer call() {
-            return show(spec, engine, json, e -> require(e, key), EngineCommands::json, (e, s, out) ->
+            return show(json, e -> require(e, key), EngineCommands::json, (e, s, out) ->
                     out.printf("key:     %s%nsize:    %d (%s)%ncrc32c:  %08x%nstate:   %s%ntiers:   %s%nepoch:   %d%nreads:   %d%nheat:    %.3f%npinned:  %s%n",
                             s.key(), s.sizeInBytes(), ByteSizeConverter.format(s.sizeInBytes()), s.crc32c(), s.state(),
                             String.join(", ", s.tiers()), s.epoch(), s.reads(), s.decayedReads(), pinText(s).isEmpty() ? "no" : pinText(s)));
         }
     }
 
-    @Command(name = "heat", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+    @Command(name = "heat",
             description = {"Lists the hottest objects by decayed read heat (reads per half-life, kept in the shared region).", ""},
             footer = {"", "Examples:",
                 "  thermocline heat --top 20",
                 "  thermocline heat --prefix models/ --json",
                 "", "Exit codes: 0 printed, 2 usage error, 3 a tier is unavailable."})
-    static final class Heat implements Callable<Integer> {
-        @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-        @Mixin EngineOptions engine;
+    static final class Heat extends EngineCommand {
         @Option(names = "--top", defaultValue = "10", paramLabel = "N", description = "Objects to list (default: ${DEFAULT-VALUE}).") int top;
         @Option(names = "--prefix", defaultValue = "", paramLabel = "PREFIX", description = "Only keys starting with PREFIX.") String prefix;
         @Option(names = "--json", description = "Print a JSON array.") boolean json;
@@ -177,9 +186,9 @@ final class EngineCommands {
         @Override
         public Integer call() {
             if (top < 1) {
-                throw new CommandLine.ParameterException(spec.commandLine(), "--top: " + top + " (expected: 1 or more)");
+                throw usage("--top", top, "1 or more");
             }
-            return show(spec, engine, json,
+            return show(json,
                     e -> e.list(prefix).stream()
                             .sorted(Comparator.comparingDouble(ObjectStatus::decayedReads).reversed().thenComparing(ObjectStatus::key))
                             .limit(top).toList(),
@@ -194,20 +203,18 @@ final class EngineCommands {
         }
     }
 
-    @Command(name = "tiers", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+    @Command(name = "tiers",
             description = {"Lists the tiers, fastest first: class, capacity, used space, object count, health.", ""},
             footer = {"", "Examples:",
                 "  thermocline tiers --config thermocline.yaml",
                 "  thermocline tiers --json",
                 "", "Exit codes: 0 printed, 2 usage error, 3 a tier is unavailable."})
-    static final class Tiers implements Callable<Integer> {
-        @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-        @Mixin EngineOptions engine;
+    static final class Tiers extends EngineCommand {
         @Option(names = "--json", description = "Print a JSON array.") boolean json;
 
         @Override
         public Integer call() {
-            return show(spec, engine, json, TierEngine::tiers, Tiers::jsonTiers, (e, tiers, out) -> {
+            return show(json, TierEngine::tiers, Tiers::jsonTiers, (e, tiers, out) -> {
                 Table tb = new Table("TIER", "CLASS", ">CAPACITY", ">USED", ">USED%", ">OBJECTS", "HEALTH", "WHERE");
                 for (TierStatus t : tiers) {
                     boolean unlimited = t.capacityBytes() == Long.MAX_VALUE;
@@ -242,113 +249,116 @@ final class EngineCommands {
         }
     }
 
-    @Command(name = "pin", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+    /** What a {@link KeysCommand} does to one key; a failure is reported for that key alone. */
+    interface KeyAction {
+        void run(String key) throws Exception;
+    }
+
+    /**
+     * A command that acts on each key it is given ({@code pin}, {@code unpin}, {@code evict}) and
+     * reports on each: a line of text, or one JSON object per key with the object's status after
+     * the action, or the error.
+     */
+    abstract static class KeysCommand extends EngineCommand {
+        @Parameters(arity = "1..*", paramLabel = "KEY") List<String> keys;
+        @Option(names = "--json", description = "Print one JSON object per key.") boolean json;
+
+        /**
+         * Runs {@code action} for every key that the engine knows, reporting each; an unknown key
+         * or a failed action is reported and the others still run.
+         *
+         * @param done what the text report says of a key the action succeeded on
+         * @return 0, or 1 if any key was unknown or its action failed
+         */
+        int each(TierEngine e, String done, KeyAction action) {
+            PrintWriter out = spec.commandLine().getOut();
+            PrintWriter err = spec.commandLine().getErr();
+            int code = 0;
+            for (String k : keys) {
+                String error = null;
+                try {
+                    require(e, k);
+                    action.run(k);
+                } catch (Exception ex) {
+                    Throwable c = io.thermocline.tier.TierException.unwrap(ex);
+                    error = c.getMessage() != null ? c.getMessage() : c.toString();
+                    code = 1;
+                }
+                if (json) {
+                    ObjectNode n = JSON.createObjectNode();
+                    n.put("key", k);
+                    n.put("ok", error == null);
+                    if (error != null) {
+                        n.put("error", error);
+                    } else {
+                        e.stat(ObjectKey.of(k)).join().ifPresent(s -> n.set("status", json(s)));
+                    }
+                    out.println(n);
+                } else if (error == null) {
+                    out.println(k + ": " + done);
+                } else {
+                    err.println("thermocline: " + k + ": " + error);
+                }
+            }
+            out.flush();
+            err.flush();
+            return code;
+        }
+    }
+
+    @Command(name = "pin",
             description = {"Pins objects on their fastest tier for a while: the planner does not demote or evict them.", ""},
             footer = {"", "Examples:",
                 "  thermocline pin models/llama-3-8b/model-00001-of-00004.safetensors --for 6h",
                 "  thermocline pin KEY1 KEY2 --for 30m --json",
                 "", "Exit codes: 0 pinned, 1 some object unknown, 2 usage error, 3 a tier is unavailable."})
-    static final class Pin implements Callable<Integer> {
-        @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-        @Mixin EngineOptions engine;
-        @Parameters(arity = "1..*", paramLabel = "KEY") List<String> keys;
+    static final class Pin extends KeysCommand {
         @Option(names = "--for", required = true, paramLabel = "DURATION", converter = DurationConverter.class,
                 description = "How long, e.g. 30m, 6h, 2d.") Duration ttl;
-        @Option(names = "--json", description = "Print one JSON object per key.") boolean json;
 
         @Override
         public Integer call() {
             if (ttl.isNegative() || ttl.isZero()) {
-                throw new CommandLine.ParameterException(spec.commandLine(), "--for: " + ttl + " (expected: a positive duration)");
+                throw usage("--for", ttl, "a positive duration");
             }
-            return withEngine(spec, engine, e -> each(spec, e, keys, json, "pinned for " + ttl.toString().substring(2).toLowerCase(Locale.ROOT),
+            return withEngine(e -> each(e, "pinned for " + ttl.toString().substring(2).toLowerCase(Locale.ROOT),
                     k -> e.pin(ObjectKey.of(k), ttl).join()));
         }
     }
 
-    @Command(name = "unpin", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+    @Command(name = "unpin",
             description = {"Removes the pin of objects: the planner may move them again.", ""},
             footer = {"", "Examples:", "  thermocline unpin models/llama-3-8b/model-00001-of-00004.safetensors",
                 "", "Exit codes: 0 unpinned, 1 some object unknown, 2 usage error, 3 a tier is unavailable."})
-    static final class Unpin implements Callable<Integer> {
-        @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-        @Mixin EngineOptions engine;
-        @Parameters(arity = "1..*", paramLabel = "KEY") List<String> keys;
-        @Option(names = "--json", description = "Print one JSON object per key.") boolean json;
-
+    static final class Unpin extends KeysCommand {
         @Override
         public Integer call() {
-            return withEngine(spec, engine, e -> each(spec, e, keys, json, "unpinned", k -> e.unpin(ObjectKey.of(k)).join()));
+            return withEngine(e -> each(e, "unpinned", k -> e.unpin(ObjectKey.of(k)).join()));
         }
     }
 
-    @Command(name = "evict", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+    @Command(name = "evict",
             description = {"Frees the copies of objects on one tier. Refused for an object's only copy, a dirty object "
                 + "(not yet persisted to the backing tier) and a pinned one.", ""},
             footer = {"", "Examples:",
                 "  thermocline evict models/llama-3-8b/model-00001-of-00004.safetensors --tier local",
                 "  thermocline evict KEY1 KEY2 --tier fabric --json",
                 "", "Exit codes: 0 evicted, 1 some object unknown or refused, 2 usage error, 3 a tier is unavailable."})
-    static final class Evict implements Callable<Integer> {
-        @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-        @Mixin EngineOptions engine;
-        @Parameters(arity = "1..*", paramLabel = "KEY") List<String> keys;
+    static final class Evict extends KeysCommand {
         @Option(names = "--tier", required = true, paramLabel = "TIER", description = "The tier to free the copies on.") String tier;
-        @Option(names = "--json", description = "Print one JSON object per key.") boolean json;
 
         @Override
         public Integer call() {
-            return withEngine(spec, engine, e -> {
+            return withEngine(e -> {
                 if (e.tiers().stream().noneMatch(t -> t.name().equals(tier))) {
-                    throw new CommandLine.ParameterException(spec.commandLine(), "--tier: '" + tier + "' (expected: one of "
-                            + e.tiers().stream().map(TierStatus::name).toList() + ")");
+                    throw usage("--tier", "'" + tier + "'", "one of " + e.tiers().stream().map(TierStatus::name).toList());
                 }
-                return each(spec, e, keys, json, "evicted from " + tier, k -> {
+                return each(e, "evicted from " + tier, k -> {
                     if (!e.evict(ObjectKey.of(k), tier).join()) {
                         throw new IllegalStateException("tier " + tier + " held no copy of " + k);
                     }
                 });
             });
         }
-    }
-
-    interface KeyAction {
-        void run(String key) throws Exception;
-    }
-
-    /** Runs {@code action} for every key, reporting each; 1 if any failed. */
-    static int each(CommandLine.Model.CommandSpec spec, TierEngine e, List<String> keys, boolean json, String done, KeyAction action) {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
-        int code = 0;
-        for (String k : keys) {
-            String error = null;
-            try {
-                require(e, k);
-                action.run(k);
-            } catch (Exception ex) {
-                Throwable c = io.thermocline.tier.TierException.unwrap(ex);
-                error = c.getMessage() != null ? c.getMessage() : c.toString();
-                code = 1;
-            }
-            if (json) {
-                ObjectNode n = JSON.createObjectNode();
-                n.put("key", k);
-                n.put("ok", error == null);
-                if (error != null) {
-                    n.put("error", error);
-                } else {
-                    e.stat(ObjectKey.of(k)).join().ifPresent(s -> n.set("status", json(s)));
-                }
-                out.println(n);
-            } else if (error == null) {
-                out.println(k + ": " + done);
-            } else {
-                err.println("thermocline: " + k + ": " + error);
-            }
-        }
-        out.flush();
-        err.flush();
-        return code;
     }
 }
