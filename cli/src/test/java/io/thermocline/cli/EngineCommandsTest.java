@@ -10,7 +10,6 @@ import io.thermocline.engine.PutOptions;
 import io.thermocline.engine.TierEngine;
 import io.thermocline.tier.ObjectKey;
 import java.io.ByteArrayInputStream;
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.channels.Channels;
 import java.nio.file.Files;
@@ -20,7 +19,6 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * ls, stat, heat, tiers, pin, unpin and evict in this process, against an engine over two file
@@ -56,13 +54,10 @@ class EngineCommandsTest {
     private int run(String... args) {
         out.getBuffer().setLength(0);
         err.getBuffer().setLength(0);
-        CommandLine cl = ThermoclineCommand.newCommandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
         String[] withConfig = java.util.Arrays.copyOf(args, args.length + 2);
         withConfig[args.length] = "--config";
         withConfig[args.length + 1] = config.toString();
-        return cl.execute(withConfig);
+        return CliRun.run(out, err, withConfig);
     }
 
     @Test

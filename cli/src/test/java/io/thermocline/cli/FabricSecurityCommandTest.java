@@ -42,10 +42,7 @@ class FabricSecurityCommandTest {
     private int run(String... args) {
         out.getBuffer().setLength(0);
         err.getBuffer().setLength(0);
-        CommandLine cl = ThermoclineCommand.newCommandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        return cl.execute(args);
+        return CliRun.run(out, err, args);
     }
 
     /** Starts {@code target serve --config} with {@code yaml}; returns its port. */

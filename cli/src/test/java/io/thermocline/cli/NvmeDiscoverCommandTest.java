@@ -8,7 +8,6 @@ import io.thermocline.nvmeof.target.DiscoveryReferral;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,7 +18,6 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** {@code thermocline nvme discover} with a discovery.conf file, referrals and a persistent connection, against Java targets. */
 @Timeout(60)
@@ -54,10 +52,7 @@ class NvmeDiscoverCommandTest {
     }
 
     private int run(String... args) {
-        CommandLine cl = ThermoclineCommand.newCommandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        return cl.execute(args);
+        return CliRun.run(out, err, args);
     }
 
     private int port(NvmeTcpTarget t) {
