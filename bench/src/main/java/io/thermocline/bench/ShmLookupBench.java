@@ -58,6 +58,7 @@ public final class ShmLookupBench {
         Path regionPath = shm.resolve("thermocline-bench-" + ProcessHandle.current().pid());
         double regionP50;
         double regionWithLocatorP50;
+        double regionChained;
         double regionBatchedNs;
         double heatNs;
         double[] twoThreadMops;
@@ -68,6 +69,7 @@ public final class ShmLookupBench {
             regionP50 = measure("region lookup", i -> t.lookup(rk[i], view) ? view.sizeInBytes() : -1, order);
             EntryView withLocator = new EntryView(true);
             regionWithLocatorP50 = measure("region lookup+locator", i -> t.lookup(rk[i], withLocator) ? withLocator.locatorLength() : -1, order);
+            regionChained = measureChained("region lookup, chained", i -> t.lookup(rk[i], view) ? view.sizeInBytes() : -1, order);
             regionBatchedNs = batched(t, rk, order);
             long[] slots = Arrays.stream(rk).mapToLong(t::slotOf).toArray();
             heatNs = measure("region heat add", i -> {
@@ -85,7 +87,11 @@ public final class ShmLookupBench {
             chm.put(new String(names[i]), new long[] {i, i, i, i, i, i});
         }
         double chmP50 = measure("ConcurrentHashMap get", i -> chm.get(names[i])[0], order);
+        double chmChained = measureChained("ConcurrentHashMap, chained", i -> chm.get(names[i])[0], order);
         chm.clear();
+        // the machine's own floor: one load from DRAM that depends on the one before, over a
+        // footprint the size of the region's
+        double dram = dramLoad(256 << 20);
 
         // ---- RocksDB with a warm block cache
         double rocksP50 = rocks(scratch, names, order);
@@ -101,12 +107,17 @@ public final class ShmLookupBench {
         System.out.printf(Locale.ROOT, "region lookup p50 %.1f ns; RocksDB get p50 %.1f ns; ConcurrentHashMap get p50 %.1f ns; "
                 + "Chronicle Map get p50 %s%n", regionP50, rocksP50, chmP50,
                 Double.isNaN(chronicleP50) ? "not measured" : String.format(Locale.ROOT, "%.1f ns", chronicleP50));
+        System.out.printf(Locale.ROOT, "chained (each key chosen by the previous result: latency, no overlap between lookups): "
+                + "region %.1f ns, ConcurrentHashMap %.1f ns, region/CHM %.2f; one dependent DRAM load %.1f ns, so a chained region "
+                + "lookup costs %.1f DRAM loads%n", regionChained, chmChained, regionChained / chmChained, dram, regionChained / dram);
         System.out.printf(Locale.ROOT, "RESULT shm-lookup ratio=%.2f region_p50_ns=%.1f region_with_locator_p50_ns=%.1f "
                 + "rocksdb_p50_ns=%.1f chm_p50_ns=%.1f "
                 + "region_over_chm=%.2f batched_ns=%.1f rocksdb_over_batched=%.2f chronicle_p50_ns=%.1f chronicle_over_region=%.2f heat_add_ns=%.1f two_thread_Mops=%.1f two_thread_batched_Mops=%.1f "
-                + "region_10k_p50_ns=%.1f region_%dk_p50_ns=%.1f scale_ratio=%.2f keys=%d sink=%d%n",
+                + "region_10k_p50_ns=%.1f region_%dk_p50_ns=%.1f scale_ratio=%.2f chained_region_ns=%.1f chained_chm_ns=%.1f "
+                + "chained_region_over_chm=%.2f dram_load_ns=%.1f keys=%d sink=%d%n",
                 ratio, regionP50, regionWithLocatorP50, rocksP50, chmP50, regionP50 / chmP50, regionBatchedNs, rocksP50 / regionBatchedNs, chronicleP50, chronicleP50 / regionP50, heatNs,
-                twoThreadMops[0], twoThreadMops[1], small, large / 1000, big, big / small, keys, sink & 1);
+                twoThreadMops[0], twoThreadMops[1], small, large / 1000, big, big / small, regionChained, chmChained,
+                regionChained / chmChained, dram, keys, sink & 1);
     }
 
     static String[] names(int n) {
@@ -175,6 +186,78 @@ public final class ShmLookupBench {
         System.out.printf(Locale.ROOT, "%-24s p50 %7.1f ns  p90 %7.1f ns  p99 %7.1f ns (per-op means of %d batches of %d)%n",
                 what, p50, perOp[BATCHES * 9 / 10], perOp[BATCHES * 99 / 100], BATCHES, BATCH);
         return p50;
+    }
+
+    /**
+     * As {@link #measure}, but each lookup's key depends on the previous lookup's result (the
+     * result's sign bit is added to the position: always 0 for a hit, which the JIT cannot know),
+     * so lookups cannot overlap in the CPU: this is the latency of one lookup, where
+     * {@link #measure} gives the cost per lookup of a stream of independent ones.
+     */
+    static double measureChained(String what, Lookup lookup, int[] order) {
+        long acc = 0;
+        long r = 0;
+        int pos = 0;
+        for (int i = 0; i < order.length; i++) {
+            r = lookup.get(order[(pos += 1 + (int) (r >>> 63)) & (order.length - 1)]);
+            acc += r;
+        }
+        double[] perOp = new double[BATCHES];
+        for (int b = 0; b < BATCHES; b++) {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < BATCH; i++) {
+                r = lookup.get(order[(pos += 1 + (int) (r >>> 63)) & (order.length - 1)]);
+                acc += r;
+            }
+            perOp[b] = (System.nanoTime() - t0) / (double) BATCH;
+        }
+        sink += acc;
+        Arrays.sort(perOp);
+        double p50 = perOp[BATCHES / 2];
+        System.out.printf(Locale.ROOT, "%-24s p50 %7.1f ns  p90 %7.1f ns  p99 %7.1f ns (per-op means of %d batches of %d)%n",
+                what, p50, perOp[BATCHES * 9 / 10], perOp[BATCHES * 99 / 100], BATCHES, BATCH);
+        return p50;
+    }
+
+    /**
+     * Nanoseconds per load when each load's address comes from the one before, over {@code bytes}
+     * of memory visited one 64-byte line at a time in a random cycle: what a cache miss to DRAM
+     * costs on this machine.
+     */
+    static double dramLoad(int bytes) {
+        int lines = bytes / 64;
+        long[] memory = new long[lines * 8];
+        int[] perm = new int[lines];
+        for (int i = 0; i < lines; i++) {
+            perm[i] = i;
+        }
+        java.util.Random random = new java.util.Random(7);
+        for (int i = lines - 1; i > 0; i--) {
+            int j = random.nextInt(i + 1);
+            int x = perm[i];
+            perm[i] = perm[j];
+            perm[j] = x;
+        }
+        for (int i = 0; i < lines; i++) {
+            memory[perm[i] * 8] = perm[(i + 1) % lines] * 8L;
+        }
+        long p = 0;
+        for (int i = 0; i < lines; i++) {
+            p = memory[(int) p];
+        }
+        double[] perOp = new double[200];
+        for (int b = 0; b < perOp.length; b++) {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 10_000; i++) {
+                p = memory[(int) p];
+            }
+            perOp[b] = (System.nanoTime() - t0) / 10_000.0;
+        }
+        sink += p;
+        Arrays.sort(perOp);
+        System.out.printf(Locale.ROOT, "%-24s p50 %7.1f ns (one dependent load, %d MiB visited at random)%n", "DRAM load",
+                perOp[perOp.length / 2], bytes >> 20);
+        return perOp[perOp.length / 2];
     }
 
     /** Per-key cost of {@link ObjectTable#lookupAll} in batches of 32, timed like {@link #measure}. */
