@@ -17,14 +17,7 @@ need_pkg python3 python3
 JAVA_HOME=$(find_jdk25)
 export JAVA_HOME THERMOCLINE_REBUILD=never
 
-work="$BENCH_DIR/cli-startup"
-rm -rf "$work"; mkdir -p "$work/model" "$work/s3"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir cli-startup
 
 echo "machine: $(machine_line)"
 # a fresh cache for this build of the jar (the launcher makes it on its first run)

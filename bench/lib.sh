@@ -115,3 +115,19 @@ start_s3_server() {
   grep -q "Serving until" "$dir/server.log" || { cat "$dir/server.log"; exit 1; }
   echo "server: $endpoint (pid $server_pid)"
 }
+
+# bench_workdir NAME: a fresh $BENCH_DIR/NAME (with model/ and s3/ in it) as $work, removed on
+# exit together with the S3 server start_s3_server starts (KEEP_SERVER=1 keeps both, for
+# experiments). Errors in the cleanup never stop it under set -e.
+bench_workdir() {
+  work="$BENCH_DIR/$1"
+  rm -rf "$work"; mkdir -p "$work/model" "$work/s3"
+  server_pid=""
+  trap bench_cleanup EXIT
+  if [ -n "${KEEP_SERVER:-}" ]; then trap - EXIT; fi
+}
+
+bench_cleanup() {
+  if [ -n "${server_pid:-}" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}

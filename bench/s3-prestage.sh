@@ -27,16 +27,7 @@ export JAVA_HOME
 tc() { THERMOCLINE_REBUILD=never THERMOCLINE_JAVA_OPTS="-Xmx512m" "$REPO/bin/thermocline" "$@"; }
 tc --version >/dev/null
 
-work="$BENCH_DIR/s3-prestage"
-rm -rf "$work"; mkdir -p "$work/model" "$work/s3"
-server_pid=""
-# (the server runs as "exec java", so $! is the JVM itself; errors here must not stop the cleanup under set -e)
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-[ -n "${KEEP_SERVER:-}" ] && trap - EXIT
+bench_workdir s3-prestage
 
 echo "machine: $(machine_line)"
 echo "model: $SHARDS x $SHARD_MIB MiB incompressible shards"

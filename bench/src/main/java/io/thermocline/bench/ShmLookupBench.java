@@ -49,6 +49,11 @@ public final class ShmLookupBench {
         int large = args.length > 1 ? Integer.parseInt(args[1]) : 10_000_000;
         Path shm = Path.of(args.length > 2 ? args[2] : "/dev/shm");
         Path scratch = Path.of(args.length > 3 ? args[3] : System.getProperty("java.io.tmpdir"));
+        // the region's max-objects over the keys it holds: 1 fills the table to its 75% design load
+        double headroom = args.length > 4 ? Double.parseDouble(args[4]) : 1.0;
+        if (!(headroom >= 1.0 && headroom <= 16)) {
+            throw new IllegalArgumentException("HEADROOM: " + headroom + " (expected: 1 to 16)");
+        }
         RocksDB.loadLibrary();
 
         String[] names = names(keys);
@@ -62,7 +67,7 @@ public final class ShmLookupBench {
         double regionBatchedNs;
         double heatNs;
         double[] twoThreadMops;
-        try (SharedRegion region = build(regionPath, names)) {
+        try (SharedRegion region = build(regionPath, names, ShmLookupBench::locator, 112, headroom)) {
             ObjectTable t = region.table();
             RegionKey[] rk = Arrays.stream(names).map(RegionKey::of).toArray(RegionKey[]::new);
             EntryView view = new EntryView(false);
@@ -114,10 +119,10 @@ public final class ShmLookupBench {
                 + "rocksdb_p50_ns=%.1f chm_p50_ns=%.1f "
                 + "region_over_chm=%.2f batched_ns=%.1f rocksdb_over_batched=%.2f chronicle_p50_ns=%.1f chronicle_over_region=%.2f heat_add_ns=%.1f two_thread_Mops=%.1f two_thread_batched_Mops=%.1f "
                 + "region_10k_p50_ns=%.1f region_%dk_p50_ns=%.1f scale_ratio=%.2f chained_region_ns=%.1f chained_chm_ns=%.1f "
-                + "chained_region_over_chm=%.2f dram_load_ns=%.1f keys=%d sink=%d%n",
+                + "chained_region_over_chm=%.2f dram_load_ns=%.1f headroom=%.2f keys=%d sink=%d%n",
                 ratio, regionP50, regionWithLocatorP50, rocksP50, chmP50, regionP50 / chmP50, regionBatchedNs, rocksP50 / regionBatchedNs, chronicleP50, chronicleP50 / regionP50, heatNs,
                 twoThreadMops[0], twoThreadMops[1], small, large / 1000, big, big / small, regionChained, chmChained,
-                regionChained / chmChained, dram, keys, sink & 1);
+                regionChained / chmChained, dram, headroom, keys, sink & 1);
     }
 
     static String[] names(int n) {
@@ -151,17 +156,24 @@ public final class ShmLookupBench {
     }
 
     static SharedRegion build(Path path, String[] names, java.util.function.IntFunction<byte[]> locators, int arenaPerObject) {
+        return build(path, names, locators, arenaPerObject, 1.0);
+    }
+
+    /** A region sized for {@code headroom} times the keys (max-objects), holding all of them. */
+    static SharedRegion build(Path path, String[] names, java.util.function.IntFunction<byte[]> locators, int arenaPerObject,
+                              double headroom) {
         long t0 = System.nanoTime();
-        SharedRegion region = SharedRegion.create(RegionConfig.builder(path).maxObjects(names.length)
-                .arenaBytesPerObject(arenaPerObject).build());
+        SharedRegion region = SharedRegion.create(RegionConfig.builder(path).maxObjects((long) Math.ceil(names.length * headroom))
+                .arenaBytesPerObject((int) Math.ceil(arenaPerObject / headroom)).build());
         for (int i = 0; i < names.length; i++) {
             EntryValues v = new EntryValues(SlotState.READY, 0b11, 0, 0, 1_000_000L + i, i, 1, locators.apply(i));
             if (region.table().put(RegionKey.of(names[i]), v, -1) != ObjectTable.PutResult.INSERTED) {
                 throw new IllegalStateException("insert " + i + " failed");
             }
         }
-        System.out.printf(Locale.ROOT, "region: %,d entries inserted in %.1f s, region file %,d bytes%n", names.length,
-                (System.nanoTime() - t0) / 1e9, region.geometry().regionLength());
+        System.out.printf(Locale.ROOT, "region: %,d entries inserted in %.1f s, region file %,d bytes, table load %.2f%n", names.length,
+                (System.nanoTime() - t0) / 1e9, region.geometry().regionLength(),
+                names.length / (double) region.geometry().slotCount());
         return region;
     }
 
@@ -181,6 +193,11 @@ public final class ShmLookupBench {
             perOp[b] = (System.nanoTime() - t0) / (double) BATCH;
         }
         sink += acc;
+        return report(what, perOp);
+    }
+
+    /** Prints the percentiles of per-op batch means and returns the median. */
+    private static double report(String what, double[] perOp) {
         Arrays.sort(perOp);
         double p50 = perOp[BATCHES / 2];
         System.out.printf(Locale.ROOT, "%-24s p50 %7.1f ns  p90 %7.1f ns  p99 %7.1f ns (per-op means of %d batches of %d)%n",
@@ -212,11 +229,7 @@ public final class ShmLookupBench {
             perOp[b] = (System.nanoTime() - t0) / (double) BATCH;
         }
         sink += acc;
-        Arrays.sort(perOp);
-        double p50 = perOp[BATCHES / 2];
-        System.out.printf(Locale.ROOT, "%-24s p50 %7.1f ns  p90 %7.1f ns  p99 %7.1f ns (per-op means of %d batches of %d)%n",
-                what, p50, perOp[BATCHES * 9 / 10], perOp[BATCHES * 99 / 100], BATCHES, BATCH);
-        return p50;
+        return report(what, perOp);
     }
 
     /**
