@@ -16,56 +16,29 @@ import io.thermocline.nvmeof.auth.DhchapSecret;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.security.SecureRandom;
-import java.time.Duration;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /** The user-space host against the Java target with DH-HMAC-CHAP on every queue. */
 @Timeout(120)
-class NvmeTcpAuthTest {
+class NvmeTcpAuthTest extends SecuredTargetTestBase {
     private static final String NQN = "nqn.2026-11.io.thermocline:auth-test";
     private static final String HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:5d1c0f7e-2222-4c2e-9e8a-0c3ad3a7f0ab";
     private static final UUID HOST_ID = UUID.fromString("5d1c0f7e-2222-4c2e-9e8a-0c3ad3a7f0ab");
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    @TempDir
-    Path dir;
-    private NvmeTcpTarget target;
-    private NvmeEventLoops loops;
-    private InetSocketAddress address;
-
-    @AfterEach
-    void stop() {
-        if (loops != null) {
-            loops.close();
-        }
-        if (target != null) {
-            target.close();
-        }
-    }
 
     private static String secret(int transform, int length) {
         return DhchapSecret.generate(transform, length, RANDOM).format();
     }
 
     private NvmeTcpHostOptions.Builder start(DhchapHostConfig config) {
-        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1)
-                .subsystem(Subsystem.builder(NQN).allowHost(HOST_NQN, config)
-                        .namespace(Namespace.openFile(dir.resolve("ns"), 4 << 20, 4096, false)).build())
-                .build();
-        address = target.start();
-        loops = new NvmeEventLoops(1);
-        return NvmeTcpHostOptions.builder(address.getHostString(), address.getPort(), NQN)
-                .identity(new HostIdentity(HOST_NQN, HOST_ID)).nrIoQueues(2).commandTimeout(Duration.ofSeconds(30));
+        return startTarget(NQN, new HostIdentity(HOST_NQN, HOST_ID), 4 << 20, config, t -> t);
     }
 
     /** Connects, writes and reads back through both I/O queues (each authenticated on its own). */

@@ -10,14 +10,8 @@ import io.thermocline.nvmeof.auth.DhGroup;
 import io.thermocline.nvmeof.auth.DhchapHash;
 import io.thermocline.nvmeof.auth.DhchapHostConfig;
 import io.thermocline.nvmeof.auth.DhchapSecret;
-import io.thermocline.nvmeof.target.Namespace;
-import io.thermocline.nvmeof.target.NvmeTcpTarget;
-import io.thermocline.nvmeof.target.Subsystem;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.security.SecureRandom;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -26,46 +20,20 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Host-initiated re-authentication (DH-HMAC-CHAP, a new transaction on every queue) while I/O goes on. */
 @Timeout(120)
-class NvmeTcpReauthenticationTest {
+class NvmeTcpReauthenticationTest extends SecuredTargetTestBase {
     private static final String NQN = "nqn.2026-11.io.thermocline:reauth-test";
     private static final String HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:6a2d1f8e-3333-4d3f-8f9b-1d4be4b8a1bc";
     private static final UUID HOST_ID = UUID.fromString("6a2d1f8e-3333-4d3f-8f9b-1d4be4b8a1bc");
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    @TempDir
-    Path dir;
-    private NvmeTcpTarget target;
-    private NvmeEventLoops loops;
-
-    @AfterEach
-    void stop() {
-        if (loops != null) {
-            loops.close();
-        }
-        if (target != null) {
-            target.close();
-        }
-    }
 
     private NvmeTcpHostOptions.Builder start(DhchapHostConfig config) {
-        Subsystem.Builder sub = Subsystem.builder(NQN).namespace(Namespace.openFile(dir.resolve("ns"), 16 << 20, 4096, false));
-        if (config != null) {
-            sub.allowHost(HOST_NQN, config);
-        } else {
-            sub.allowHost(HOST_NQN);
-        }
-        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1).subsystem(sub.build()).build();
-        InetSocketAddress address = target.start();
-        loops = new NvmeEventLoops(1);
-        return NvmeTcpHostOptions.builder(address.getHostString(), address.getPort(), NQN)
-                .identity(new HostIdentity(HOST_NQN, HOST_ID)).nrIoQueues(2).commandTimeout(Duration.ofSeconds(30));
+        return startTarget(NQN, new HostIdentity(HOST_NQN, HOST_ID), 16 << 20, config, t -> t);
     }
 
     @Test

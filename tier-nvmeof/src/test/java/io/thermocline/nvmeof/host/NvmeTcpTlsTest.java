@@ -7,61 +7,29 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.thermocline.nvmeof.auth.DhchapHostConfig;
 import io.thermocline.nvmeof.auth.DhchapSecret;
 import io.thermocline.nvmeof.auth.TlsPsk;
-import io.thermocline.nvmeof.target.Namespace;
-import io.thermocline.nvmeof.target.NvmeTcpTarget;
-import io.thermocline.nvmeof.target.Subsystem;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Random;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** The user-space host against the Java target over TLS 1.3 with a configured PSK. */
 @Timeout(120)
-class NvmeTcpTlsTest {
+class NvmeTcpTlsTest extends SecuredTargetTestBase {
     private static final String NQN = "nqn.2026-11.io.thermocline:tls-test";
     private static final String HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:7a1c0f7e-3333-4c2e-9e8a-0c3ad3a7f0ac";
     private static final UUID HOST_ID = UUID.fromString("7a1c0f7e-3333-4c2e-9e8a-0c3ad3a7f0ac");
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    @TempDir
-    Path dir;
-    private NvmeTcpTarget target;
-    private NvmeEventLoops loops;
-    private InetSocketAddress address;
-
-    @AfterEach
-    void stop() {
-        if (loops != null) {
-            loops.close();
-        }
-        if (target != null) {
-            target.close();
-        }
-    }
 
     private NvmeTcpHostOptions.Builder start(TlsPsk key, DhchapHostConfig auth) {
-        Subsystem.Builder sub = Subsystem.builder(NQN).namespace(Namespace.openFile(dir.resolve("ns"), 16 << 20, 4096, false));
-        if (auth != null) {
-            sub.allowHost(HOST_NQN, auth);
-        } else {
-            sub.allowHost(HOST_NQN);
-        }
-        target = NvmeTcpTarget.builder().port(0).eventLoopThreads(1).connectTimeout(Duration.ofSeconds(5))
-                .tlsKey(HOST_NQN, key).subsystem(sub.build()).build();
-        address = target.start();
-        loops = new NvmeEventLoops(1);
-        return NvmeTcpHostOptions.builder(address.getHostString(), address.getPort(), NQN)
-                .identity(new HostIdentity(HOST_NQN, HOST_ID)).nrIoQueues(2).commandTimeout(Duration.ofSeconds(20))
-                .connectTimeout(Duration.ofSeconds(5));
+        return startTarget(NQN, new HostIdentity(HOST_NQN, HOST_ID), 16 << 20, auth,
+                t -> t.connectTimeout(Duration.ofSeconds(5)).tlsKey(HOST_NQN, key))
+                .commandTimeout(Duration.ofSeconds(20)).connectTimeout(Duration.ofSeconds(5));
     }
 
     private void connectAndUse(NvmeTcpHostOptions options) {
