@@ -241,9 +241,7 @@ class EngineConfigLoaderTest {
                          nr-io-queues: 2, queue-size: 32, keep-alive-tmo: 5, ctrl-loss-tmo: 5, capacity: 64MiB}
                       - {name: s3, type: s3, bucket: models, endpoint: "%s"}
                     """.formatted(port, nqn, hostNqn, server.endpoint()));
-            System.setProperty("aws.accessKeyId", server.accessKey());
-            System.setProperty("aws.secretAccessKey", server.secretKey());
-            try {
+            try (SdkCredentials ignored = SdkCredentials.of(server)) {
                 for (int round = 0; round < 2; round++) { // the second open finds the tier formatted by the first
                     try (TierEngine e = TierEngine.open(EngineConfigLoader.load(file))) {
                         String key = "m/" + round;
@@ -254,9 +252,6 @@ class EngineConfigLoaderTest {
                         assertTrue(e.tiers().get(1).description().contains("127.0.0.1:" + port), e.tiers().get(1).description());
                     }
                 }
-            } finally {
-                System.clearProperty("aws.accessKeyId");
-                System.clearProperty("aws.secretAccessKey");
             }
         }
     }
@@ -277,9 +272,7 @@ class EngineConfigLoaderTest {
                       - {name: s3, type: s3, bucket: models, prefix: e/, endpoint: "%s"}
                     """.formatted(server.endpoint()));
             // AWS credentials come from the SDK chain; the test sets them as system properties
-            System.setProperty("aws.accessKeyId", server.accessKey());
-            System.setProperty("aws.secretAccessKey", server.secretKey());
-            try (TierEngine e = TierEngine.open(EngineConfigLoader.load(file))) {
+            try (SdkCredentials ignored = SdkCredentials.of(server); TierEngine e = TierEngine.open(EngineConfigLoader.load(file))) {
                 assertTrue(e.isOwner());
                 assertEquals(file.getParent().resolve("root"), e.dataRoot());
                 EngineFixture.put(e, "m/a", 7, 3_000_000, PutOptions.defaults());
@@ -287,10 +280,22 @@ class EngineConfigLoaderTest {
                 assertEquals(List.of("local", "fabric", "s3"), e.stat(ObjectKey.of("m/a")).join().orElseThrow().tiers());
                 EngineFixture.assertContent(e, "m/a", 7, 3_000_000);
                 assertTrue(Files.exists(file.getParent().resolve("fabric.img")));
-            } finally {
-                System.clearProperty("aws.accessKeyId");
-                System.clearProperty("aws.secretAccessKey");
             }
         }
+    }
+
+    /** The server's credentials as the SDK's system properties, for the SDK's default chain; cleared on close. */
+    private interface SdkCredentials extends AutoCloseable {
+        static SdkCredentials of(EmbeddedS3Server server) {
+            System.setProperty("aws.accessKeyId", server.accessKey());
+            System.setProperty("aws.secretAccessKey", server.secretKey());
+            return () -> {
+                System.clearProperty("aws.accessKeyId");
+                System.clearProperty("aws.secretAccessKey");
+            };
+        }
+
+        @Override
+        void close();
     }
 }
