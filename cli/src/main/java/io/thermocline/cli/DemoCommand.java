@@ -387,36 +387,23 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     private void placement(TierEngine engine) {
+        // read once, so that the text and the JSON show the same moment
+        List<ObjectStatus> objects = engine.list("");
+        List<TierStatus> tiers = engine.tiers();
         if (json) {
+            // the shapes of `ls --json` and `tiers --json`
             result = JSON.createObjectNode();
-            ArrayNode objects = result.putArray("objects");
-            for (ObjectStatus s : engine.list("")) {
-                ObjectNode o = objects.addObject();
-                o.put("key", s.key().toString());
-                o.put("size", s.sizeInBytes());
-                o.put("state", s.state().toString());
-                s.tiers().forEach(o.putArray("tiers")::add);
-                o.put("reads", s.reads());
-            }
-            ArrayNode tiers = result.putArray("tiers");
-            for (TierStatus t : engine.tiers()) {
-                ObjectNode o = tiers.addObject();
-                o.put("name", t.name());
-                o.put("class", t.tierClass().toString());
-                o.put("capacity", t.capacityBytes());
-                o.put("used", t.usedBytes());
-                o.put("objects", t.objectCount());
-                o.put("where", t.description());
-            }
+            result.set("objects", EngineCommands.jsonArray(objects));
+            result.set("tiers", EngineCommands.Tiers.jsonTiers(tiers));
         }
         out.printf("%-58s %10s %-6s %-20s %8s%n", "object", "size", "state", "tiers", "reads");
-        for (ObjectStatus s : engine.list("")) {
+        for (ObjectStatus s : objects) {
             out.printf("%-58s %10s %-6s %-20s %8d%n", s.key(), ByteSizeConverter.format(s.sizeInBytes()), s.state(),
                     String.join(",", s.tiers()), s.reads());
         }
         out.println();
         out.printf("%-7s %-7s %10s %10s %8s  %s%n", "tier", "class", "capacity", "used", "objects", "where");
-        for (TierStatus t : engine.tiers()) {
+        for (TierStatus t : tiers) {
             out.printf("%-7s %-7s %10s %10s %8d  %s%n", t.name(), t.tierClass(), ByteSizeConverter.format(t.capacityBytes()),
                     t.usedBytes() < 0 ? "-" : ByteSizeConverter.format(t.usedBytes()), t.objectCount(), t.description());
         }

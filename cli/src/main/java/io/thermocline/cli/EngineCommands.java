@@ -231,7 +231,7 @@ final class EngineCommands {
             });
         }
 
-        private static ArrayNode jsonTiers(List<TierStatus> tiers) {
+        static ArrayNode jsonTiers(List<TierStatus> tiers) {
             ArrayNode a = JSON.createArrayNode();
             for (TierStatus t : tiers) {
                 ObjectNode n = a.addObject();
