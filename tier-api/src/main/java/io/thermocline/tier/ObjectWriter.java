@@ -1,6 +1,7 @@
 package io.thermocline.tier;
 
 import java.nio.ByteBuffer;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -20,6 +21,13 @@ import java.util.concurrent.CompletableFuture;
  * <p><b>Buffers.</b> A write reads {@code src}'s remaining bytes asynchronously; the caller keeps
  * ownership and must not modify the buffer until the returned future completes. The buffer's
  * position is not changed.
+ *
+ * <p><b>Resume.</b> A tier may let a long write survive its writer: {@link #checkpoint(long)}
+ * makes a written prefix durable and names it with a {@link ResumePoint}; {@link #suspend()}
+ * stops the writer but keeps that prefix; {@link Tier#resume(WriteRequest, ResumePoint, int[])}
+ * hands out a writer that already holds it. The prefix stays invisible under the key until a
+ * commit, like any uncommitted write. Tiers that do not resume writers keep the defaults: no
+ * checkpoint, and suspend aborts.
  *
  * <p>Thread-safe. {@link #close()} aborts unless the writer has committed.
  */
@@ -46,6 +54,39 @@ public interface ObjectWriter extends AutoCloseable {
 
     /** Discards everything written. Idempotent; does nothing after a successful commit. */
     CompletableFuture<Void> abort();
+
+    /**
+     * Makes the first {@code writtenPrefix} bytes durable, so that a writer cut off after this
+     * point can be taken up again from there with {@link Tier#resume}. The caller must have seen
+     * every write of that prefix complete. A tier that stores in larger units (S3 parts) may name
+     * a shorter prefix than asked for; it never names bytes it does not hold durably.
+     *
+     * @param writtenPrefix a multiple of the chunk size, or the object's size
+     * @return where a resumed writer would start, or empty if this tier does not resume writers
+     * @throws InvalidArgumentException (through the future) if the prefix is not chunk-aligned or
+     *         lies outside the object
+     */
+    default CompletableFuture<Optional<ResumePoint>> checkpoint(long writtenPrefix) {
+        return CompletableFuture.completedFuture(Optional.empty());
+    }
+
+    /**
+     * Stops this writer but keeps what its last {@link #checkpoint} made durable, for
+     * {@link Tier#resume}; the tier reclaims it when {@link Tier#discard} is called or, on its own,
+     * after a documented age. Nothing becomes visible. Tiers that do not resume writers abort.
+     * The writer accepts nothing afterwards.
+     */
+    default CompletableFuture<Void> suspend() {
+        return abort();
+    }
+
+    /**
+     * Bytes at the start of the object that this writer took over from a cut-off one (0 unless it
+     * came from {@link Tier#resume}); the caller writes from there on.
+     */
+    default long resumedBytes() {
+        return 0;
+    }
 
     /** Aborts unless committed, and waits for it. */
     @Override

@@ -50,6 +50,34 @@ public interface Tier extends AutoCloseable {
      */
     CompletableFuture<ObjectWriter> create(WriteRequest request);
 
+    /**
+     * Takes up a writer that was cut off after {@link ObjectWriter#checkpoint} named
+     * {@code point}. The request must equal the cut-off writer's in key, size and chunk size.
+     *
+     * <p>{@code chunkCrc32cs} holds the CRC32C of each chunk of the first {@code point.length()}
+     * bytes as the caller wrote them, and the caller has checked that its source still has those
+     * bytes; the new writer counts them as written with those checksums. The tier must know that
+     * the bytes it holds are still the ones written — state nobody else could have touched since
+     * the checkpoint, or checked by reading them back — and resumes only as far as it knows that.
+     *
+     * @return a writer whose {@link ObjectWriter#resumedBytes()} bytes (at most
+     *         {@code point.length()}, a multiple of the chunk size) are already written; empty if
+     *         this tier does not resume writers, or the state behind the token is gone (reclaimed,
+     *         expired, damaged) — the caller then creates a new writer and starts over
+     * @throws TierFullException (through the future) if the rest of the object no longer fits
+     */
+    default CompletableFuture<Optional<ObjectWriter>> resume(WriteRequest request, ResumePoint point, int[] chunkCrc32cs) {
+        return CompletableFuture.completedFuture(Optional.empty());
+    }
+
+    /**
+     * Releases what a suspended writer left behind for {@code point}, when nobody will resume it.
+     * Idempotent; a token the tier does not know (already reclaimed) is not an error.
+     */
+    default CompletableFuture<Void> discard(ResumePoint point) {
+        return CompletableFuture.completedFuture(null);
+    }
+
     /** Shorthand for {@code create(WriteRequest.of(key, sizeInBytes))}. */
     default CompletableFuture<ObjectWriter> create(ObjectKey key, long sizeInBytes) {
         return create(WriteRequest.of(key, sizeInBytes));

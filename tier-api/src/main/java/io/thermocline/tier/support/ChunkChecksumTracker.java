@@ -111,6 +111,38 @@ public final class ChunkChecksumTracker {
         return now == chunkLength;
     }
 
+    /**
+     * Counts the first {@code prefixLength} bytes as received with the given chunk checksums: the
+     * prefix a resumed writer took over from a cut-off one (see
+     * {@link io.thermocline.tier.Tier#resume}). Call before any write.
+     *
+     * @param prefixLength a multiple of the chunk size, or the object's size
+     * @param chunkCrc32cs at least one checksum per chunk of the prefix
+     * @throws InvalidArgumentException if the prefix is not chunk-aligned, lies outside the
+     *         object, lacks checksums, or a chunk of it has been written already
+     */
+    public void adopt(long prefixLength, int[] chunkCrc32cs) {
+        long size = request.sizeInBytes();
+        if (prefixLength < 0 || prefixLength > size || (prefixLength % chunkSize != 0 && prefixLength != size)) {
+            throw InvalidArgumentException.of("resumed prefix of " + request.key(), prefixLength,
+                    "a multiple of the chunk size " + chunkSize + " within 0.." + size);
+        }
+        int chunks = (int) ((prefixLength + chunkSize - 1) / chunkSize);
+        if (chunkCrc32cs.length < chunks) {
+            throw InvalidArgumentException.of("chunk checksums of the resumed prefix of " + request.key(),
+                    chunkCrc32cs.length, "at least " + chunks);
+        }
+        for (int i = 0; i < chunks; i++) {
+            int length = ObjectInfo.chunkLength(size, chunkSize, i);
+            if (!received.compareAndSet(i, 0, BUSY)) {
+                throw new InvalidArgumentException("cannot resume " + request.key() + ": chunk " + i + " was written already");
+            }
+            crc[i] = chunkCrc32cs[i];
+            received.set(i, length);
+            bytesReceived.add(length);
+        }
+    }
+
     /** Bytes recorded so far. */
     public long bytesReceived() {
         return bytesReceived.sum();

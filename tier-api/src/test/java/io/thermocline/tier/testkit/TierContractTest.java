@@ -15,6 +15,7 @@ import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectNotFoundException;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.TierFullException;
@@ -34,6 +35,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -76,6 +78,19 @@ public abstract class TierContractTest {
     /** Size of the object in {@link #largeObject_streamedInUnevenBuffers_roundTrips}. */
     protected long largeObjectSizeInBytes() {
         return 48L << 20;
+    }
+
+    /**
+     * Chunk size of the resume tests: a tier that makes writes durable in larger units (S3
+     * parts) sets it so that {@link #resumeChunkCount()} chunks span a few of its units.
+     */
+    protected int resumeChunkSize() {
+        return CHUNK;
+    }
+
+    /** Whole chunks of the resume tests' objects (which have half a chunk more). */
+    protected int resumeChunkCount() {
+        return 8;
     }
 
     @BeforeEach
@@ -598,6 +613,117 @@ public abstract class TierContractTest {
         assertTrue(tier.delete(key("u1")).join());
         assertEquals(1, tier.usage().objectCount());
         assertEquals(TierHealth.Status.UP, tier.health().status());
+    }
+
+    // ---- resume ----
+
+    private WriteRequest resumeRequest(String name) {
+        long size = (long) resumeChunkCount() * resumeChunkSize() + resumeChunkSize() / 2;
+        return WriteRequest.builder(key(name), size).chunkSizeInBytes(resumeChunkSize()).build();
+    }
+
+    private static int[] chunkCrcs(WriteRequest request, long seed, long prefix) {
+        int chunk = request.chunkSizeInBytes();
+        int[] crcs = new int[(int) ((prefix + chunk - 1) / chunk)];
+        for (int i = 0; i < crcs.length; i++) {
+            int length = ObjectInfo.chunkLength(request.sizeInBytes(), chunk, i);
+            crcs[i] = Crc32c.of(TestData.bytes(seed, (long) i * chunk, length));
+        }
+        return crcs;
+    }
+
+    /** Writes chunks [0, chunks) in one-chunk pieces and checkpoints them; skips the test if the tier does not resume. */
+    private ResumePoint writeAndCheckpoint(ObjectWriter w, long seed, int chunks) {
+        int chunk = w.request().chunkSizeInBytes();
+        for (int i = 0; i < chunks; i++) {
+            w.write((long) i * chunk, TestData.bytes(seed, (long) i * chunk, chunk)).join();
+        }
+        Optional<ResumePoint> point = w.checkpoint((long) chunks * chunk).join();
+        Assumptions.assumeTrue(point.isPresent(), () -> {
+            String why = tier.name() + " does not resume cut-off writers (checkpoint gave no point); resume tests skipped";
+            System.out.println(why);
+            return why;
+        });
+        ResumePoint p = point.get();
+        assertTrue(p.length() <= (long) chunks * chunk && p.length() % chunk == 0,
+                "checkpoint of " + chunks * chunk + " bytes named " + p.length());
+        return p;
+    }
+
+    /** Writes the rest from the resumed writer's start, commits, and checks the object against a plain put. */
+    private void finishResumed(Tier t, ObjectWriter resumed, long seed, ResumePoint point) {
+        WriteRequest request = resumed.request();
+        long from = resumed.resumedBytes();
+        assertTrue(from > 0 && from <= point.length() && from % request.chunkSizeInBytes() == 0,
+                "resumed writer holds " + from + " bytes of a " + point.length() + "-byte point");
+        ObjectInfo info;
+        try (resumed) {
+            ByteBuffer buf = ByteBuffer.allocateDirect(request.chunkSizeInBytes());
+            for (long p = from; p < request.sizeInBytes(); p += buf.capacity()) {
+                int n = (int) Math.min(buf.capacity(), request.sizeInBytes() - p);
+                TestData.fill(seed, p, buf.clear().limit(n));
+                resumed.write(p, buf).join();
+            }
+            info = resumed.commit().join();
+        }
+        assertEquals(Crc32c.ofChunks(chunkCrcs(request, seed, request.sizeInBytes()), request.sizeInBytes(), request.chunkSizeInBytes()),
+                info.crc32c(), "whole-object CRC32C of the resumed object");
+        assertEquals(info, t.stat(request.key()).join().orElseThrow());
+        try (ObjectReader r = t.openReader(request.key()).join()) {
+            assertContent(r, seed, request.sizeInBytes(), 7777);
+        }
+        assertEquals(0, t.usage().reservedInBytes(), "space still reserved after the resumed commit");
+    }
+
+    @Test
+    void checkpointedWriter_isResumedAfterACrash_andCommitsTheSameObject() throws Exception {
+        WriteRequest request = resumeRequest("resume/crash");
+        ObjectWriter w = tier.create(request).join();
+        ResumePoint point = writeAndCheckpoint(w, 40, resumeChunkCount() / 2 + 1);
+        w.write(point.length(), TestData.bytes(40, point.length(), 100)).join(); // past the point: not kept
+        // the writer's process "dies" here
+        Tier after = track(reopen(tier));
+        assertAbsent(after, request.key());
+        ObjectWriter resumed = after.resume(request, point, chunkCrcs(request, 40, point.length())).join()
+                .orElseThrow(() -> new AssertionError("the tier made a checkpoint but could not resume it after a crash"));
+        assertAbsent(after, request.key());
+        finishResumed(after, resumed, 40, point);
+    }
+
+    @Test
+    void suspendedWriter_isResumedByTheSameTier() {
+        WriteRequest request = resumeRequest("resume/suspend");
+        ObjectWriter w = tier.create(request).join();
+        ResumePoint point = writeAndCheckpoint(w, 41, resumeChunkCount() / 2);
+        w.suspend().join();
+        failure(TierException.class, () -> w.write(point.length(), TestData.bytes(41, point.length(), 10)));
+        assertAbsent(tier, request.key());
+        ObjectWriter resumed = tier.resume(request, point, chunkCrcs(request, 41, point.length())).join()
+                .orElseThrow(() -> new AssertionError("a suspended writer could not be resumed"));
+        finishResumed(tier, resumed, 41, point);
+    }
+
+    @Test
+    void discardedOrAbortedWriters_cannotBeResumed_andLeaveNothing() throws Exception {
+        WriteRequest a = resumeRequest("resume/discarded");
+        ObjectWriter wa = tier.create(a).join();
+        ResumePoint pa = writeAndCheckpoint(wa, 42, resumeChunkCount() / 2);
+        wa.suspend().join();
+        tier.discard(pa).join();
+        tier.discard(pa).join(); // idempotent
+        assertEquals(Optional.empty(), tier.resume(a, pa, chunkCrcs(a, 42, pa.length())).join().map(ObjectWriter::resumedBytes));
+
+        WriteRequest b = resumeRequest("resume/aborted");
+        ObjectWriter wb = tier.create(b).join();
+        ResumePoint pb = writeAndCheckpoint(wb, 43, resumeChunkCount() / 2);
+        wb.abort().join();
+        assertEquals(Optional.empty(), tier.resume(b, pb, chunkCrcs(b, 43, pb.length())).join().map(ObjectWriter::resumedBytes));
+
+        Tier after = track(reopen(tier));
+        assertAbsent(after, a.key());
+        assertAbsent(after, b.key());
+        assertEquals(0, after.usage().objectCount());
+        assertEquals(0, after.usage().reservedInBytes());
     }
 
     @Test
