@@ -123,10 +123,7 @@ public final class ChunkChecksumTracker {
      */
     public void adopt(long prefixLength, int[] chunkCrc32cs) {
         long size = request.sizeInBytes();
-        if (prefixLength < 0 || prefixLength > size || (prefixLength % chunkSize != 0 && prefixLength != size)) {
-            throw InvalidArgumentException.of("resumed prefix of " + request.key(), prefixLength,
-                    "a multiple of the chunk size " + chunkSize + " within 0.." + size);
-        }
+        checkPrefix("resumed prefix", prefixLength);
         int chunks = (int) ((prefixLength + chunkSize - 1) / chunkSize);
         if (chunkCrc32cs.length < chunks) {
             throw InvalidArgumentException.of("chunk checksums of the resumed prefix of " + request.key(),
@@ -141,6 +138,38 @@ public final class ChunkChecksumTracker {
             received.set(i, length);
             bytesReceived.add(length);
         }
+    }
+
+    /**
+     * Checks that {@code prefixLength} may start a resumed writer or be named by a checkpoint: a
+     * multiple of the chunk size within the object, or the object's whole size.
+     *
+     * @param what how the message calls it ("checkpoint", "resumed prefix")
+     * @throws InvalidArgumentException naming the key, the value and what was expected
+     */
+    public void checkPrefix(String what, long prefixLength) {
+        long size = request.sizeInBytes();
+        if (prefixLength < 0 || prefixLength > size || (prefixLength % chunkSize != 0 && prefixLength != size)) {
+            throw InvalidArgumentException.of(what + " of " + request.key(), prefixLength,
+                    "a multiple of the chunk size " + chunkSize + " within 0.." + size + ", or " + size);
+        }
+    }
+
+    /**
+     * Length of the leading run of complete chunks, capped at {@code limit}: the longest prefix of
+     * at most {@code limit} bytes that is a multiple of the chunk size (or the whole object) and
+     * whose every chunk has all its bytes. What a {@code checkpoint} may name.
+     */
+    public long completePrefix(long limit) {
+        long prefix = 0;
+        for (int i = 0; i < chunkCount; i++) {
+            int length = ObjectInfo.chunkLength(request.sizeInBytes(), chunkSize, i);
+            if (prefix + length > limit || received.get(i) != length) {
+                break;
+            }
+            prefix += length;
+        }
+        return prefix;
     }
 
     /** Bytes recorded so far. */
