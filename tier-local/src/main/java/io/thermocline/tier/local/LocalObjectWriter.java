@@ -4,6 +4,7 @@ import io.thermocline.tier.support.AlignedBufferPool;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.WriteRequest;
@@ -14,6 +15,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
@@ -27,15 +29,24 @@ import java.util.concurrent.atomic.AtomicReference;
  * once the chunk is complete (the last chunk zero-padded to 4 KiB). A piece is recorded in the
  * {@link ChunkChecksumTracker} only after its bytes are in the file or the staging buffer, so a
  * chunk the tracker calls complete is always complete on disk.
+ *
+ * <p><b>Resume.</b> The first {@link #checkpoint} fdatasyncs the file and renames it to a
+ * resume file, {@code tmp/<sha-256 of key>.<random>.resume}, whose name is the point's token; later
+ * ones fdatasync. Nobody else writes to that file (its name is random and the tier hands it to
+ * one writer at a time), so a resumed writer trusts the checkpointed prefix without reading it
+ * back. {@link #suspend} closes the file and keeps it; {@link #abort} deletes it.
  */
 final class LocalObjectWriter implements ObjectWriter {
 
-    private enum State { OPEN, COMMITTING, COMMITTED, ABORTED }
+    private enum State { OPEN, COMMITTING, COMMITTED, ABORTED, SUSPENDED }
 
     private final LocalTier tier;
     private final WriteRequest request;
     private final ChunkChecksumTracker tracker;
-    private final Path tmp;
+    /** The temp file, or once checkpointed its resume file. */
+    private volatile Path tmp;
+    private volatile boolean resumable;
+    private final long resumedBytes;
     private final FileChannel channel;
     private final LocalTier.Reservation reservation;
     private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
@@ -45,12 +56,68 @@ final class LocalObjectWriter implements ObjectWriter {
 
     LocalObjectWriter(LocalTier tier, WriteRequest request, Path tmp, FileChannel channel,
                       LocalTier.Reservation reservation) {
+        this(tier, request, tmp, channel, reservation, 0, null);
+    }
+
+    /** A writer of a resume file whose first {@code resumedBytes} bytes hold chunks with {@code chunkCrc32cs}. */
+    LocalObjectWriter(LocalTier tier, WriteRequest request, Path resumeFile, FileChannel channel,
+                      LocalTier.Reservation reservation, long resumedBytes, int[] chunkCrc32cs) {
         this.tier = tier;
         this.request = request;
         this.tracker = new ChunkChecksumTracker(request);
-        this.tmp = tmp;
+        this.tmp = resumeFile;
         this.channel = channel;
         this.reservation = reservation;
+        this.resumedBytes = resumedBytes;
+        this.resumable = chunkCrc32cs != null;
+        if (chunkCrc32cs != null) {
+            tracker.adopt(resumedBytes, chunkCrc32cs);
+        }
+    }
+
+    @Override
+    public long resumedBytes() {
+        return resumedBytes;
+    }
+
+    @Override
+    public CompletableFuture<Optional<ResumePoint>> checkpoint(long writtenPrefix) {
+        try {
+            checkWritable();
+            tracker.checkPrefix("checkpoint", writtenPrefix);
+        } catch (TierException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return tier.async("checkpoint " + request.key(), () -> {
+            synchronized (this) {
+                checkWritable();
+                long durable = tracker.completePrefix(writtenPrefix);
+                channel.force(false);
+                if (!resumable) {
+                    tmp = tier.toResumeFile(request.key(), tmp);
+                    resumable = true;
+                }
+                return Optional.of(new ResumePoint(durable, tmp.getFileName().toString()));
+            }
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> suspend() {
+        if (!state.compareAndSet(State.OPEN, State.SUSPENDED)) {
+            return abort();
+        }
+        synchronized (this) {
+            if (!resumable) {
+                state.set(State.ABORTED);
+                return deleteAll();
+            }
+            LocalTier.closeQuietly(channel);
+            releaseStaging();
+            reservation.release();
+            tier.resumeFileReleased(tmp);
+        }
+        return CompletableFuture.completedFuture(null);
     }
 
     @Override
@@ -136,7 +203,14 @@ final class LocalObjectWriter implements ObjectWriter {
                 writeTrailer(info);
                 channel.force(false);
                 channel.close();
-                tier.publish(request.key(), tmp, reservation);
+                Path file;
+                synchronized (this) {
+                    file = tmp;
+                }
+                tier.publish(request.key(), file, reservation);
+                if (resumable) {
+                    tier.resumeFileReleased(file);
+                }
                 state.set(State.COMMITTED);
                 success = true;
                 return info;
@@ -163,12 +237,16 @@ final class LocalObjectWriter implements ObjectWriter {
     @Override
     public CompletableFuture<Void> abort() {
         State s = state.get();
-        if (s == State.COMMITTED || s == State.ABORTED || s == State.COMMITTING) {
+        if (s == State.COMMITTED || s == State.ABORTED || s == State.COMMITTING || s == State.SUSPENDED) {
             return CompletableFuture.completedFuture(null);
         }
         if (!state.compareAndSet(s, State.ABORTED)) {
             return abort();
         }
+        return deleteAll();
+    }
+
+    private CompletableFuture<Void> deleteAll() {
         try {
             discardNow();
             return CompletableFuture.completedFuture(null);
@@ -192,15 +270,22 @@ final class LocalObjectWriter implements ObjectWriter {
     }
 
     /** Closes the file, deletes it and gives the reservation back. */
-    private void discardNow() throws IOException {
+    private synchronized void discardNow() throws IOException {
         LocalTier.closeQuietly(channel);
-        staging.values().forEach(tier.buffers()::release);
-        staging.clear();
+        releaseStaging();
         try {
             Files.deleteIfExists(tmp);
         } finally {
             reservation.release();
+            if (resumable) {
+                tier.resumeFileReleased(tmp);
+            }
         }
+    }
+
+    private void releaseStaging() {
+        staging.values().forEach(tier.buffers()::release);
+        staging.clear();
     }
 
     private void checkWritable() {

@@ -8,6 +8,7 @@ import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectNotFoundException;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierClass;
 import io.thermocline.tier.TierException;
@@ -32,6 +33,10 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -57,6 +62,12 @@ import org.slf4j.LoggerFactory;
  * and the space accounting, so the directory alone is the source of truth. A file whose trailer is
  * damaged is moved to {@code root/quarantine/} and reported, never deleted.
  *
+ * <p><b>Resume.</b> A writer's first checkpoint renames its temp file to
+ * {@code root/tmp/<hash>.<random>.resume} (see {@link LocalObjectWriter}); {@link #resume} reopens
+ * that file for a new writer, trusting its checkpointed prefix, and {@link #discard} deletes it.
+ * Resume files survive the tier's open until they have not been written for
+ * {@link LocalTierConfig#resumeMaxAge()}. They are not counted in the tier's usage.
+ *
  * <p><b>Names.</b> Hashing the key gives file names of fixed length that no key can turn into a
  * path, whatever its characters or length; the key itself is in the trailer and checked on open.
  *
@@ -75,6 +86,9 @@ public final class LocalTier implements Tier {
     static final String QUARANTINE_DIR = "quarantine";
     static final String OBJECT_SUFFIX = ".obj";
     static final String TMP_SUFFIX = ".tmp";
+    static final String RESUME_SUFFIX = ".resume";
+    private static final Pattern RESUME_NAME = Pattern.compile("[0-9a-f]{64}\\.[0-9a-f]{16}\\" + RESUME_SUFFIX);
+    private static final SecureRandom RANDOM = new SecureRandom();
     private static final int LOCK_STRIPES = 256;
 
     private final LocalTierConfig config;
@@ -93,6 +107,8 @@ public final class LocalTier implements Tier {
     private long usedInBytes;
     private long reservedInBytes;
     private final AtomicLong tmpCounter = new AtomicLong();
+    /** Resume files a writer of this tier has open: each is handed to one writer at a time. */
+    private final Set<Path> resumeFilesInUse = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
     private LocalTier(LocalTierConfig config) throws IOException {
@@ -121,7 +137,7 @@ public final class LocalTier implements Tier {
             this.ownedExecutor = AsyncIo.newVirtualThreadExecutor("tier-" + name + "-");
             this.executor = ownedExecutor;
         }
-        int removed = removeAbandonedTempFiles();
+        int removed = removeAbandonedTempFiles() + removeExpiredResumeFiles();
         scanObjects();
         log.info("opened local tier {}: {} objects, {} bytes used of {}, {} abandoned temp files removed, config {}",
                 name, index.size(), usedInBytes, capacityInBytes, removed, config);
@@ -224,6 +240,113 @@ public final class LocalTier implements Tier {
                 reservation.release(); // also when the executor refused the task
             }
         });
+    }
+
+    @Override
+    public CompletableFuture<Optional<ObjectWriter>> resume(WriteRequest request, ResumePoint point, int[] chunkCrc32cs) {
+        Path file = resumeFileOf(request.key(), point);
+        if (file == null) {
+            return CompletableFuture.completedFuture(Optional.empty());
+        }
+        int recordLength = ObjectFileFormat.recordLength(request.key(), request.chunkCount(),
+                request.contentType(), request.userMetadata());
+        long footprint = ObjectFileFormat.footprint(request.sizeInBytes(), recordLength);
+        Reservation reservation;
+        try {
+            checkOpen();
+            new io.thermocline.tier.support.ChunkChecksumTracker(request).checkPrefix("resume point", point.length());
+            reservation = reserve(footprint, request.key());
+        } catch (TierException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        if (!resumeFilesInUse.add(file)) {
+            reservation.release();
+            return CompletableFuture.completedFuture(Optional.empty()); // a live writer of this process has it
+        }
+        return async("resume " + request.key(), () -> {
+            FileChannel ch = null;
+            try {
+                if (!Files.isRegularFile(file)) {
+                    throw new NoSuchFileException(file.toString());
+                }
+                ch = FileChannel.open(file, dataOptions(StandardOpenOption.WRITE, StandardOpenOption.READ));
+                if (ch.size() < ObjectFileFormat.alignUp(point.length())) {
+                    throw new CorruptObjectFileException(file.toString(), ch.size(),
+                            "resume file is shorter than its point of " + point.length() + " bytes");
+                }
+                NativeIo.allocate(file, 0, footprint);
+                return Optional.<ObjectWriter>of(new LocalObjectWriter(this, request, file, ch, reservation,
+                        point.length(), chunkCrc32cs));
+            } catch (IOException | RuntimeException e) {
+                if (ch != null) {
+                    closeQuietly(ch);
+                }
+                reservation.release();
+                resumeFilesInUse.remove(file);
+                if (e instanceof NoSuchFileException) {
+                    return Optional.<ObjectWriter>empty(); // discarded or expired: the caller starts over
+                }
+                if (e instanceof CorruptObjectFileException) {
+                    log.warn("{}: cannot resume {} from {}: {}; starting over", name, request.key(), file, e.getMessage());
+                    Files.deleteIfExists(file);
+                    return Optional.<ObjectWriter>empty();
+                }
+                throw e;
+            }
+        }).whenComplete((w, t) -> {
+            if (t != null) {
+                reservation.release();
+                resumeFilesInUse.remove(file);
+            }
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> discard(ResumePoint point) {
+        String token = point.token();
+        if (!RESUME_NAME.matcher(token).matches()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        Path file = tmpDir.resolve(token);
+        return async("discard " + token, () -> {
+            if (!resumeFilesInUse.contains(file) && Files.deleteIfExists(file)) {
+                fsyncDirectory(tmpDir);
+            }
+            return null;
+        });
+    }
+
+    /** The resume file a point names for this key, or null if its token is not one of this tier's for the key. */
+    private Path resumeFileOf(ObjectKey key, ResumePoint point) {
+        String token = point.token();
+        if (!RESUME_NAME.matcher(token).matches() || !token.startsWith(hashOf(key) + ".")) {
+            return null;
+        }
+        return tmpDir.resolve(token);
+    }
+
+    /**
+     * Renames a writer's temp file to a new resume file (its first checkpoint) and registers it as
+     * in use. Blocking.
+     */
+    Path toResumeFile(ObjectKey key, Path tmp) throws IOException {
+        byte[] random = new byte[8];
+        RANDOM.nextBytes(random);
+        Path file = tmpDir.resolve(hashOf(key) + "." + HexFormat.of().formatHex(random) + RESUME_SUFFIX);
+        resumeFilesInUse.add(file);
+        try {
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+            fsyncDirectory(tmpDir);
+        } catch (IOException | RuntimeException e) {
+            resumeFilesInUse.remove(file);
+            throw e;
+        }
+        return file;
+    }
+
+    /** A writer is done with its resume file (committed, aborted or suspended). */
+    void resumeFileReleased(Path file) {
+        resumeFilesInUse.remove(file);
     }
 
     @Override
@@ -531,6 +654,27 @@ public final class LocalTier implements Tier {
                 }
                 if (Files.deleteIfExists(tmp)) {
                     removed++;
+                }
+            }
+        }
+        if (removed > 0) {
+            fsyncDirectory(tmpDir);
+        }
+        return removed;
+    }
+
+    /** Deletes resume files not written for longer than the configured age. */
+    private int removeExpiredResumeFiles() throws IOException {
+        int removed = 0;
+        long cutoff = System.currentTimeMillis() - config.resumeMaxAge().toMillis();
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(tmpDir, "*" + RESUME_SUFFIX)) {
+            for (Path file : files) {
+                try {
+                    if (Files.getLastModifiedTime(file).toMillis() < cutoff && Files.deleteIfExists(file)) {
+                        removed++;
+                    }
+                } catch (NoSuchFileException e) {
+                    // deleted meanwhile
                 }
             }
         }

@@ -2,6 +2,7 @@ package io.thermocline.tier.local;
 
 import io.thermocline.tier.InvalidArgumentException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.Executor;
@@ -19,6 +20,8 @@ import java.util.concurrent.Executor;
  *   <tr><td>directIo</td><td>false</td><td>read and write object data with O_DIRECT, bypassing the page cache</td></tr>
  *   <tr><td>executor</td><td>a virtual thread per task, owned by the tier</td><td>runs the blocking file work</td></tr>
  *   <tr><td>maxIdleBuffersPerSize</td><td>16</td><td>aligned scratch buffers kept per size class</td></tr>
+ *   <tr><td>resumeMaxAge</td><td>1 day</td><td>resume files of suspended or cut-off writers not
+ *       written for this long are deleted when the tier opens</td></tr>
  * </table>
  */
 public final class LocalTierConfig {
@@ -29,6 +32,7 @@ public final class LocalTierConfig {
     private final boolean directIo;
     private final Executor executor;
     private final int maxIdleBuffersPerSize;
+    private final Duration resumeMaxAge;
 
     private LocalTierConfig(Builder b) {
         this.root = Objects.requireNonNull(b.root, "root");
@@ -46,6 +50,10 @@ public final class LocalTierConfig {
             throw InvalidArgumentException.of("maxIdleBuffersPerSize", b.maxIdleBuffersPerSize, ">= 0");
         }
         this.maxIdleBuffersPerSize = b.maxIdleBuffersPerSize;
+        if (b.resumeMaxAge == null || b.resumeMaxAge.isNegative()) {
+            throw InvalidArgumentException.of("resumeMaxAge", b.resumeMaxAge, "a duration >= 0");
+        }
+        this.resumeMaxAge = b.resumeMaxAge;
     }
 
     public static Builder builder(Path root) {
@@ -54,7 +62,7 @@ public final class LocalTierConfig {
 
     public Builder toBuilder() {
         return new Builder(root).name(name).capacityInBytes(capacityInBytes).directIo(directIo)
-                .executor(executor).maxIdleBuffersPerSize(maxIdleBuffersPerSize);
+                .executor(executor).maxIdleBuffersPerSize(maxIdleBuffersPerSize).resumeMaxAge(resumeMaxAge);
     }
 
     public Path root() {
@@ -83,11 +91,15 @@ public final class LocalTierConfig {
         return maxIdleBuffersPerSize;
     }
 
+    public Duration resumeMaxAge() {
+        return resumeMaxAge;
+    }
+
     @Override
     public String toString() {
         return "LocalTierConfig[root=" + root + ", name=" + name + ", capacityInBytes=" + capacityInBytes
                + ", directIo=" + directIo + ", executor=" + (executor == null ? "virtual-threads" : executor)
-               + ", maxIdleBuffersPerSize=" + maxIdleBuffersPerSize + "]";
+               + ", maxIdleBuffersPerSize=" + maxIdleBuffersPerSize + ", resumeMaxAge=" + resumeMaxAge + "]";
     }
 
     /** Builds a {@link LocalTierConfig}; not thread-safe. */
@@ -98,6 +110,7 @@ public final class LocalTierConfig {
         private boolean directIo;
         private Executor executor;
         private int maxIdleBuffersPerSize = 16;
+        private Duration resumeMaxAge = Duration.ofDays(1);
 
         private Builder(Path root) {
             this.root = root;
@@ -126,6 +139,11 @@ public final class LocalTierConfig {
 
         public Builder maxIdleBuffersPerSize(int maxIdleBuffersPerSize) {
             this.maxIdleBuffersPerSize = maxIdleBuffersPerSize;
+            return this;
+        }
+
+        public Builder resumeMaxAge(Duration resumeMaxAge) {
+            this.resumeMaxAge = resumeMaxAge;
             return this;
         }
 
