@@ -6,6 +6,7 @@ import io.thermocline.tier.Crc32c;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.WriteRequest;
@@ -14,6 +15,7 @@ import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -36,10 +38,16 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * write of the same chunk fails rather than interleaving. Commit and abort wait for writes under
  * way before they look at the chunks or give the extents back, so no late write can land in
  * extents another object already owns.
+ *
+ * <p><b>Checkpoints.</b> {@link #checkpoint} flushes the device and names the leading complete
+ * chunks with a token that lists this writer's extents (see {@link ResumeToken}); nothing is
+ * recorded on the device or in the catalog. {@link #suspend} gives the extents back to the
+ * allocator untrimmed. Once a checkpoint was made, abort spoils the prefix's first byte before it
+ * gives the extents back, so that the point cannot be resumed after an abort.
  */
 final class BlockObjectWriter implements ObjectWriter {
 
-    private enum State { OPEN, COMMITTING, COMMITTED, ABORTED }
+    private enum State { OPEN, COMMITTING, COMMITTED, ABORTED, SUSPENDED }
 
     private final BlockTier tier;
     private final BlockDevice device;
@@ -56,8 +64,21 @@ final class BlockObjectWriter implements ObjectWriter {
     private final ConcurrentHashMap<Integer, ByteBuffer> tails = new ConcurrentHashMap<>();
     /** Chunks a write is working on. */
     private final Set<Integer> busy = ConcurrentHashMap.newKeySet();
+    /** Bytes taken over from a cut-off writer. */
+    private final long resumedBytes;
+    /** Set once a resume point may name this writer's bytes: a checkpoint began, or it was resumed. */
+    private volatile boolean resumable;
 
     BlockObjectWriter(BlockTier tier, WriteRequest request, ExtentMap map, BlockTier.Reservation reservation) {
+        this(tier, request, map, reservation, 0, new int[0]);
+    }
+
+    /**
+     * A writer that holds the first {@code resumedBytes} bytes already, read back and checked
+     * against {@code chunkCrc32cs} by {@link BlockTier#resume}.
+     */
+    BlockObjectWriter(BlockTier tier, WriteRequest request, ExtentMap map, BlockTier.Reservation reservation,
+                      long resumedBytes, int[] chunkCrc32cs) {
         this.tier = tier;
         this.device = tier.blockDevice();
         this.request = request;
@@ -65,6 +86,16 @@ final class BlockObjectWriter implements ObjectWriter {
         this.map = map;
         this.reservation = reservation;
         this.block = device.blockSizeInBytes();
+        this.resumedBytes = resumedBytes;
+        if (resumedBytes > 0) {
+            tracker.adopt(resumedBytes, chunkCrc32cs);
+            resumable = true;
+        }
+    }
+
+    @Override
+    public long resumedBytes() {
+        return resumedBytes;
     }
 
     @Override
@@ -253,6 +284,65 @@ final class BlockObjectWriter implements ObjectWriter {
         }
     }
 
+    /**
+     * Flushes the device and names the leading complete chunks, at most {@code writtenPrefix}
+     * bytes: a chunk whose write has not completed is not named, so the point may be shorter than
+     * asked for.
+     */
+    @Override
+    public CompletableFuture<Optional<ResumePoint>> checkpoint(long writtenPrefix) {
+        try {
+            checkWritable();
+            tracker.checkPrefix("checkpoint", writtenPrefix);
+        } catch (TierException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return tier.async("checkpoint of " + request.key() + " at " + writtenPrefix, () -> {
+            inFlight.readLock().lock();
+            try {
+                checkWritable();
+                long prefix = tracker.completePrefix(writtenPrefix);
+                // before the flush: from here on an abort must spoil what a point may name
+                resumable = true;
+                DeviceIo.await(device.flush(), () -> "flush of " + device.name() + " for the checkpoint of "
+                        + request.key() + " at " + prefix);
+                return Optional.of(new ResumePoint(prefix, tier.resumeToken(request, reservation)));
+            } finally {
+                inFlight.readLock().unlock();
+            }
+        });
+    }
+
+    /**
+     * Stops the writer once writes under way have finished and gives its extents back untrimmed
+     * (see {@link BlockTier#releaseSuspended}); aborts if no checkpoint was made. Idempotent, and
+     * does nothing after a commit or abort.
+     */
+    @Override
+    public CompletableFuture<Void> suspend() {
+        if (!resumable) {
+            return abort();
+        }
+        if (!state.compareAndSet(State.OPEN, State.SUSPENDED)) {
+            return state.get() == State.OPEN ? suspend() : CompletableFuture.completedFuture(null);
+        }
+        if (tier.isClosed()) {
+            tails.clear();
+            tier.releaseSuspended(reservation);
+            return CompletableFuture.completedFuture(null);
+        }
+        return tier.async("suspend of " + request.key(), () -> {
+            inFlight.writeLock().lock();
+            try {
+                releaseTails();
+                tier.releaseSuspended(reservation);
+                return (Void) null;
+            } finally {
+                inFlight.writeLock().unlock();
+            }
+        });
+    }
+
     @Override
     public CompletableFuture<Void> abort() {
         State s = state.get();
@@ -289,13 +379,21 @@ final class BlockObjectWriter implements ObjectWriter {
         abort().join();
     }
 
-    /** Drops the tails and gives the extents back (trimmed). */
+    /** Drops the tails, spoils a checkpointed prefix and gives the extents back (trimmed). */
     private void discard() {
+        releaseTails();
+        // not once the reservation is gone: a failed catalog update may have published these extents
+        if (resumable && reservation.isHeld() && !tier.isClosed()) {
+            tier.spoilCheckpoint(map, "abort of checkpointed " + request.key());
+        }
+        tier.releaseReserved(reservation, "abort of " + request.key());
+    }
+
+    private void releaseTails() {
         for (ByteBuffer tail : tails.values()) {
             tier.buffers().release(tail);
         }
         tails.clear();
-        tier.releaseReserved(reservation, "abort of " + request.key());
     }
 
     private void checkWritable() {

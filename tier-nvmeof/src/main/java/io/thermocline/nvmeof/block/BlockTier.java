@@ -2,6 +2,7 @@ package io.thermocline.nvmeof.block;
 
 import io.thermocline.tier.support.AlignedBufferPool;
 import io.thermocline.tier.BlockDevice;
+import io.thermocline.tier.Crc32c;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ListPage;
 import io.thermocline.tier.ObjectInfo;
@@ -9,6 +10,7 @@ import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectNotFoundException;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierClass;
 import io.thermocline.tier.TierException;
@@ -18,6 +20,7 @@ import io.thermocline.tier.TierIoException;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.TierUsage;
 import io.thermocline.tier.WriteRequest;
+import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -375,11 +378,7 @@ public final class BlockTier implements Tier {
     public CompletableFuture<ObjectWriter> create(WriteRequest request) {
         try {
             checkOpen();
-            int block = device.blockSizeInBytes();
-            if (request.chunkSizeInBytes() % block != 0) {
-                throw InvalidArgumentException.of("chunkSizeInBytes of " + request.key(), request.chunkSizeInBytes(),
-                        "a multiple of the block size " + block + " of " + device.name());
-            }
+            checkChunkSize(request);
             long units = unitsFor(request.sizeInBytes());
             List<Extent> extents;
             synchronized (space) {
@@ -395,6 +394,191 @@ public final class BlockTier implements Tier {
         } catch (TierException e) {
             return CompletableFuture.failedFuture(e);
         }
+    }
+
+    private void checkChunkSize(WriteRequest request) {
+        int block = device.blockSizeInBytes();
+        if (request.chunkSizeInBytes() % block != 0) {
+            throw InvalidArgumentException.of("chunkSizeInBytes of " + request.key(), request.chunkSizeInBytes(),
+                    "a multiple of the block size " + block + " of " + device.name());
+        }
+    }
+
+    /**
+     * Takes up a writer cut off after a checkpoint (see the class comment, "Resume"): reserves
+     * the extents the token names for the prefix if they are all free right now, the token's
+     * remaining extents too if they are free (else as many new units as {@link #create} would),
+     * then reads the prefix back chunk by chunk and keeps the leading chunks whose CRC32C equals
+     * {@code chunkCrc32cs}. Blocking work runs on the executor.
+     *
+     * @return the writer; empty if the token is not this device's or not this request's, if any
+     *         extent of the prefix is in use, or if not even the first chunk reads back as written
+     *         (its reservation is then released, trimmed)
+     * @throws InvalidArgumentException (through the future) if the point's length is not a chunk
+     *         boundary of the object, or fewer checksums than its chunks are given
+     * @throws TierFullException (through the future) if the rest of the object no longer fits
+     */
+    @Override
+    public CompletableFuture<Optional<ObjectWriter>> resume(WriteRequest request, ResumePoint point, int[] chunkCrc32cs) {
+        try {
+            checkOpen();
+            checkChunkSize(request);
+            int chunk = request.chunkSizeInBytes();
+            long size = request.sizeInBytes();
+            if (point.length() > size || (point.length() % chunk != 0 && point.length() != size)) {
+                throw InvalidArgumentException.of("length of the resume point of " + request.key(), point.length(),
+                        "a multiple of the chunk size " + chunk + " within 0.." + size + ", or " + size);
+            }
+            long chunks = (point.length() + chunk - 1) / chunk;
+            if (chunkCrc32cs.length < chunks) {
+                throw InvalidArgumentException.of("chunk checksums of the resume point of " + request.key(),
+                        chunkCrc32cs.length, "at least " + chunks + " for " + point.length() + " bytes");
+            }
+        } catch (TierException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        int[] crcs = chunkCrc32cs.clone();
+        return async("resume of " + request.key(), () -> {
+            Optional<ResumeToken> parsed = ResumeToken.parse(point.token());
+            if (parsed.isEmpty()) {
+                log.info("block tier {}: resume of {}: the token is not one of this tier's", name, request.key());
+                return Optional.empty();
+            }
+            ResumeToken token = parsed.get();
+            long units = unitsFor(request.sizeInBytes());
+            if (!token.matches(superblock) || !token.matches(request) || token.unitCount() != units) {
+                log.info("block tier {}: resume of {}: the token was made for another device ({}, {} B units, {} B blocks) "
+                        + "or another object ({} bytes in {} units, chunks of {})", name, request.key(),
+                        token.deviceUuid(), token.allocationUnitInBytes(), token.blockSizeInBytes(),
+                        token.sizeInBytes(), token.unitCount(), token.chunkSizeInBytes());
+                return Optional.empty();
+            }
+            List<List<Extent>> split = splitAtUnit(token.extents(), unitsFor(point.length()));
+            List<Extent> head = split.get(0);
+            List<Extent> rest = split.get(1);
+            List<Extent> extents = new ArrayList<>(head);
+            synchronized (space) {
+                checkOpen();
+                if (!allocator.claimIfFree(head)) {
+                    log.info("block tier {}: resume of {}: extents {} of the checkpointed prefix are in use again",
+                            name, request.key(), head);
+                    return Optional.empty();
+                }
+                if (allocator.claimIfFree(rest)) {
+                    extents.addAll(rest);
+                } else {
+                    long restUnits = units - unitsFor(point.length());
+                    List<Extent> fresh = allocator.allocate(restUnits);
+                    if (fresh == null) {
+                        long available = allocator.freeUnits() * unit;
+                        allocator.free(head);
+                        throw new TierFullException(name, "the rest of resumed object " + request.key(),
+                                restUnits * unit, available);
+                    }
+                    extents.addAll(fresh);
+                }
+                reservedUnits += units;
+            }
+            Reservation reservation = new Reservation(extents, units);
+            boolean success = false;
+            try {
+                ExtentMap map = new ExtentMap(extents, dataOffset, unit);
+                long verified = verifyPrefix(request, map, point.length(), crcs);
+                if (verified == 0) {
+                    log.info("block tier {}: resume of {}: the first chunk no longer reads back as written", name, request.key());
+                    return Optional.empty();
+                }
+                if (verified < point.length()) {
+                    log.info("block tier {}: resume of {}: {} of the point's {} bytes read back as written",
+                            name, request.key(), verified, point.length());
+                }
+                ObjectWriter writer = new BlockObjectWriter(this, request, map, reservation, verified, crcs);
+                success = true;
+                return Optional.of(writer);
+            } finally {
+                if (!success) {
+                    releaseReserved(reservation, "resume of " + request.key() + " that kept nothing");
+                }
+            }
+        });
+    }
+
+    /**
+     * Releases what a suspended or cut-off writer left for {@code point}: if every extent the
+     * token names is free right now (nobody took it since), the prefix's first block is spoiled
+     * so that the point can never be resumed, and the extents are trimmed. Extents in use again
+     * belong to someone else and are left alone. A token of another tier or device is ignored.
+     */
+    @Override
+    public CompletableFuture<Void> discard(ResumePoint point) {
+        return async("discard of a resume point", () -> {
+            Optional<ResumeToken> parsed = ResumeToken.parse(point.token());
+            if (parsed.isEmpty() || !parsed.get().matches(superblock)) {
+                return null;
+            }
+            List<Extent> extents = parsed.get().extents();
+            long units = parsed.get().unitCount();
+            synchronized (space) {
+                checkOpen();
+                if (!allocator.claimIfFree(extents)) {
+                    return null;
+                }
+                reservedUnits += units;
+            }
+            Reservation reservation = new Reservation(extents, units);
+            try {
+                if (point.length() > 0) {
+                    spoilCheckpoint(new ExtentMap(extents, dataOffset, unit), "discard of a resume point");
+                }
+            } finally {
+                releaseReserved(reservation, "discard of a resume point");
+            }
+            return null;
+        });
+    }
+
+    /**
+     * Reads the first {@code length} bytes back chunk by chunk and returns the length of the
+     * leading run of chunks whose CRC32C equals the expected one.
+     */
+    private long verifyPrefix(WriteRequest request, ExtentMap map, long length, int[] crcs) {
+        int chunk = request.chunkSizeInBytes();
+        long verified = 0;
+        for (int i = 0; verified < length; i++) {
+            int n = ObjectInfo.chunkLength(request.sizeInBytes(), chunk, i);
+            ByteBuffer buf = buffers.acquire(n);
+            try {
+                DeviceIo.readObjectRange(device, map, buffers, verified, buf,
+                        () -> "read-back of resumed " + request.key() + " from " + device.name());
+                if (Crc32c.of(buf.flip()) != crcs[i]) {
+                    break;
+                }
+            } finally {
+                buffers.release(buf);
+            }
+            verified += n;
+        }
+        return verified;
+    }
+
+    /** Splits extents in object order into the first {@code units} units and the rest. */
+    private static List<List<Extent>> splitAtUnit(List<Extent> extents, long units) {
+        List<Extent> head = new ArrayList<>();
+        List<Extent> rest = new ArrayList<>();
+        long left = units;
+        for (Extent e : extents) {
+            if (left >= e.unitCount()) {
+                head.add(e);
+                left -= e.unitCount();
+            } else if (left > 0) {
+                head.add(new Extent(e.startUnit(), left));
+                rest.add(new Extent(e.startUnit() + left, e.unitCount() - left));
+                left = 0;
+            } else {
+                rest.add(e);
+            }
+        }
+        return List.of(head, rest);
     }
 
     @Override
@@ -577,6 +761,11 @@ public final class BlockTier implements Tier {
         private boolean take() {
             return held.compareAndSet(true, false);
         }
+
+        /** True until the space is published or released. */
+        boolean isHeld() {
+            return held.get();
+        }
     }
 
     /** One committed version of an object while readers hold it. Guarded by its key's lock. */
@@ -656,6 +845,52 @@ public final class BlockTier implements Tier {
             } else if (!closed) {
                 strandedUnits += reservation.units;
             }
+        }
+    }
+
+    /**
+     * Gives a suspended writer's extents back to the allocator as they are, untrimmed, so that its
+     * checkpointed bytes can still be resumed: nothing records them as held, and whoever takes
+     * them next may overwrite them, which is why {@link #resume} reads the prefix back. Once only.
+     */
+    void releaseSuspended(Reservation reservation) {
+        if (!reservation.take()) {
+            return;
+        }
+        synchronized (space) {
+            reservedUnits -= reservation.units;
+            if (!closed) {
+                allocator.free(reservation.extents());
+            }
+        }
+    }
+
+    /** The token of a resume point for a writer of {@code request} holding {@code reservation}. */
+    String resumeToken(WriteRequest request, Reservation reservation) {
+        return ResumeToken.of(superblock, request, reservation.extents()).format();
+    }
+
+    /**
+     * Makes checkpointed bytes unresumable before their extents are given up (abort, discard):
+     * flips every bit of the object's first byte and flushes, a change CRC32C always detects, so
+     * a later {@link #resume} finds chunk 0 changed whether or not the device zeroes trimmed
+     * blocks. A failure is only logged: the bytes then stay resumable, and a resume still checks
+     * them. Blocking; the caller holds the extents.
+     */
+    void spoilCheckpoint(ExtentMap map, String why) {
+        int block = device.blockSizeInBytes();
+        long at = map.deviceOffset(0);
+        ByteBuffer buf = buffers.acquire(block);
+        try {
+            DeviceIo.await(device.read(at, buf.duplicate()), () -> "read of " + device.name() + " at " + at + " for " + why);
+            buf.put(0, (byte) ~buf.get(0));
+            DeviceIo.await(device.write(at, buf.duplicate()), () -> "write of " + device.name() + " at " + at + " for " + why);
+            DeviceIo.await(device.flush(), () -> "flush of " + device.name() + " for " + why);
+        } catch (TierException e) {
+            log.warn("block tier {}: {}: spoiling the checkpointed bytes at {} failed; they stay resumable: {}",
+                    name, why, at, e.getMessage());
+        } finally {
+            buffers.release(buf);
         }
     }
 

@@ -124,6 +124,32 @@ final class ExtentAllocator {
     }
 
     /**
+     * Takes exactly these extents if every unit of them is free right now: a resumed writer
+     * asking back the extents a cut-off writer held, which another writer may have taken since.
+     *
+     * @return true if they were taken; false if any unit lies outside the data area or is not
+     *         free, or two of the extents overlap, in which case nothing changed
+     */
+    boolean claimIfFree(List<Extent> extents) {
+        List<Extent> sorted = new ArrayList<>(extents);
+        sorted.sort(Comparator.comparingLong(Extent::startUnit));
+        for (int i = 0; i < sorted.size(); i++) {
+            Extent e = sorted.get(i);
+            if (e.endUnit() > unitCount || (i > 0 && sorted.get(i - 1).endUnit() > e.startUnit())) {
+                return false;
+            }
+            Map.Entry<Long, Long> holder = byStart.floorEntry(e.startUnit());
+            if (holder == null || holder.getKey() + holder.getValue() < e.endUnit()) {
+                return false;
+            }
+        }
+        for (Extent e : sorted) {
+            claim(e);
+        }
+        return true;
+    }
+
+    /**
      * Returns extents to the free space, merging them with free neighbours.
      *
      * @throws IllegalStateException if any unit is already free (a double free); nothing changes then
