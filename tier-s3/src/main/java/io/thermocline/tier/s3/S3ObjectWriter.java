@@ -4,6 +4,7 @@ import io.thermocline.tier.Crc32c;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.WriteRequest;
@@ -18,6 +19,7 @@ import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
@@ -33,10 +35,19 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
  * A multipart upload into an {@link S3Tier} (see its class comment for the publication order).
  * Parts are whole chunks; each part is filled in memory, in any order across chunks, and
  * uploaded as soon as it is full.
+ *
+ * <p><b>Resume.</b> What survives the writer is the multipart upload itself: parts S3 has
+ * acknowledged stay there until the upload is completed or aborted. {@link #checkpoint(long)}
+ * names the longest run of acknowledged parts from part 1 within the prefix (see
+ * {@link S3ResumeToken} for what the token holds); {@link #suspend()} stops the writer without
+ * aborting the upload; {@link S3Tier#resume} checks the parts with ListParts and seeds a writer
+ * that holds the verified ones. The resumed writer keeps the upload id, part size, CRC32C
+ * declaration and checksum-record token of the first one, so the object it publishes (data,
+ * metadata naming the record, the record itself) is the one an uninterrupted writer would have.
  */
 final class S3ObjectWriter implements ObjectWriter {
 
-    private enum State { OPEN, COMMITTING, COMMITTED, ABORTED }
+    private enum State { OPEN, COMMITTING, COMMITTED, ABORTED, SUSPENDED }
 
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -46,6 +57,9 @@ final class S3ObjectWriter implements ObjectWriter {
     private final String uploadId;
     private final ChunkChecksumTracker tracker;
     private final long partSize;
+    /** Whether parts carry a CRC32C: fixed by CreateMultipartUpload, so a resumed writer keeps the first one's. */
+    private final boolean sendCrc32c;
+    private final long resumedBytes;
     private final ConcurrentHashMap<Integer, Part> filling = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Integer, CompletableFuture<CompletedPart>> uploads = new ConcurrentHashMap<>();
     private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
@@ -59,13 +73,46 @@ final class S3ObjectWriter implements ObjectWriter {
     }
 
     private S3ObjectWriter(S3Tier tier, WriteRequest request, String token, String uploadId) {
+        this(tier, request, token, uploadId, partSize(tier, request), tier.sendCrc32c(), 0);
+    }
+
+    private S3ObjectWriter(S3Tier tier, WriteRequest request, String token, String uploadId, long partSize,
+                           boolean sendCrc32c, long resumedBytes) {
         this.tier = tier;
         this.request = request;
         this.token = token;
         this.uploadId = uploadId;
         this.tracker = new ChunkChecksumTracker(request);
+        this.partSize = partSize;
+        this.sendCrc32c = sendCrc32c;
+        this.resumedBytes = resumedBytes;
+    }
+
+    /** The configured part size rounded up to whole chunks. */
+    private static long partSize(S3Tier tier, WriteRequest request) {
         int chunk = request.chunkSizeInBytes();
-        this.partSize = (tier.config().partSizeInBytes() + (long) chunk - 1) / chunk * chunk;
+        return (tier.config().partSizeInBytes() + (long) chunk - 1) / chunk * chunk;
+    }
+
+    /**
+     * A writer that takes up the upload of {@code resumed}, holding its first {@code parts} parts
+     * (already checked against ListParts by {@link S3Tier#resume}); the tier has reserved the
+     * object's size for it.
+     *
+     * @param chunkCrc32cs the caller's chunk checksums of (at least) those parts
+     * @throws InvalidArgumentException if the checksums are too few
+     */
+    static S3ObjectWriter resumed(S3Tier tier, WriteRequest request, S3ResumeToken resumed, int parts, int[] chunkCrc32cs) {
+        long prefix = Math.min(parts * resumed.partSizeInBytes(), request.sizeInBytes());
+        S3ObjectWriter w = new S3ObjectWriter(tier, request, resumed.sumsToken(), resumed.uploadId(),
+                resumed.partSizeInBytes(), resumed.crc32c(), prefix);
+        w.tracker.adopt(prefix, chunkCrc32cs);
+        for (int i = 0; i < parts; i++) {
+            S3ResumeToken.PartRef p = resumed.parts().get(i);
+            w.uploads.put(i, CompletableFuture.completedFuture(
+                    CompletedPart.builder().partNumber(i + 1).eTag(p.eTag()).checksumCRC32C(p.crc32c()).build()));
+        }
+        return w;
     }
 
     /** Starts the upload: the token is fixed now, before any byte is sent. */
@@ -169,7 +216,7 @@ final class S3ObjectWriter implements ObjectWriter {
      */
     private CompletableFuture<CompletedPart> upload(int part, ByteBuffer buffer) {
         int partNumber = part + 1; // S3 part numbers start at 1
-        String crc32c = tier.sendCrc32c() ? base64(Crc32c.of(buffer.duplicate())) : null;
+        String crc32c = sendCrc32c ? base64(Crc32c.of(buffer.duplicate())) : null;
         return tier.client().uploadPart(b -> b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
                         .uploadId(uploadId).partNumber(partNumber).contentLength((long) buffer.capacity())
                         .checksumCRC32C(crc32c),
@@ -251,6 +298,82 @@ final class S3ObjectWriter implements ObjectWriter {
             }
             throw new java.util.concurrent.CompletionException(t);
         });
+    }
+
+    /**
+     * Names the parts from part 1 on that lie within {@code writtenPrefix} and that S3 has
+     * acknowledged. Parts of the prefix still being uploaded are waited for: the caller has seen
+     * every write of the prefix complete, so each of those parts is full and its UploadPart under
+     * way, and waiting (bounded by each request's deadline, retries included) lets the point cover
+     * what was asked rather than lag a part or two behind. A part that failed ends the point
+     * there (the writer itself fails at commit).
+     *
+     * <p>The point's length is a multiple of the part size (or the object's size once the last
+     * part is in), possibly 0 when no whole part lies within the prefix: such a point still names
+     * the upload, so {@link S3Tier#discard} can reclaim it, but {@link S3Tier#resume} of it
+     * answers empty. A zero-size object has no upload and gets no point.
+     */
+    @Override
+    public CompletableFuture<Optional<ResumePoint>> checkpoint(long writtenPrefix) {
+        long size = request.sizeInBytes();
+        int chunk = request.chunkSizeInBytes();
+        if (writtenPrefix < 0 || writtenPrefix > size || (writtenPrefix % chunk != 0 && writtenPrefix != size)) {
+            return CompletableFuture.failedFuture(InvalidArgumentException.of("checkpoint of " + request.key(), writtenPrefix,
+                    "a multiple of the chunk size " + chunk + " within 0.." + size + ", or " + size));
+        }
+        if (state.get() != State.OPEN) {
+            return CompletableFuture.failedFuture(new TierUnavailableException(
+                    "cannot checkpoint " + request.key() + ": the writer is " + state.get().name().toLowerCase(), false));
+        }
+        if (uploadId == null) {
+            return CompletableFuture.completedFuture(Optional.empty());
+        }
+        long wholeParts = writtenPrefix == size ? (size + partSize - 1) / partSize : writtenPrefix / partSize;
+        List<CompletableFuture<CompletedPart>> prefix = new ArrayList<>();
+        for (int i = 0; i < wholeParts; i++) {
+            CompletableFuture<CompletedPart> upload = uploads.get(i);
+            if (upload == null) {
+                break; // not full: the caller has not written all of it after all
+            }
+            prefix.add(upload);
+        }
+        return CompletableFuture.allOf(prefix.stream().map(f -> f.handle((r, t) -> null)).toArray(CompletableFuture[]::new))
+                .thenApply(v -> {
+                    List<S3ResumeToken.PartRef> done = new ArrayList<>();
+                    for (CompletableFuture<CompletedPart> f : prefix) {
+                        if (f.isCompletedExceptionally()) {
+                            break;
+                        }
+                        CompletedPart p = f.join();
+                        done.add(new S3ResumeToken.PartRef(p.eTag(), p.checksumCRC32C()));
+                    }
+                    return Optional.of(new S3ResumeToken(tier.s3Key(request.key()), size, chunk, request.contentType(),
+                            uploadId, token, partSize, sendCrc32c, done).point());
+                });
+    }
+
+    /**
+     * Stops the writer and gives the reservation back, but leaves the multipart upload for
+     * {@link S3Tier#resume} or {@link S3Tier#discard}. Parts being uploaded are let finish (the
+     * future completes when they have), so none of them lands after a writer resumed in this
+     * process has uploaded the same part again. Does nothing unless the writer is open.
+     */
+    @Override
+    public CompletableFuture<Void> suspend() {
+        if (!state.compareAndSet(State.OPEN, State.SUSPENDED)) {
+            return CompletableFuture.completedFuture(null);
+        }
+        filling.clear();
+        if (reservationHeld.compareAndSet(true, false)) {
+            tier.release(request.sizeInBytes());
+        }
+        return CompletableFuture.allOf(List.copyOf(inFlight).stream().map(f -> f.handle((r, t) -> null))
+                .toArray(CompletableFuture[]::new));
+    }
+
+    @Override
+    public long resumedBytes() {
+        return resumedBytes;
     }
 
     @Override

@@ -7,6 +7,7 @@ import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectNotFoundException;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierClass;
 import io.thermocline.tier.TierException;
@@ -18,8 +19,11 @@ import io.thermocline.tier.TierUsage;
 import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.support.ObjectInfoCodec;
 import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -48,6 +52,7 @@ import software.amazon.awssdk.services.s3.model.ChecksumMode;
 import software.amazon.awssdk.services.s3.model.ChecksumType;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
+import software.amazon.awssdk.services.s3.model.Part;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 import software.amazon.awssdk.services.s3.model.S3Object;
 
@@ -71,6 +76,13 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  * <p><b>Writes</b> are multipart uploads whose parts (the part size rounded up to whole chunks)
  * are filled in memory and uploaded as each fills; an abort, a failed commit or a crash leaves an
  * incomplete upload that is aborted or never becomes visible.
+ *
+ * <p><b>Resume.</b> A writer's {@link ObjectWriter#checkpoint} names the parts S3 has
+ * acknowledged, {@link ObjectWriter#suspend} leaves the multipart upload in place, and
+ * {@link #resume} takes it up again in any process after checking every named part with
+ * ListParts (ETag, size, CRC32C); {@link #discard} aborts it. Uploads that nobody resumes or
+ * discards are aborted by the next {@link #open} of the prefix once they are older than
+ * {@link S3TierConfig#abandonedUploadAge()}, and by a bucket lifecycle rule where there is one.
  *
  * <p><b>Retries</b> follow {@link S3Retries}: transient failures are retried with jittered
  * exponential backoff within a per-request deadline; ranged GETs whose bodies break resume after
@@ -163,8 +175,29 @@ public final class S3Tier implements Tier {
             }
             throw tier.translate(e, "open", null);
         }
+        tier.abortAbandonedUploads();
         log.info("opened S3 tier {}: {}", config.name(), config);
         return tier;
+    }
+
+    /**
+     * Aborts the multipart uploads under the prefix started more than
+     * {@link S3TierConfig#abandonedUploadAge()} ago: suspended writers nobody resumed or
+     * discarded, and writers of processes that died. A failure (a policy that forbids listing
+     * uploads, say) is logged, not fatal: the tier works without it and a lifecycle rule can do
+     * the same.
+     */
+    private void abortAbandonedUploads() {
+        try {
+            int aborted = abortIncompleteUploads(config.abandonedUploadAge()).join();
+            if (aborted > 0) {
+                log.info("S3 tier {}: aborted {} multipart uploads older than {} under {}", config.name(), aborted,
+                        config.abandonedUploadAge(), config.location());
+            }
+        } catch (RuntimeException e) {
+            log.warn("S3 tier {}: could not reclaim multipart uploads older than {} under {}: {}", config.name(),
+                    config.abandonedUploadAge(), config.location(), describe(e));
+        }
     }
 
     /**
@@ -416,6 +449,160 @@ public final class S3Tier implements Tier {
         });
     }
 
+    /**
+     * Takes up the multipart upload named by {@code point} (see {@link S3ResumeToken}). Every
+     * part of the token is checked against ListParts: it must still be there with the same ETag
+     * and size, and the same CRC32C where the server reports one; where the upload carried
+     * CRC32Cs, each part's must also equal the one combined from the caller's chunk checksums
+     * (so a caller whose source changed is caught here, not after publication). The writer holds
+     * the parts before the first one that fails.
+     *
+     * <p>Empty when the upload is gone ({@code NoSuchUpload}: aborted, discarded, reclaimed for
+     * its age, or completed), and when not even part 1 checks out, in which case the upload is
+     * aborted, since a writer starting at byte 0 gains nothing from it. Some servers (S3Proxy
+     * 4.1.0) answer ListParts of an aborted upload with no parts instead of {@code NoSuchUpload};
+     * that is the second case.
+     *
+     * @throws InvalidArgumentException (through the future) if the token was not made by an
+     *         S3Tier, or was made for another key, size, chunk size or content type than the
+     *         request's, or does not match the point's length, or the checksums are too few
+     * @throws TierFullException (through the future) if the object no longer fits
+     */
+    @Override
+    public CompletableFuture<Optional<ObjectWriter>> resume(WriteRequest request, ResumePoint point, int[] chunkCrc32cs) {
+        S3ResumeToken token;
+        try {
+            checkOpen();
+            token = S3ResumeToken.parse(point.token());
+            token.checkMatches(this, request, point);
+        } catch (TierException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return guard("resume", request.key(), () -> listParts(token.s3Key(), token.uploadId(), token.parts().size())
+                .thenCompose(listed -> {
+                    if (listed.isEmpty()) {
+                        log.info("resume of {}: upload {} is gone; the write starts over", where(request.key()), token.uploadId());
+                        return CompletableFuture.completedFuture(Optional.<ObjectWriter>empty());
+                    }
+                    int verified = verifiedParts(token, listed.get(), request, chunkCrc32cs);
+                    if (verified == 0) {
+                        log.info("resume of {}: no part of upload {} checks out; aborting it, the write starts over",
+                                where(request.key()), token.uploadId());
+                        return discard(point).thenApply(v -> Optional.<ObjectWriter>empty());
+                    }
+                    reserve(request.sizeInBytes(), request.key());
+                    try {
+                        S3ObjectWriter w = S3ObjectWriter.resumed(this, request, token, verified, chunkCrc32cs);
+                        log.debug("resumed {} at byte {} ({} of {} parts of upload {})", where(request.key()), w.resumedBytes(),
+                                verified, token.parts().size(), token.uploadId());
+                        return CompletableFuture.completedFuture(Optional.<ObjectWriter>of(w));
+                    } catch (RuntimeException e) {
+                        release(request.sizeInBytes());
+                        throw e;
+                    }
+                }));
+    }
+
+    /** How many parts from part 1 on are still what the token says (see {@link #resume}). */
+    private static int verifiedParts(S3ResumeToken token, Map<Integer, Part> listed, WriteRequest request, int[] chunkCrc32cs) {
+        int chunk = request.chunkSizeInBytes();
+        long size = request.sizeInBytes();
+        int chunksPerPart = (int) (token.partSizeInBytes() / chunk);
+        for (int i = 0; i < token.parts().size(); i++) {
+            S3ResumeToken.PartRef expected = token.parts().get(i);
+            Part part = listed.get(i + 1);
+            long start = i * token.partSizeInBytes();
+            long length = Math.min(token.partSizeInBytes(), size - start);
+            if (part == null || !expected.eTag().equals(part.eTag()) || part.size() == null || part.size() != length
+                || (expected.crc32c() != null && part.checksumCRC32C() != null && !expected.crc32c().equals(part.checksumCRC32C()))) {
+                log.info("resume of {}: part {} of upload {} is {} (expected ETag {}, {} bytes); resuming before it",
+                        request.key(), i + 1, token.uploadId(), part == null ? "missing"
+                                : "ETag " + part.eTag() + ", " + part.size() + " bytes", expected.eTag(), length);
+                return i;
+            }
+            if (expected.crc32c() != null) {
+                int first = i * chunksPerPart;
+                int chunks = (int) ((length + chunk - 1) / chunk);
+                if (chunkCrc32cs.length < first + chunks) {
+                    return i; // too few checksums: ChunkChecksumTracker.adopt names the shortfall if it matters
+                }
+                int[] ofPart = java.util.Arrays.copyOfRange(chunkCrc32cs, first, first + chunks);
+                String fromCaller = S3ObjectWriter.base64(io.thermocline.tier.Crc32c.ofChunks(ofPart, length, chunk));
+                if (!fromCaller.equals(expected.crc32c())) {
+                    log.info("resume of {}: part {} of upload {} has CRC32C {}, the caller's chunks make {}; resuming before it",
+                            request.key(), i + 1, token.uploadId(), expected.crc32c(), fromCaller);
+                    return i;
+                }
+            }
+        }
+        return token.parts().size();
+    }
+
+    /** Parts 1..{@code upTo} of the upload as ListParts reports them; empty if the upload is gone. */
+    private CompletableFuture<Optional<Map<Integer, Part>>> listParts(String s3Key, String uploadId, int upTo) {
+        Map<Integer, Part> parts = new HashMap<>();
+        return listParts(s3Key, uploadId, upTo, null, parts).handle((v, t) -> {
+            if (t != null) {
+                if (isNoSuchUpload(t)) {
+                    return Optional.empty();
+                }
+                throw new CompletionException(t);
+            }
+            return Optional.of(parts);
+        });
+    }
+
+    private CompletableFuture<Void> listParts(String s3Key, String uploadId, int upTo, Integer marker, Map<Integer, Part> into) {
+        if (upTo == 0) {
+            // still ask once: it tells whether the upload exists
+            upTo = 1;
+        }
+        int last = upTo;
+        return client.listParts(b -> b.bucket(config.bucket()).key(s3Key).uploadId(uploadId).partNumberMarker(marker))
+                .thenCompose(page -> {
+                    for (Part p : page.parts()) {
+                        into.put(p.partNumber(), p);
+                    }
+                    Integer next = page.nextPartNumberMarker();
+                    boolean more = Boolean.TRUE.equals(page.isTruncated()) && next != null && next < last
+                                   && (marker == null || next > marker);
+                    return more ? listParts(s3Key, uploadId, last, next, into) : CompletableFuture.completedFuture(null);
+                });
+    }
+
+    static boolean isNoSuchUpload(Throwable t) {
+        Throwable c = TierException.unwrap(t);
+        return c instanceof S3Exception s && s.statusCode() == 404 && s.awsErrorDetails() != null
+               && "NoSuchUpload".equals(s.awsErrorDetails().errorCode());
+    }
+
+    /**
+     * Aborts the multipart upload of {@code point}. Idempotent: an upload already gone is not an
+     * error; nor is an empty token (nothing was left behind).
+     *
+     * @throws InvalidArgumentException (through the future) if the token was not made by an S3Tier
+     */
+    @Override
+    public CompletableFuture<Void> discard(ResumePoint point) {
+        if (point.token().isEmpty()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        S3ResumeToken token;
+        try {
+            token = S3ResumeToken.parse(point.token());
+        } catch (TierException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return guard("discard", null, () -> client.abortMultipartUpload(b -> b.bucket(config.bucket()).key(token.s3Key())
+                        .uploadId(token.uploadId()))
+                .handle((r, t) -> {
+                    if (t != null && !isNotFound(t)) {
+                        throw new CompletionException(t);
+                    }
+                    return (Void) null;
+                }));
+    }
+
     @Override
     public CompletableFuture<Boolean> delete(ObjectKey key) {
         return guard("delete", key, () -> client.headObject(b -> b.bucket(config.bucket()).key(s3Key(key)))
@@ -449,10 +636,24 @@ public final class S3Tier implements Tier {
      * @return how many uploads were aborted
      */
     public CompletableFuture<Integer> abortIncompleteUploads() {
-        return guard("abort incomplete uploads", null, () -> abortUploads(null, null, 0));
+        return guard("abort incomplete uploads", null, () -> abortUploads(null, null, null, 0));
     }
 
-    private CompletableFuture<Integer> abortUploads(String keyMarker, String uploadIdMarker, int abortedSoFar) {
+    /**
+     * Aborts the incomplete multipart uploads under this tier's prefix that were started more than
+     * {@code olderThan} ago (by the server's clock against ours): unlike
+     * {@link #abortIncompleteUploads()}, safe while writers are under way or suspended for a
+     * later {@link #resume}, provided none is that old.
+     *
+     * @return how many uploads were aborted
+     */
+    public CompletableFuture<Integer> abortIncompleteUploads(Duration olderThan) {
+        Instant cutoff = Instant.now().minus(olderThan);
+        return guard("abort incomplete uploads older than " + olderThan, null, () -> abortUploads(cutoff, null, null, 0));
+    }
+
+    /** Aborts the uploads started before {@code cutoff} (all of them if null), page by page. */
+    private CompletableFuture<Integer> abortUploads(Instant cutoff, String keyMarker, String uploadIdMarker, int abortedSoFar) {
         return client.listMultipartUploads(b -> {
             b.bucket(config.bucket()).prefix(config.prefix());
             if (keyMarker != null) {
@@ -461,6 +662,9 @@ public final class S3Tier implements Tier {
         }).thenCompose(page -> {
             List<CompletableFuture<?>> aborts = new ArrayList<>();
             for (var u : page.uploads()) {
+                if (cutoff != null && (u.initiated() == null || !u.initiated().isBefore(cutoff))) {
+                    continue;
+                }
                 aborts.add(client.abortMultipartUpload(b -> b.bucket(config.bucket()).key(u.key()).uploadId(u.uploadId()))
                         .exceptionally(t -> {
                             if (!isNotFound(t)) {
@@ -472,7 +676,7 @@ public final class S3Tier implements Tier {
             int aborted = abortedSoFar + aborts.size();
             return CompletableFuture.allOf(aborts.toArray(CompletableFuture[]::new)).thenCompose(v ->
                     Boolean.TRUE.equals(page.isTruncated()) && page.nextKeyMarker() != null
-                            ? abortUploads(page.nextKeyMarker(), page.nextUploadIdMarker(), aborted)
+                            ? abortUploads(cutoff, page.nextKeyMarker(), page.nextUploadIdMarker(), aborted)
                             : CompletableFuture.completedFuture(aborted));
         });
     }

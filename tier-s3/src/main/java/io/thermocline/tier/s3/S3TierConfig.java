@@ -33,6 +33,8 @@ import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
  *   <tr><td>idleTimeout</td><td>30 s</td><td>an attempt that sends or receives nothing for this long fails (and is retried)</td></tr>
  *   <tr><td>additionalChecksums</td><td>{@link AdditionalChecksums#WHEN_SUPPORTED}</td><td>whether uploads carry S3's
  *       {@code x-amz-checksum-crc32c} and whether S3's own checksums are asked for</td></tr>
+ *   <tr><td>abandonedUploadAge</td><td>1 day</td><td>at open, multipart uploads under the prefix started longer ago
+ *       are aborted: suspended writers nobody resumed, writers of dead processes</td></tr>
  * </table>
  *
  * <p>Retries, deadlines and their defaults are explained in {@link S3Retries}. The defaults of
@@ -84,6 +86,7 @@ public final class S3TierConfig {
     private final Duration requestDeadline;
     private final Duration idleTimeout;
     private final AdditionalChecksums additionalChecksums;
+    private final Duration abandonedUploadAge;
 
     private S3TierConfig(Builder b) {
         this.bucket = Objects.requireNonNull(b.bucket, "bucket");
@@ -125,6 +128,12 @@ public final class S3TierConfig {
         this.requestDeadline = requirePositive("requestDeadline", b.requestDeadline);
         this.idleTimeout = requirePositive("idleTimeout", b.idleTimeout);
         this.additionalChecksums = Objects.requireNonNull(b.additionalChecksums, "additionalChecksums");
+        Objects.requireNonNull(b.abandonedUploadAge, "abandonedUploadAge");
+        // at least a minute, so that no writer of a live process (a part takes at most requestDeadline) is taken for abandoned
+        if (b.abandonedUploadAge.compareTo(Duration.ofMinutes(1)) < 0 || b.abandonedUploadAge.compareTo(Duration.ofDays(365)) > 0) {
+            throw InvalidArgumentException.of("abandonedUploadAge", b.abandonedUploadAge, "1 minute to 365 days");
+        }
+        this.abandonedUploadAge = b.abandonedUploadAge;
     }
 
     private static Duration requirePositive(String name, Duration value) {
@@ -144,7 +153,8 @@ public final class S3TierConfig {
                 .credentials(credentials).partSizeInBytes(partSizeInBytes).maxConcurrency(maxConcurrency)
                 .capacityInBytes(capacityInBytes).trackUsage(trackUsage).name(name)
                 .maxAttempts(maxAttempts).retryBaseDelay(retryBaseDelay).retryMaxDelay(retryMaxDelay)
-                .requestDeadline(requestDeadline).idleTimeout(idleTimeout).additionalChecksums(additionalChecksums);
+                .requestDeadline(requestDeadline).idleTimeout(idleTimeout).additionalChecksums(additionalChecksums)
+                .abandonedUploadAge(abandonedUploadAge);
         return b.executor(executor);
     }
 
@@ -220,6 +230,15 @@ public final class S3TierConfig {
         return additionalChecksums;
     }
 
+    /**
+     * Age after which {@link S3Tier#open} aborts a multipart upload under the prefix: a writer
+     * suspended for a resume that never came, or one whose process died. A resume of such an
+     * upload finds it gone and starts over.
+     */
+    public Duration abandonedUploadAge() {
+        return abandonedUploadAge;
+    }
+
     /** Where the tier lives, for messages: {@code s3://bucket/prefix at endpoint}. Never a secret. */
     public String location() {
         return "s3://" + bucket + "/" + prefix + (endpoint != null ? " at " + endpoint : "");
@@ -231,7 +250,7 @@ public final class S3TierConfig {
                + partSizeInBytes + ", maxConcurrency=" + maxConcurrency + ", capacity=" + capacityInBytes
                + ", trackUsage=" + trackUsage + ", name=" + name + ", maxAttempts=" + maxAttempts + ", retryDelay="
                + retryBaseDelay + ".." + retryMaxDelay + ", requestDeadline=" + requestDeadline + ", idleTimeout="
-               + idleTimeout + ", additionalChecksums=" + additionalChecksums + "]";
+               + idleTimeout + ", additionalChecksums=" + additionalChecksums + ", abandonedUploadAge=" + abandonedUploadAge + "]";
     }
 
     /** Builds an {@link S3TierConfig}; not thread-safe. */
@@ -254,6 +273,7 @@ public final class S3TierConfig {
         private Duration requestDeadline = Duration.ofMinutes(5);
         private Duration idleTimeout = Duration.ofSeconds(30);
         private AdditionalChecksums additionalChecksums = AdditionalChecksums.WHEN_SUPPORTED;
+        private Duration abandonedUploadAge = Duration.ofDays(1);
 
         private Builder(String bucket) {
             this.bucket = bucket;
@@ -345,6 +365,12 @@ public final class S3TierConfig {
 
         public Builder additionalChecksums(AdditionalChecksums additionalChecksums) {
             this.additionalChecksums = additionalChecksums;
+            return this;
+        }
+
+        /** Age (1 minute to 365 days) after which open aborts a multipart upload under the prefix. */
+        public Builder abandonedUploadAge(Duration abandonedUploadAge) {
+            this.abandonedUploadAge = abandonedUploadAge;
             return this;
         }
 
