@@ -479,6 +479,7 @@ public final class BlockTier implements Tier {
                 }
                 reservedUnits += units;
             }
+            extents = mergeAdjacent(extents);
             Reservation reservation = new Reservation(extents, units);
             boolean success = false;
             try {
@@ -559,6 +560,20 @@ public final class BlockTier implements Tier {
             verified += n;
         }
         return verified;
+    }
+
+    /** Joins each extent with the one before it where the object's bytes run on across both. */
+    private static List<Extent> mergeAdjacent(List<Extent> extents) {
+        List<Extent> out = new ArrayList<>(extents.size());
+        for (Extent e : extents) {
+            Extent last = out.isEmpty() ? null : out.getLast();
+            if (last != null && last.endUnit() == e.startUnit()) {
+                out.set(out.size() - 1, new Extent(last.startUnit(), last.unitCount() + e.unitCount()));
+            } else {
+                out.add(e);
+            }
+        }
+        return out;
     }
 
     /** Splits extents in object order into the first {@code units} units and the rest. */

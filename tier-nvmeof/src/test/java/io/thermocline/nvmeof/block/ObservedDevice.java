@@ -10,7 +10,9 @@ import java.util.concurrent.CompletableFuture;
 /**
  * A {@link BlockDevice} wrapper for tests: records every trim, can hold trims back until a gate
  * opens, can flip a bit in or fail writes at or beyond an offset, and can report a larger block
- * size than the device below (a multiple of it).
+ * size than the device below (a multiple of it), and can leave trimmed blocks as they were (as a
+ * device may: deallocated blocks read back as zeroes only where the namespace's DLFEAT field in
+ * Identify Namespace says so).
  */
 final class ObservedDevice implements BlockDevice {
 
@@ -24,6 +26,7 @@ final class ObservedDevice implements BlockDevice {
     private volatile CompletableFuture<Void> trimGate = CompletableFuture.completedFuture(null);
     private volatile long corruptWritesFrom = Long.MAX_VALUE;
     private volatile long failWritesFrom = Long.MAX_VALUE;
+    private volatile boolean trimsKeepBytes;
 
     ObservedDevice(BlockDevice inner) {
         this(inner, inner.blockSizeInBytes());
@@ -55,6 +58,11 @@ final class ObservedDevice implements BlockDevice {
     /** Writes whose range reaches {@code offset} or beyond land with one bit flipped in their first byte. */
     void corruptWritesFrom(long offset) {
         this.corruptWritesFrom = offset;
+    }
+
+    /** Trims from now on are recorded and complete but leave the bytes as they were. */
+    void keepBytesOnTrim() {
+        this.trimsKeepBytes = true;
     }
 
     /** Writes whose range reaches {@code offset} or beyond fail with a {@link TierIoException}. */
@@ -105,7 +113,8 @@ final class ObservedDevice implements BlockDevice {
         synchronized (this) {
             trims.add(new Trim(offset, lengthInBytes));
         }
-        return trimGate.thenCompose(v -> inner.trim(offset, lengthInBytes));
+        return trimGate.thenCompose(v -> trimsKeepBytes ? CompletableFuture.<Void>completedFuture(null)
+                : inner.trim(offset, lengthInBytes));
     }
 
     @Override
