@@ -71,6 +71,14 @@ import org.slf4j.LoggerFactory;
  * only once the trim has completed, so a late trim can never hit a new object's bytes; a trim that
  * does not finish within {@value #TRIM_TIMEOUT_SECONDS} s leaves its extents unused until the next open.
  *
+ * <p><b>Resume.</b> A writer's checkpoint flushes the device and returns a token listing its
+ * extents (see {@link ResumeToken}); nothing is recorded as reserved, so a suspended writer's
+ * extents are free at once and a crashed one's at the next open, and another writer may take them
+ * and write over the checkpointed bytes. {@link #resume} therefore takes the prefix's extents back
+ * only if all are free, and reads the prefix back to keep only the leading chunks whose CRC32C is
+ * still the caller's. Abort and {@link #discard} spoil a checkpointed prefix's first byte, so a
+ * point cannot be resumed after either, whatever trim leaves on the device.
+ *
  * <p><b>Ownership.</b> The superblock names the host (NQN) that owns the device. Open refuses a
  * device owned by another host unless {@link BlockTierConfig#takeOwnership()}; every open and
  * clean close writes a new superblock generation.

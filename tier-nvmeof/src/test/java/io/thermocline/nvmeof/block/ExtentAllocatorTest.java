@@ -2,6 +2,7 @@ package io.thermocline.nvmeof.block;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -143,5 +144,20 @@ class ExtentAllocatorTest {
             }
         }
         return n;
+    }
+
+    @Test
+    void claimIfFree_takesEveryExtentOrNothing() {
+        ExtentAllocator a = new ExtentAllocator(20);
+        a.claim(new Extent(5, 2));
+        // free: [0,5) [7,20)
+        assertFalse(a.claimIfFree(List.of(new Extent(0, 2), new Extent(4, 2))), "unit 5 is in use");
+        assertFalse(a.claimIfFree(List.of(new Extent(18, 3))), "beyond the data area");
+        assertFalse(a.claimIfFree(List.of(new Extent(8, 4), new Extent(10, 1))), "two extents overlap");
+        assertEquals(List.of(new Extent(0, 5), new Extent(7, 13)), a.freeExtents(), "a refused claim changes nothing");
+        assertTrue(a.claimIfFree(List.of(new Extent(12, 3), new Extent(1, 2))));
+        assertEquals(List.of(new Extent(0, 1), new Extent(3, 2), new Extent(7, 5), new Extent(15, 5)), a.freeExtents());
+        assertEquals(13, a.freeUnits());
+        assertTrue(a.claimIfFree(List.of()), "nothing to take");
     }
 }
