@@ -22,6 +22,7 @@ import java.util.function.Supplier;
  *   <li>{@code thermocline.engine.move.bytes} (counter): bytes copied by moves;</li>
  *   <li>{@code thermocline.engine.move.preempted} (counter): chunks of background moves that waited for a foreground read;</li>
  *   <li>{@code thermocline.engine.move.resumed.chunks} (counter): chunks a copy took from a cut-off earlier copy instead of its source;</li>
+ *   <li>{@code thermocline.engine.put.resumed.bytes} (counter, tag tier): bytes a put's writer took over from a cut-off earlier put instead of writing them again;</li>
  *   <li>{@code thermocline.engine.move.shared.chunks} (counter): chunks a read-through promotion took from the foreground reader instead of its source;</li>
  *   <li>{@code thermocline.engine.stager.queue} (gauge): moves waiting or running;</li>
  *   <li>{@code thermocline.engine.dirty.bytes} (gauge): bytes written back and not yet persisted.</li>
@@ -82,6 +83,11 @@ final class EngineMetrics {
 
     void sharedChunks(int chunks) {
         sharedChunks.increment(chunks);
+    }
+
+    void resumedPutBytes(String tier, long bytes) {
+        Counter.builder("thermocline.engine.put.resumed.bytes").baseUnit("bytes").tag("tier", tier)
+                .register(registry).increment(bytes);
     }
 
     void resumedChunks(int chunks) {

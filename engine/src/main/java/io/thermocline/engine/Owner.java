@@ -81,6 +81,7 @@ final class Owner implements AutoCloseable {
     private final ConcurrentHashMap<ObjectKey, CompletableFuture<Void>> running = new ConcurrentHashMap<>();
     private final ReentrantLock[] locks = new ReentrantLock[256];
     private final Copier copier;
+    private final PutResume putResume;
     private final Planner planner;
     private final ExecutorService movers = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("thermocline-move-", 0).factory());
     private final Map<ObjectKey, long[]> lastSeen = new ConcurrentHashMap<>();
@@ -88,6 +89,9 @@ final class Owner implements AutoCloseable {
     private final Thread plannerThread;
     private final Thread requestThread;
     private volatile boolean closed;
+
+    /** How long state kept for resuming cut-off copies and puts lives unused. */
+    private static final java.time.Duration RESUME_MAX_AGE = java.time.Duration.ofDays(1);
 
     private Owner(TierEngine engine, Catalog catalog) {
         this.engine = engine;
@@ -99,7 +103,8 @@ final class Owner implements AutoCloseable {
             locks[i] = new ReentrantLock();
         }
         this.copier = new Copier(config.parallelChunks(), engine.metrics(),
-                new CopyResume(config.dataRoot().resolve("resume"), java.time.Duration.ofDays(1)));
+                new CopyResume(config.dataRoot().resolve("resume"), RESUME_MAX_AGE));
+        this.putResume = new PutResume(config.dataRoot().resolve("resume"));
         this.planner = new Planner(config.policy(), true); // a hot object may displace colder ones from a full tier, as in the simulator
         this.plannerThread = Thread.ofVirtual().name("thermocline-planner").unstarted(this::planLoop);
         this.requestThread = Thread.ofVirtual().name("thermocline-requests").unstarted(this::requestLoop);
@@ -135,6 +140,9 @@ final class Owner implements AutoCloseable {
         for (JournalEntry e : journal) {
             replay(e);
         }
+        Map<String, Tier> byName = new java.util.LinkedHashMap<>();
+        tiers.forEach(t -> byName.put(t.name(), t.tier));
+        putResume.expire(RESUME_MAX_AGE, byName);
         int aborted = abortIncompleteUploads();
         republish();
         recount();
@@ -646,7 +654,7 @@ final class Owner implements AutoCloseable {
                     }
                 }
                 List<Tier> ts = targets.stream().map(t -> t.tier).toList();
-                ObjectInfo info = Streams.write(ts, key, source, size, options);
+                ObjectInfo info = Streams.write(ts, key, source, size, options, putResume, engine.metrics());
                 long now = config.clock().millis();
                 ObjectRecord rec = new ObjectRecord(info, mask, j.newEpoch(), mode, mode == WriteMode.WRITE_BACK ? now : -1, 0);
                 l.lock();

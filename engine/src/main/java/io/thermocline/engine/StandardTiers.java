@@ -9,6 +9,7 @@ import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierClass;
 import io.thermocline.tier.TierHealth;
@@ -94,6 +95,10 @@ public final class StandardTiers {
         @Override public CompletableFuture<Optional<ObjectInfo>> stat(ObjectKey key) { return tier.stat(key); }
         @Override public CompletableFuture<ObjectReader> openReader(ObjectKey key) { return tier.openReader(key); }
         @Override public CompletableFuture<ObjectWriter> create(WriteRequest request) { return tier.create(request); }
+        @Override public CompletableFuture<Optional<ObjectWriter>> resume(WriteRequest request, ResumePoint point, int[] crcs) {
+            return tier.resume(request, point, crcs);
+        }
+        @Override public CompletableFuture<Void> discard(ResumePoint point) { return tier.discard(point); }
         @Override public CompletableFuture<Boolean> delete(ObjectKey key) { return tier.delete(key); }
         @Override public CompletableFuture<ListPage> list(String prefix, ObjectKey startAfter, int maxKeys) { return tier.list(prefix, startAfter, maxKeys); }
         @Override public TierUsage usage() { return tier.usage(); }
