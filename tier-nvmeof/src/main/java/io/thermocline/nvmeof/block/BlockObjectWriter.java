@@ -66,7 +66,7 @@ final class BlockObjectWriter implements ObjectWriter {
     private final Set<Integer> busy = ConcurrentHashMap.newKeySet();
     /** Bytes taken over from a cut-off writer. */
     private final long resumedBytes;
-    /** Set once a resume point may name this writer's bytes: a checkpoint began, or it was resumed. */
+    /** Set once a resume point may name some of this writer's bytes: a checkpoint of a chunk or more began, or it was resumed. */
     private volatile boolean resumable;
 
     BlockObjectWriter(BlockTier tier, WriteRequest request, ExtentMap map, BlockTier.Reservation reservation) {
@@ -302,8 +302,10 @@ final class BlockObjectWriter implements ObjectWriter {
             try {
                 checkWritable();
                 long prefix = tracker.completePrefix(writtenPrefix);
-                // before the flush: from here on an abort must spoil what a point may name
-                resumable = true;
+                if (prefix > 0) {
+                    // before the flush: from here on an abort must spoil what a point may name
+                    resumable = true;
+                }
                 DeviceIo.await(device.flush(), () -> "flush of " + device.name() + " for the checkpoint of "
                         + request.key() + " at " + prefix);
                 return Optional.of(new ResumePoint(prefix, tier.resumeToken(request, reservation)));

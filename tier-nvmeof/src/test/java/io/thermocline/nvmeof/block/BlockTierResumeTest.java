@@ -290,4 +290,23 @@ class BlockTierResumeTest {
         assertEquals(SIZE, resumed.resumedBytes());
         finish(tier, resumed, 9);
     }
+
+    @Test
+    void checkpointOfNothing_isAPointThatResumesNothing_andTheWriterStillAbortsCleanly() {
+        BlockTier tier = format(device(20));
+        WriteRequest empty = WriteRequest.builder(ObjectKey.of("empty"), 0).chunkSizeInBytes(CHUNK).build();
+        ObjectWriter e = TestObjects.join(tier.create(empty));
+        ResumePoint none = TestObjects.join(e.checkpoint(0)).orElseThrow();
+        assertEquals(0, none.length());
+        TestObjects.join(e.abort());
+        assertEquals(Optional.empty(), TestObjects.join(tier.resume(empty, none, new int[0])));
+
+        ObjectWriter w = TestObjects.join(tier.create(request("first")));
+        ResumePoint start = TestObjects.join(w.checkpoint(0)).orElseThrow();
+        TestObjects.join(w.suspend()); // nothing checkpointed: aborts
+        assertEquals(Optional.empty(), TestObjects.join(tier.resume(request("first"), start, new int[0])));
+        TestObjects.join(tier.discard(start));
+        assertEquals(0, tier.usage().reservedInBytes());
+        assertEquals(List.of(new Extent(0, 20)), tier.freeExtents());
+    }
 }
