@@ -48,6 +48,19 @@ class S3TierConfigTest {
                 .hasMessageContaining("retryMaxDelay: PT1S (expected: at least retryBaseDelay (PT2S))");
     }
 
+    @Test
+    void abandonedUploadAge_defaultsToADay_survivesToBuilder_andIsBounded() {
+        S3TierConfig c = S3TierConfig.builder("models").build();
+        assertEquals(Duration.ofDays(1), c.abandonedUploadAge());
+        S3TierConfig week = c.toBuilder().abandonedUploadAge(Duration.ofDays(7)).build().toBuilder().build();
+        assertEquals(Duration.ofDays(7), week.abandonedUploadAge());
+        assertThat(week.toString()).contains("abandonedUploadAge=PT168H");
+        S3TierConfig.Builder b = S3TierConfig.builder("models");
+        assertThatThrownBy(() -> b.abandonedUploadAge(Duration.ofSeconds(59)).build()).isInstanceOf(InvalidArgumentException.class)
+                .hasMessageContaining("abandonedUploadAge: PT59S (expected: 1 minute to 365 days)");
+        assertThatThrownBy(() -> b.abandonedUploadAge(Duration.ofDays(366)).build()).hasMessageContaining("abandonedUploadAge: PT8784H");
+    }
+
     private static S3Exception s3(int status, String code) {
         return (S3Exception) S3Exception.builder().statusCode(status)
                 .awsErrorDetails(AwsErrorDetails.builder().errorCode(code).build()).build();
