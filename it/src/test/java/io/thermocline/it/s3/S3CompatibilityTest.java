@@ -5,11 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.thermocline.tier.Crc32c;
 import io.thermocline.tier.ListPage;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.WriteRequest;
@@ -25,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -276,5 +279,62 @@ class S3CompatibilityTest {
             assertFileHolds(target, size, 9);
             assertThat(proxy.requests()).filteredOn(s -> s.fault() != null).hasSize(5);
         }
+    }
+
+    /**
+     * A writer suspended after a checkpoint is taken up by another tier instance, as a new process
+     * would: the server's ListParts (ETags, sizes and, on MinIO, the parts' CRC32Cs) must agree
+     * with the token; a discarded upload cannot be resumed.
+     */
+    @Test
+    void suspendedUpload_isResumedByAnotherInstance_andADiscardedOneIsNot() throws Exception {
+        S3Tier first = open(config());
+        long size = 3L * PART + MIB / 2;
+        WriteRequest request = WriteRequest.builder(ObjectKey.of("resume/model.bin"), size).chunkSizeInBytes(MIB).build();
+        ObjectWriter w = first.create(request).join();
+        for (long p = 0; p < 2L * PART + MIB; p += MIB) {
+            w.write(p, TestData.bytes(51, p, MIB)).join();
+        }
+        ResumePoint point = w.checkpoint(2L * PART + MIB).join().orElseThrow();
+        assertEquals(2L * PART, point.length(), "the checkpoint names the two whole parts");
+        w.suspend().join();
+        w.close();
+        int[] crcs = new int[(int) (point.length() / MIB)];
+        for (int i = 0; i < crcs.length; i++) {
+            crcs[i] = Crc32c.of(TestData.bytes(51, (long) i * MIB, MIB));
+        }
+
+        S3Tier second = open(config());
+        ObjectWriter resumed = second.resume(request, point, crcs).join().orElseThrow();
+        assertEquals(2L * PART, resumed.resumedBytes());
+        ObjectInfo info;
+        try (resumed) {
+            for (long p = resumed.resumedBytes(); p < size; p += MIB) {
+                int n = (int) Math.min(MIB, size - p);
+                resumed.write(p, TestData.bytes(51, p, n)).join();
+            }
+            info = resumed.commit().join();
+        }
+        assertEquals(TestData.crc32c(51, size), info.crc32c());
+        assertEquals(info, second.stat(request.key()).join().orElseThrow());
+        Path target = dir.resolve("resumed.bin");
+        second.download(request.key(), target, 3, 2 * MIB, x -> { }).join();
+        assertFileHolds(target, size, 51);
+
+        WriteRequest other = WriteRequest.builder(ObjectKey.of("resume/discarded.bin"), size).chunkSizeInBytes(MIB).build();
+        ObjectWriter d = second.create(other).join();
+        for (long p = 0; p < PART; p += MIB) {
+            d.write(p, TestData.bytes(52, p, MIB)).join();
+        }
+        ResumePoint discarded = d.checkpoint(PART).join().orElseThrow();
+        d.suspend().join();
+        second.discard(discarded).join();
+        second.discard(discarded).join();
+        int[] otherCrcs = new int[PART / MIB];
+        for (int i = 0; i < otherCrcs.length; i++) {
+            otherCrcs[i] = Crc32c.of(TestData.bytes(52, (long) i * MIB, MIB));
+        }
+        assertEquals(Optional.empty(), second.resume(other, discarded, otherCrcs).join().map(ObjectWriter::resumedBytes));
+        assertThat(direct.listMultipartUploads(b -> b.bucket(bucket)).uploads()).isEmpty();
     }
 }
