@@ -24,7 +24,7 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -349,7 +349,10 @@ final class PrestageCommand implements Callable<Integer> {
                 AtomicLong sent = new AtomicLong();
                 live.put(it.key(), sent::get);
                 try (FileChannel ch = FileChannel.open(it.file(), StandardOpenOption.READ)) {
-                    engine.put(it.key(), counting(ch, sent), it.size(), PutOptions.defaults().withTier(to)).join();
+                    // the file's path, size and modification time name the source of a put that a kill cut off,
+                    // so that the next prestage of it takes up what the tiers kept (each kept chunk re-checked)
+                    String resumeId = it.file().toAbsolutePath() + " " + it.size() + " " + Files.getLastModifiedTime(it.file()).toInstant();
+                    engine.put(it.key(), counting(ch, sent), it.size(), PutOptions.defaults().withTier(to).withResumeId(resumeId)).join();
                 }
                 List<String> tiers = engine.stat(it.key()).join().map(ObjectStatus::tiers).orElse(List.of());
                 if (tiers.contains(to)) {
@@ -397,15 +400,45 @@ final class PrestageCommand implements Callable<Integer> {
         return (int) crc.getValue();
     }
 
-    private static ReadableByteChannel counting(ReadableByteChannel in, AtomicLong count) {
-        return new ReadableByteChannel() {
+    /**
+     * The file as a seekable channel (so that the engine can resume a cut-off put of it) that
+     * reports, as progress, the furthest byte read.
+     */
+    private static SeekableByteChannel counting(FileChannel in, AtomicLong furthest) {
+        return new SeekableByteChannel() {
             @Override
             public int read(ByteBuffer dst) throws IOException {
                 int n = in.read(dst);
                 if (n > 0) {
-                    count.addAndGet(n);
+                    furthest.accumulateAndGet(in.position(), Math::max);
                 }
                 return n;
+            }
+
+            @Override
+            public int write(ByteBuffer src) throws IOException {
+                throw new java.nio.channels.NonWritableChannelException();
+            }
+
+            @Override
+            public long position() throws IOException {
+                return in.position();
+            }
+
+            @Override
+            public SeekableByteChannel position(long newPosition) throws IOException {
+                in.position(newPosition);
+                return this;
+            }
+
+            @Override
+            public long size() throws IOException {
+                return in.size();
+            }
+
+            @Override
+            public SeekableByteChannel truncate(long size) {
+                throw new java.nio.channels.NonWritableChannelException();
             }
 
             @Override

@@ -465,6 +465,82 @@ class PrestageProcessTest {
         }
     }
 
+    private long putRecords() throws IOException {
+        Path resume = dir.resolve("root").resolve("resume");
+        if (!Files.isDirectory(resume)) {
+            return 0;
+        }
+        try (Stream<Path> s = Files.list(resume)) {
+            return s.filter(f -> f.toString().endsWith(".put")).count();
+        }
+    }
+
+    @Test
+    void prestage_ofADirectory_killedMidway_resumesThePutsFromWhatTheTiersKept() throws Exception {
+        // the puts write through to S3, reached through a proxy that slows them down so that the process can be
+        // killed in the middle
+        try (TcpFaultProxy proxy = TcpFaultProxy.start(new InetSocketAddress("127.0.0.1", server.endpoint().getPort()))) {
+            Path conf = config("", "1GiB", "http://127.0.0.1:" + proxy.port());
+            Path model = Files.createDirectories(dir.resolve("mistral"));
+            Random random = new Random(11);
+            StringBuilder map = new StringBuilder();
+            for (int i = 1; i <= 2; i++) {
+                byte[] shard = new byte[(int) (40 * MIB) + i * 4097];
+                random.nextBytes(shard);
+                Files.write(model.resolve("shard-" + i + ".safetensors"), shard);
+                map.append(i == 1 ? "" : ",").append("\"w").append(i).append("\":\"shard-").append(i).append(".safetensors\"");
+            }
+            Files.writeString(model.resolve(PrestageCommand.INDEX_NAME), "{\"weight_map\":{" + map + "}}");
+            proxy.throttle(12 * MIB);
+            Process p = command("prestage", model.toString(), "--to", "local", "--config", conf.toString(),
+                    "--progress-interval", "100ms", "--verbose").start();
+            processes.add(p);
+            CompletableFuture.runAsync(() -> read(p.getInputStream()));
+            Pattern done = Pattern.compile("prestage ([0-9.]+) MiB /");
+            try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = err.readLine()) != null) {
+                    System.out.println("killed run: " + line);
+                    Matcher m = done.matcher(line);
+                    if (m.find() && Double.parseDouble(m.group(1)) >= 40) {
+                        break;
+                    }
+                }
+                assertTrue(line != null, "the first prestage printed progress before it ended");
+                CompletableFuture.runAsync(() -> read(p.getErrorStream()));
+                // the uploads at 12 MiB/s take seconds: kill once the puts have checkpointed, before they commit
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                while (putRecords() < 2 && p.isAlive() && System.nanoTime() < deadline) {
+                    Thread.sleep(20);
+                }
+            }
+            p.destroyForcibly(); // kill -9: no shutdown hook, no cleanup
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+            assertThat(putRecords()).as("the cut-off puts left records of their checkpoints").isGreaterThan(0);
+
+            proxy.heal();
+            Run resumed = run("prestage", model.toString(), "--to", "local", "--config", conf.toString(), "--json", "--verbose");
+            assertEquals(0, resumed.code(), resumed.err());
+            assertEquals(0, resumed.json().get("failed").asInt());
+            Matcher held = Pattern.compile("bytes already held by tier: [^\\n]*local (\\d+)").matcher(resumed.err());
+            long local = 0;
+            while (held.find()) {
+                local += Long.parseLong(held.group(1));
+            }
+            assertThat(local).as("bytes the local tier kept from the killed run instead of writing them again").isGreaterThan(0);
+
+            Run verify = run("prestage", model.toString(), "--to", "local", "--config", conf.toString(), "--verify", "--json");
+            assertEquals(0, verify.code(), verify.err());
+            assertEquals(3, verify.json().get("already").asInt());
+            for (JsonNode o : verify.json().get("objects")) {
+                assertThat(o.get("tiers").toString()).contains("\"local\"").contains("\"s3\"");
+                assertEquals("ok (local)", o.get("verified").asText());
+            }
+            assertEquals(0, tmpFilesOfLocalTier(), "resume files outlived the commits");
+            assertEquals(0, putRecords(), "put records outlived the commits");
+        }
+    }
+
     @Test
     void prestage_aDirectory_putsAndStagesTheFilesTheIndexNames() throws Exception {
         Path conf = config("");

@@ -207,6 +207,14 @@ final class Streams {
                 }
                 writers[i] = w.get();
                 long kept = writers[i].resumedBytes();
+                if (kept > 0) {
+                    synchronized (latestPoints) {
+                        latestPoints.put(t.name(), new ResumePoint(kept, point.token()));
+                        if (latestSums.length < (kept + chunk - 1) / chunk) {
+                            latestSums = Arrays.copyOf(crcs, (int) ((kept + chunk - 1) / chunk));
+                        }
+                    }
+                }
                 took.append(took.isEmpty() ? "" : ", ").append(t.name()).append(' ').append(kept);
                 if (metrics != null && kept > 0) {
                     metrics.resumedPutBytes(t.name(), kept);
@@ -265,38 +273,55 @@ final class Streams {
         }
 
         /**
-         * Starts checkpointing the writers at {@code prefix} and saving the points, unless the
-         * previous one is still under way; the copy does not wait for it.
+         * Starts checkpointing the writers at {@code prefix}, unless the previous round is still
+         * under way; the copy does not wait for it. Each tier's point is saved as soon as that
+         * tier gives it (a slow tier, S3 waiting for its parts, does not hold back a fast one's).
          */
         private boolean checkpoint(long prefix) {
             if (checkpointsUseless || !checkpointing.isDone()) {
                 return false;
             }
-            List<CompletableFuture<Optional<ResumePoint>>> points = new ArrayList<>();
-            for (ObjectWriter w : writers) {
-                points.add(w.checkpoint(prefix));
-            }
             int[] sums = Arrays.copyOf(crcs, (int) (prefix / chunk));
-            checkpointing = CompletableFuture.allOf(points.toArray(CompletableFuture[]::new)).thenRunAsync(() -> {
-                Map<String, ResumePoint> named = new LinkedHashMap<>();
-                for (int i = 0; i < writers.length; i++) {
-                    Optional<ResumePoint> p = points.get(i).join();
+            List<CompletableFuture<Void>> round = new ArrayList<>();
+            boolean[] none = new boolean[writers.length];
+            for (int i = 0; i < writers.length; i++) {
+                String tier = targets.get(i).name();
+                int index = i;
+                round.add(writers[i].checkpoint(prefix).thenAcceptAsync(p -> {
+                    none[index] = p.isEmpty();
                     if (p.isPresent() && p.get().length() > 0) {
-                        named.put(targets.get(i).name(), p.get());
+                        savePoint(tier, p.get(), sums);
                     }
+                }, command -> Thread.ofVirtual().name("thermocline-put-checkpoint").start(command)));
+            }
+            checkpointing = CompletableFuture.allOf(round.toArray(CompletableFuture[]::new)).thenRun(() -> {
+                boolean useless = true;
+                for (boolean b : none) {
+                    useless &= b;
                 }
-                if (named.isEmpty()) {
-                    checkpointsUseless = points.stream().allMatch(f -> f.join().isEmpty());
-                    return;
+                checkpointsUseless = useless;
+            });
+            return true;
+        }
+
+        /** Points saved so far, by tier; guarded by itself. */
+        private final Map<String, ResumePoint> latestPoints = new LinkedHashMap<>();
+        /** Chunk checksums the saved points need (the longest point's). */
+        private int[] latestSums = new int[0];
+
+        private void savePoint(String tier, ResumePoint point, int[] sums) {
+            synchronized (latestPoints) {
+                latestPoints.put(tier, point);
+                if (sums.length > latestSums.length) {
+                    latestSums = sums;
                 }
                 try {
-                    resume.save(key, new PutResume.Saved(resumeId, size, chunk, sums, named));
+                    resume.save(key, new PutResume.Saved(resumeId, size, chunk, latestSums, new LinkedHashMap<>(latestPoints)));
                     recordKept = true;
                 } catch (IOException e) {
                     log.warn("put of {}: cannot save its resume record: {}; a cut-off put would start over", key, e.toString());
                 }
-            }, command -> Thread.ofVirtual().name("thermocline-put-checkpoint").start(command));
-            return true;
+            }
         }
 
         private void awaitCheckpoint() {
