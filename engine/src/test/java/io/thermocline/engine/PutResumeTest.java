@@ -15,6 +15,9 @@ import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierIoException;
+import io.thermocline.nvmeof.block.BlockTier;
+import io.thermocline.nvmeof.block.BlockTierConfig;
+import io.thermocline.tier.local.FileBlockDevice;
 import io.thermocline.tier.local.LocalTier;
 import io.thermocline.tier.local.LocalTierConfig;
 import java.io.IOException;
@@ -172,6 +175,31 @@ class PutResumeTest {
         assertFalse(Files.exists(resume.fileOf(KEY)), "a record was kept after bad input");
         assertEquals(0, resumeFiles(dir.resolve("fast")));
         assertEquals(0, resumeFiles(dir.resolve("slow")));
+    }
+
+    @Test
+    void aPutIntoABlockTier_isResumedFromItsExtents() throws Exception {
+        String nqn = "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-0000000e0001";
+        long capacity = 64L << 20;
+        FileBlockDevice device = FileBlockDevice.open(dir.resolve("fabric.img"), FileBlockDevice.options()
+                .sizeInBytes(BlockTier.deviceSizeFor(capacity, 1 << 20, 4096)));
+        try (BlockTier fabric = BlockTier.format(device, BlockTierConfig.builder(dir.resolve("fabric-catalog"), nqn).build())) {
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                assertThatThrownBy(() -> Streams.write(List.of(fabric, slow), KEY, new FailingAfter(ch, 30L * CHUNK), SIZE,
+                        options(), resume, metrics)).isInstanceOf(TierIoException.class);
+            }
+            long kept = resume.load(KEY).orElseThrow().points().get(fabric.name()).length();
+            ObjectInfo info;
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                info = Streams.write(List.of(fabric, slow), KEY, ch, SIZE, options(), resume, metrics);
+            }
+            assertEquals((double) kept, resumed(fabric.name()), "bytes the block tier took over (read back and checked)");
+            assertThat(kept).isGreaterThanOrEqualTo(8L * CHUNK);
+            assertStored(fabric, info);
+            assertStored(slow, info);
+        } finally {
+            device.close();
+        }
     }
 
     @Test
