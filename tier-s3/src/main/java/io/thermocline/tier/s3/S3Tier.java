@@ -465,7 +465,8 @@ public final class S3Tier implements Tier {
      *
      * @throws InvalidArgumentException (through the future) if the token was not made by an
      *         S3Tier, or was made for another key, size, chunk size or content type than the
-     *         request's, or does not match the point's length, or the checksums are too few
+     *         request's, or does not match the point's length, or there is not one checksum per
+     *         chunk of the point
      * @throws TierFullException (through the future) if the object no longer fits
      */
     @Override
@@ -475,6 +476,12 @@ public final class S3Tier implements Tier {
             checkOpen();
             token = S3ResumeToken.parse(point.token());
             token.checkMatches(this, request, point);
+            long chunks = (point.length() + request.chunkSizeInBytes() - 1) / request.chunkSizeInBytes();
+            if (chunkCrc32cs == null || chunkCrc32cs.length < chunks) {
+                throw InvalidArgumentException.of("chunk checksums of the resumed prefix of " + request.key(),
+                        chunkCrc32cs == null ? "null" : chunkCrc32cs.length, "at least " + chunks + ", one per chunk of "
+                        + point.length() + " bytes");
+            }
         } catch (TierException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -522,10 +529,7 @@ public final class S3Tier implements Tier {
             }
             if (expected.crc32c() != null) {
                 int first = i * chunksPerPart;
-                int chunks = (int) ((length + chunk - 1) / chunk);
-                if (chunkCrc32cs.length < first + chunks) {
-                    return i; // too few checksums: ChunkChecksumTracker.adopt names the shortfall if it matters
-                }
+                int chunks = (int) ((length + chunk - 1) / chunk); // resume checked there is one per chunk of the point
                 int[] ofPart = java.util.Arrays.copyOfRange(chunkCrc32cs, first, first + chunks);
                 String fromCaller = S3ObjectWriter.base64(io.thermocline.tier.Crc32c.ofChunks(ofPart, length, chunk));
                 if (!fromCaller.equals(expected.crc32c())) {

@@ -203,6 +203,7 @@ class S3ResumeTest {
         assertThat(refusal(() -> t.resume(request, new ResumePoint(point.length(), "x=1"), crcs).join())).contains("s3mpu1");
         assertThat(refusal(() -> t.resume(request, new ResumePoint(PART, point.token()), crcs).join())).contains("length");
         assertThat(refusal(() -> t.discard(new ResumePoint(0, "not a token")).join())).contains("S3 resume token");
+        assertThat(refusal(() -> t.resume(request, point, new int[14]).join())).contains("14").contains("at least 15");
         assertEquals(0, t.usage().reservedInBytes());
 
         ObjectWriter resumed = t.resume(request, point, crcs).join().orElseThrow(); // still there, untouched
