@@ -184,6 +184,25 @@ class PrestageProcessTest {
         return names;
     }
 
+    private static final Pattern PROGRESS = Pattern.compile("prestage ([0-9.]+) MiB /");
+
+    /**
+     * Reads a running prestage's stderr (echoing it) until a progress line reports at least
+     * {@code mib} MiB done; returns the reader, positioned after that line.
+     */
+    private static BufferedReader awaitProgress(Process p, double mib) throws IOException {
+        BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
+        String line;
+        while ((line = err.readLine()) != null) {
+            System.out.println("prestage under test: " + line);
+            Matcher m = PROGRESS.matcher(line);
+            if (m.find() && Double.parseDouble(m.group(1)) >= mib) {
+                return err;
+            }
+        }
+        throw new AssertionError("the prestage ended before it printed progress of " + mib + " MiB");
+    }
+
     private long tmpFilesOfLocalTier() throws IOException {
         Path tmp = dir.resolve("local").resolve("tmp");
         if (!Files.isDirectory(tmp)) {
@@ -213,18 +232,9 @@ class PrestageProcessTest {
                 "--set", "tiers.local.bandwidth=12MiB", "--progress-interval", "100ms").start();
         processes.add(p);
         CompletableFuture.runAsync(() -> read(p.getInputStream()));
-        Pattern done = Pattern.compile("prestage ([0-9.]+) MiB /");
-        try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = err.readLine()) != null) {
-                Matcher m = done.matcher(line);
-                if (m.find() && Double.parseDouble(m.group(1)) >= 30) {
-                    break;
-                }
-            }
-            assertTrue(line != null, "the first prestage printed progress before it ended");
+        try (BufferedReader err = awaitProgress(p, 30)) {
+            p.destroyForcibly(); // kill -9: no shutdown hook, no cleanup
         }
-        p.destroyForcibly(); // kill -9: no shutdown hook, no cleanup
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         try (Stream<Path> kept = Files.list(dir.resolve("root").resolve("resume"))) {
             assertThat(kept.count()).as("cut-off copies left their verified chunks").isGreaterThan(0);
@@ -271,17 +281,9 @@ class PrestageProcessTest {
         Process p = pb.start();
         processes.add(p);
         CompletableFuture.runAsync(() -> read(p.getInputStream()));
-        Pattern done = Pattern.compile("prestage ([0-9.]+) MiB /");
         StringBuilder err = new StringBuilder();
-        BufferedReader lines = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
+        BufferedReader lines = awaitProgress(p, 20);
         String line;
-        while ((line = lines.readLine()) != null) {
-            Matcher m = done.matcher(line);
-            if (m.find() && Double.parseDouble(m.group(1)) >= 20) {
-                break;
-            }
-        }
-        assertTrue(line != null, "prestage printed progress before it ended");
         long t0 = System.nanoTime();
         p.toHandle().destroy(); // SIGTERM (unlike Process.destroy, this leaves our ends of the pipes open)
         assertTrue(p.waitFor(20, TimeUnit.SECONDS), "prestage stopped after SIGTERM");
@@ -432,13 +434,12 @@ class PrestageProcessTest {
             processes.add(p);
             CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
             StringBuilder err = new StringBuilder();
-            Pattern done = Pattern.compile("prestage ([0-9.]+) MiB /");
             try (BufferedReader lines = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
                 String line;
                 boolean cut = false;
                 while ((line = lines.readLine()) != null) {
                     err.append(line).append('\n');
-                    Matcher m = done.matcher(line);
+                    Matcher m = PROGRESS.matcher(line);
                     if (!cut && m.find() && Double.parseDouble(m.group(1)) >= 8) {
                         proxy.refuse(true); // S3 goes away: open connections reset, new ones refused
                         proxy.reset();
@@ -496,17 +497,7 @@ class PrestageProcessTest {
                     "--progress-interval", "100ms", "--verbose").start();
             processes.add(p);
             CompletableFuture.runAsync(() -> read(p.getInputStream()));
-            Pattern done = Pattern.compile("prestage ([0-9.]+) MiB /");
-            try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = err.readLine()) != null) {
-                    System.out.println("killed run: " + line);
-                    Matcher m = done.matcher(line);
-                    if (m.find() && Double.parseDouble(m.group(1)) >= 40) {
-                        break;
-                    }
-                }
-                assertTrue(line != null, "the first prestage printed progress before it ended");
+            try (BufferedReader err = awaitProgress(p, 40)) {
                 CompletableFuture.runAsync(() -> read(p.getErrorStream()));
                 // the uploads at 12 MiB/s take seconds: kill once the puts have checkpointed, before they commit
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);

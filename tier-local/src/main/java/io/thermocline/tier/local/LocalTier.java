@@ -206,11 +206,16 @@ public final class LocalTier implements Tier {
         });
     }
 
-    @Override
-    public CompletableFuture<ObjectWriter> create(WriteRequest request) {
+    /** Bytes the request's object file takes: its data rounded up to 4 KiB, and its trailer. */
+    private static long footprintOf(WriteRequest request) {
         int recordLength = ObjectFileFormat.recordLength(request.key(), request.chunkCount(),
                 request.contentType(), request.userMetadata());
-        long footprint = ObjectFileFormat.footprint(request.sizeInBytes(), recordLength);
+        return ObjectFileFormat.footprint(request.sizeInBytes(), recordLength);
+    }
+
+    @Override
+    public CompletableFuture<ObjectWriter> create(WriteRequest request) {
+        long footprint = footprintOf(request);
         Reservation reservation;
         try {
             checkOpen();
@@ -248,9 +253,7 @@ public final class LocalTier implements Tier {
         if (file == null) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
-        int recordLength = ObjectFileFormat.recordLength(request.key(), request.chunkCount(),
-                request.contentType(), request.userMetadata());
-        long footprint = ObjectFileFormat.footprint(request.sizeInBytes(), recordLength);
+        long footprint = footprintOf(request);
         Reservation reservation;
         try {
             checkOpen();
