@@ -84,7 +84,7 @@ public final class EngineConfigLoader {
             "queue-size", "keep-alive-tmo", "reconnect-delay", "ctrl-loss-tmo", "fast-io-fail-tmo", "hdr-digest",
             "data-digest", "connect-timeout", "nvme-command");
     private static final Set<String> S3_KEYS = Set.of("bucket", "prefix", "endpoint", "region", "path-style", "part-size",
-            "max-concurrency", "track-usage", "max-attempts", "request-deadline", "idle-timeout");
+            "max-concurrency", "track-usage", "max-attempts", "request-deadline", "idle-timeout", "abandoned-upload-age");
     private static final Set<String> TOP_KEYS = Set.of("data-root", "region", "stager", "ownership", "tiers", "heat",
             "admission", "rules");
     private static final Map<String, Set<String>> SECTIONS = Map.of(
@@ -489,6 +489,9 @@ public final class EngineConfigLoader {
             }
             if (n.has("idle-timeout")) {
                 b.idleTimeout(duration(n.get("idle-timeout"), at + ".idle-timeout"));
+            }
+            if (n.has("abandoned-upload-age")) {
+                b.abandonedUploadAge(duration(n.get("abandoned-upload-age"), at + ".abandoned-upload-age"));
             }
             return b.build();
         } catch (TierException e) {

@@ -211,7 +211,8 @@ final class Owner implements AutoCloseable {
         for (EngineTier t : tiers) {
             if (t.tier instanceof S3Tier s3) {
                 try {
-                    n += s3.abortIncompleteUploads().join();
+                    // uploads of puts cut off after a checkpoint stay for the next put of their file
+                    n += s3.abortIncompleteUploads(putResume::has).join();
                 } catch (RuntimeException e) {
                     log.warn("cannot list incomplete uploads on tier {}: {}", t.name(), TierException.unwrap(e).toString());
                 }

@@ -84,6 +84,11 @@ final class PutResume {
         }
     }
 
+    /** Whether a record of {@code key}'s cut-off put exists (readable or not). */
+    boolean has(ObjectKey key) {
+        return Files.exists(fileOf(key));
+    }
+
     /** The record of {@code key}'s cut-off put, if there is a readable one. */
     Optional<Saved> load(ObjectKey key) {
         Path file = fileOf(key);

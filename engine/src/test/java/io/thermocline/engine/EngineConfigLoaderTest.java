@@ -86,7 +86,7 @@ class EngineConfigLoaderTest {
                   - {name: kfabric, type: block, transport: rdma, traddr: 10.0.0.5, nqn: "nqn.2026-11.io.thermocline:jbof",
                      nr-io-queues: 4, ctrl-loss-tmo: -1, capacity: 1TiB}
                   - {name: s3, type: s3, bucket: models, prefix: thermocline/, endpoint: "http://127.0.0.1:9000",
-                     region: eu-west-1, part-size: 16MiB, max-concurrency: 64, track-usage: false}
+                     region: eu-west-1, part-size: 16MiB, max-concurrency: 64, track-usage: false, abandoned-upload-age: 2d}
                 """);
         assertEquals(Path.of("/dev/shm/tc-test"), c.regionPath());
         assertEquals(5000, c.regionMaxObjects());

@@ -19,6 +19,11 @@ import io.thermocline.nvmeof.block.BlockTier;
 import io.thermocline.nvmeof.block.BlockTierConfig;
 import io.thermocline.tier.local.FileBlockDevice;
 import io.thermocline.tier.local.LocalTier;
+import io.thermocline.tier.s3.EmbeddedS3Server;
+import io.thermocline.tier.s3.S3Tier;
+import io.thermocline.tier.s3.S3TierConfig;
+import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
+import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import io.thermocline.tier.local.LocalTierConfig;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -199,6 +204,39 @@ class PutResumeTest {
             assertStored(slow, info);
         } finally {
             device.close();
+        }
+    }
+
+    @Test
+    void aWriteThroughPutToS3_isResumedFromItsMultipartUpload(@TempDir Path serverDir) throws Exception {
+        int chunk = 1 << 20;
+        long size = 20L * chunk + 4321; // 8 MiB parts; checkpoints every 8 chunks
+        byte[] data = new byte[(int) size];
+        new Random(9).nextBytes(data);
+        Files.write(file, data);
+        PutOptions options = PutOptions.defaults().withChunkSize(chunk).withResumeId(file + " " + size);
+        try (EmbeddedS3Server server = EmbeddedS3Server.start(serverDir.resolve("s3"))) {
+            server.createBucket("resume");
+            S3TierConfig c = S3TierConfig.builder("resume").prefix("t/").endpoint(server.endpoint())
+                    .credentials(StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(), server.secretKey())))
+                    .build();
+            try (S3Tier s3 = S3Tier.open(c)) {
+                try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                    assertThatThrownBy(() -> Streams.write(List.of(fast, s3), KEY, new FailingAfter(ch, 18L * chunk), size,
+                            options, resume, metrics)).isInstanceOf(TierIoException.class);
+                }
+                long kept = resume.load(KEY).orElseThrow().points().get("s3").length();
+                assertThat(kept).as("acknowledged parts named by the S3 checkpoint").isGreaterThanOrEqualTo(8L * chunk);
+                assertEquals(0, s3.abortIncompleteUploads(resume::has).join(),
+                        "the owner's clean-up at start keeps the upload of a put that has a record");
+                ObjectInfo info;
+                try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                    info = Streams.write(List.of(fast, s3), KEY, ch, size, options, resume, metrics);
+                }
+                assertEquals((double) kept, resumed("s3"), "bytes S3 kept in its parts");
+                assertStored(fast, info);
+                assertStored(s3, info);
+            }
         }
     }
 

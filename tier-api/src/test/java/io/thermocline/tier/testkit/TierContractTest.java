@@ -679,8 +679,10 @@ public abstract class TierContractTest {
     void checkpointedWriter_isResumedAfterACrash_andCommitsTheSameObject() throws Exception {
         WriteRequest request = resumeRequest("resume/crash");
         ObjectWriter w = tier.create(request).join();
-        ResumePoint point = writeAndCheckpoint(w, 40, resumeChunkCount() / 2 + 1);
-        w.write(point.length(), TestData.bytes(40, point.length(), 100)).join(); // past the point: not kept
+        int chunks = resumeChunkCount() / 2 + 1;
+        ResumePoint point = writeAndCheckpoint(w, 40, chunks);
+        long written = (long) chunks * request.chunkSizeInBytes();
+        w.write(written, TestData.bytes(40, written, 100)).join(); // past the point: not kept
         // the writer's process "dies" here
         Tier after = track(reopen(tier));
         assertAbsent(after, request.key());

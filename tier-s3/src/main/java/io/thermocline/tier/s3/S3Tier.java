@@ -640,7 +640,28 @@ public final class S3Tier implements Tier {
      * @return how many uploads were aborted
      */
     public CompletableFuture<Integer> abortIncompleteUploads() {
-        return guard("abort incomplete uploads", null, () -> abortUploads(null, null, null, 0));
+        return guard("abort incomplete uploads", null, () -> abortUploads(u -> true, null, null, 0));
+    }
+
+    /**
+     * As {@link #abortIncompleteUploads()}, but keeps the uploads of the keys {@code keep}
+     * accepts: those of writers suspended for a later {@link #resume}, which the caller keeps
+     * points of.
+     *
+     * @return how many uploads were aborted
+     */
+    public CompletableFuture<Integer> abortIncompleteUploads(java.util.function.Predicate<ObjectKey> keep) {
+        String prefix = config.prefix();
+        return guard("abort incomplete uploads", null, () -> abortUploads(u -> {
+            if (!u.key().startsWith(prefix)) {
+                return true;
+            }
+            try {
+                return !keep.test(ObjectKey.of(u.key().substring(prefix.length())));
+            } catch (RuntimeException e) {
+                return true; // not a key this tier could have written
+            }
+        }, null, null, 0));
     }
 
     /**
@@ -653,11 +674,13 @@ public final class S3Tier implements Tier {
      */
     public CompletableFuture<Integer> abortIncompleteUploads(Duration olderThan) {
         Instant cutoff = Instant.now().minus(olderThan);
-        return guard("abort incomplete uploads older than " + olderThan, null, () -> abortUploads(cutoff, null, null, 0));
+        return guard("abort incomplete uploads older than " + olderThan, null, () -> abortUploads(
+                u -> u.initiated() != null && u.initiated().isBefore(cutoff), null, null, 0));
     }
 
-    /** Aborts the uploads started before {@code cutoff} (all of them if null), page by page. */
-    private CompletableFuture<Integer> abortUploads(Instant cutoff, String keyMarker, String uploadIdMarker, int abortedSoFar) {
+    /** Aborts the uploads under the prefix that {@code abort} accepts, page by page. */
+    private CompletableFuture<Integer> abortUploads(java.util.function.Predicate<software.amazon.awssdk.services.s3.model.MultipartUpload> abort,
+                                                    String keyMarker, String uploadIdMarker, int abortedSoFar) {
         return client.listMultipartUploads(b -> {
             b.bucket(config.bucket()).prefix(config.prefix());
             if (keyMarker != null) {
@@ -666,7 +689,7 @@ public final class S3Tier implements Tier {
         }).thenCompose(page -> {
             List<CompletableFuture<?>> aborts = new ArrayList<>();
             for (var u : page.uploads()) {
-                if (cutoff != null && (u.initiated() == null || !u.initiated().isBefore(cutoff))) {
+                if (!abort.test(u)) {
                     continue;
                 }
                 aborts.add(client.abortMultipartUpload(b -> b.bucket(config.bucket()).key(u.key()).uploadId(u.uploadId()))
@@ -680,7 +703,7 @@ public final class S3Tier implements Tier {
             int aborted = abortedSoFar + aborts.size();
             return CompletableFuture.allOf(aborts.toArray(CompletableFuture[]::new)).thenCompose(v ->
                     Boolean.TRUE.equals(page.isTruncated()) && page.nextKeyMarker() != null
-                            ? abortUploads(cutoff, page.nextKeyMarker(), page.nextUploadIdMarker(), aborted)
+                            ? abortUploads(abort, page.nextKeyMarker(), page.nextUploadIdMarker(), aborted)
                             : CompletableFuture.completedFuture(aborted));
         });
     }
