@@ -506,7 +506,9 @@ public final class TierEngine implements AutoCloseable {
                     + "); " + mode.yaml() + " puts must run in the owning process"));
         }
         return CompletableFuture.supplyAsync(() -> {
-            ObjectInfo info = Streams.write(List.of(b.tier), key, source, size, options);
+            // resumable like the owner's puts: the records live in the same directory, one per key
+            ObjectInfo info = Streams.write(List.of(b.tier), key, source, size, options,
+                    new PutResume(config.dataRoot().resolve("resume")), metrics);
             await(request(RequestType.PUT, key, b.id, size));
             return info;
         }, command -> Thread.ofVirtual().name("thermocline-put").start(command));
