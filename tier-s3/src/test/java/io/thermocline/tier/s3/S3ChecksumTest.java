@@ -20,17 +20,11 @@ import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
-import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.core.sync.RequestBody;
-import software.amazon.awssdk.regions.Region;
-import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
 
 /**
@@ -44,15 +38,9 @@ import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
  * {@code x-amz-checksum-mode: ENABLED} returns none. Servers that keep them (AWS, MinIO) are
  * emulated by the proxy adding the headers AWS sends.
  */
-class S3ChecksumTest {
+class S3ChecksumTest extends EmbeddedServerTestBase {
 
     private static final int MIB = 1 << 20;
-
-    @TempDir
-    static Path serverDir;
-    private static EmbeddedS3Server server;
-    private static S3Client direct;
-    private static int buckets;
 
     @TempDir
     Path dir;
@@ -60,28 +48,9 @@ class S3ChecksumTest {
     private String bucket;
     private S3Tier tier;
 
-    @BeforeAll
-    static void startServer() {
-        server = EmbeddedS3Server.start(serverDir.resolve("s3"));
-        direct = S3Client.builder().endpointOverride(server.endpoint()).forcePathStyle(true).region(Region.of(server.region()))
-                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(), server.secretKey())))
-                .build();
-    }
-
-    @AfterAll
-    static void stopServer() {
-        if (direct != null) {
-            direct.close();
-        }
-        if (server != null) {
-            server.close();
-        }
-    }
-
     @BeforeEach
     void startProxy() throws IOException {
-        bucket = "sums-" + buckets++;
-        server.createBucket(bucket);
+        bucket = newBucket("sums");
         proxy = FaultProxy.start(server.endpoint());
     }
 
@@ -95,7 +64,7 @@ class S3ChecksumTest {
 
     private S3Tier open(S3TierConfig.AdditionalChecksums mode) {
         tier = S3Tier.open(S3TierConfig.builder(bucket).endpoint(proxy.endpoint())
-                .credentials(StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(), server.secretKey())))
+                .credentials(credentials(server.secretKey()))
                 .partSizeInBytes(5 * MIB).maxAttempts(3).retryBaseDelay(Duration.ofMillis(10)).retryMaxDelay(Duration.ofMillis(100))
                 .additionalChecksums(mode).build());
         return tier;

@@ -25,31 +25,19 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
-import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
-import software.amazon.awssdk.regions.Region;
-import software.amazon.awssdk.services.s3.S3Client;
 
 /**
  * {@link S3Tier} through {@link FaultProxy}: transient faults are retried and the operation
  * completes with the right bytes; lasting ones fail cleanly with the right exception, never with
  * wrong bytes returned or stored, and leave no object and no multipart upload behind.
  */
-class S3FaultTest {
+class S3FaultTest extends EmbeddedServerTestBase {
 
     private static final int MIB = 1 << 20;
-
-    @TempDir
-    static Path serverDir;
-    private static EmbeddedS3Server server;
-    private static S3Client direct;
-    private static int buckets;
 
     @TempDir
     Path dir;
@@ -57,27 +45,9 @@ class S3FaultTest {
     private String bucket;
     private final List<S3Tier> tiers = new java.util.ArrayList<>();
 
-    @BeforeAll
-    static void startServer() {
-        server = EmbeddedS3Server.start(serverDir.resolve("s3"));
-        direct = S3Client.builder().endpointOverride(server.endpoint()).forcePathStyle(true).region(Region.of(server.region()))
-                .credentialsProvider(credentials(server.secretKey())).build();
-    }
-
-    @AfterAll
-    static void stopServer() {
-        if (direct != null) {
-            direct.close();
-        }
-        if (server != null) {
-            server.close();
-        }
-    }
-
     @BeforeEach
     void startProxy() throws IOException {
-        bucket = "faults-" + buckets++;
-        server.createBucket(bucket);
+        bucket = newBucket("faults");
         proxy = FaultProxy.start(server.endpoint());
     }
 
@@ -85,10 +55,6 @@ class S3FaultTest {
     void stopProxy() {
         tiers.forEach(S3Tier::close);
         proxy.close();
-    }
-
-    private static StaticCredentialsProvider credentials(String secret) {
-        return StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(), secret));
     }
 
     /** Fast retries so that the tests are quick; a deadline far beyond what they need. */

@@ -15,23 +15,14 @@ import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.testkit.TestData;
-import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
-import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.core.sync.RequestBody;
-import software.amazon.awssdk.regions.Region;
-import software.amazon.awssdk.services.s3.S3Client;
 
 /**
  * What {@link S3Tier#resume} checks beyond the tier contract: parts changed behind the writer's
@@ -39,42 +30,17 @@ import software.amazon.awssdk.services.s3.S3Client;
  * tokens that are not the request's, a changed part size, and reclaiming old uploads. Against
  * the embedded server, with 5 MiB parts of 1 MiB chunks.
  */
-class S3ResumeTest {
+class S3ResumeTest extends EmbeddedServerTestBase {
 
     private static final int MIB = 1 << 20;
     private static final int PART = 5 * MIB;
 
-    @TempDir
-    static Path serverDir;
-    private static EmbeddedS3Server server;
-    private static S3Client direct;
-    private static int buckets;
-
     private String bucket;
     private final List<S3Tier> tiers = new ArrayList<>();
 
-    @BeforeAll
-    static void startServer() {
-        server = EmbeddedS3Server.start(serverDir.resolve("s3"));
-        direct = S3Client.builder().endpointOverride(server.endpoint()).forcePathStyle(true).region(Region.of(server.region()))
-                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(), server.secretKey())))
-                .build();
-    }
-
-    @AfterAll
-    static void stopServer() {
-        if (direct != null) {
-            direct.close();
-        }
-        if (server != null) {
-            server.close();
-        }
-    }
-
     @BeforeEach
     void createBucket() throws Exception {
-        bucket = "resume-" + buckets++;
-        server.createBucket(bucket);
+        bucket = newBucket("resume");
     }
 
     @AfterEach
@@ -84,7 +50,7 @@ class S3ResumeTest {
 
     private S3Tier open(int partSize) {
         S3Tier t = S3Tier.open(S3TierConfig.builder(bucket).prefix("t/").endpoint(server.endpoint())
-                .credentials(StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(), server.secretKey())))
+                .credentials(credentials(server.secretKey()))
                 .partSizeInBytes(partSize).build());
         tiers.add(t);
         return t;
