@@ -13,17 +13,12 @@ import io.thermocline.tier.ObjectWriter;
 import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.TierFullException;
 import io.thermocline.tier.WriteRequest;
-import io.thermocline.tier.local.FileBlockDevice;
 import io.thermocline.tier.testkit.TestData;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Resumed writers on a block device, where a suspended writer's extents are free to the allocator
@@ -31,38 +26,14 @@ import org.junit.jupiter.api.io.TempDir;
  * Objects here have one chunk per allocation unit, so each chunk lies in one unit.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class BlockTierResumeTest {
+class BlockTierResumeTest extends SmallDeviceTestBase {
 
-    private static final String HOST = BlockTierContractBase.HOST_NQN;
-    private static final int AU = TestObjects.CHUNK;
     private static final int CHUNK = TestObjects.CHUNK;
     /** Eight chunks, the last one 100 bytes short. */
     private static final long SIZE = 8L * CHUNK - 100;
 
-    @TempDir
-    Path dir;
-    private final List<AutoCloseable> open = new ArrayList<>();
-    private int devices;
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (AutoCloseable c : open.reversed()) {
-            c.close();
-        }
-    }
-
-    /** A device whose data area holds exactly {@code units} allocation units. */
-    private ObservedDevice device(long units) {
-        long size = BlockTier.deviceSizeFor(units * AU, AU, 512);
-        ObservedDevice d = new ObservedDevice(FileBlockDevice.open(dir.resolve("dev-" + devices++),
-                FileBlockDevice.options().sizeInBytes(size).blockSizeInBytes(512)));
-        open.add(d);
-        return d;
-    }
-
     private BlockTier format(ObservedDevice device) {
-        BlockTier t = BlockTier.format(device, BlockTierConfig.builder(dir.resolve("catalog-" + devices), HOST)
-                .allocationUnitInBytes(AU).build());
+        BlockTier t = BlockTier.format(device, config().build());
         open.add(t);
         return t;
     }

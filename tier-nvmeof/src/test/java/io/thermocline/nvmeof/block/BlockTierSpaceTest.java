@@ -17,10 +17,8 @@ import io.thermocline.tier.TierIoException;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.TierUsage;
 import io.thermocline.tier.WriteRequest;
-import io.thermocline.tier.local.FileBlockDevice;
 import io.thermocline.tier.testkit.TestData;
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -34,42 +32,13 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Space on the device: reopen, uncommitted writers, trims, multi-extent objects, read-back verification. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class BlockTierSpaceTest {
+class BlockTierSpaceTest extends SmallDeviceTestBase {
 
-    private static final String HOST = BlockTierContractBase.HOST_NQN;
-    private static final int AU = 16 * 1024;
-
-    @TempDir
-    Path dir;
-    private final List<AutoCloseable> open = new ArrayList<>();
-    private int devices;
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (AutoCloseable c : open.reversed()) {
-            c.close();
-        }
-    }
-
-    /** A device whose data area holds exactly {@code units} allocation units. */
-    private ObservedDevice device(long units) {
-        long size = BlockTier.deviceSizeFor(units * AU, AU, 512);
-        ObservedDevice d = new ObservedDevice(FileBlockDevice.open(dir.resolve("dev-" + devices++),
-                FileBlockDevice.options().sizeInBytes(size).blockSizeInBytes(512)));
-        open.add(d);
-        return d;
-    }
-
-    private BlockTierConfig.Builder config() {
-        return BlockTierConfig.builder(dir.resolve("catalog-" + devices), HOST).allocationUnitInBytes(AU);
-    }
 
     private BlockTier track(BlockTier t) {
         open.add(t);
