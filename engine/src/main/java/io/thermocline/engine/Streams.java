@@ -107,9 +107,15 @@ final class Streams {
         /** CRC32C of every chunk read from the source (resumable puts). */
         private final int[] crcs;
         private long start;
-        private CompletableFuture<Void> checkpointing = CompletableFuture.completedFuture(null);
+        /** Per writer: its checkpoint under way (or the last one, done). */
+        private final CompletableFuture<?>[] checkpointing;
+        /** Bytes from the start that every writer has taken (each write completed). */
+        private long written;
+        /** Per writer: where its last checkpoint was started. */
+        private final long[] lastCheckpoint;
         private volatile boolean recordKept;
-        private volatile boolean checkpointsUseless;
+        /** Per writer: its tier gave no point (it does not resume writers), so it is not asked again. */
+        private final boolean[] noPoints;
 
         Put(List<Tier> targets, WriteRequest request, ReadableByteChannel source, SeekableByteChannel seekable,
             String resumeId, PutResume resume, EngineMetrics metrics) {
@@ -125,6 +131,10 @@ final class Streams {
             this.metrics = metrics;
             this.writers = new ObjectWriter[targets.size()];
             this.crcs = seekable != null ? new int[request.chunkCount()] : null;
+            this.checkpointing = new CompletableFuture<?>[targets.size()];
+            Arrays.fill(checkpointing, CompletableFuture.completedFuture(null));
+            this.lastCheckpoint = new long[targets.size()];
+            this.noPoints = new boolean[targets.size()];
         }
 
         ObjectInfo run() {
@@ -247,7 +257,7 @@ final class Streams {
         private void copy(long from) {
             ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(chunk, Math.max(size, 1)));
             long interval = checkpointInterval(size, chunk);
-            long lastCheckpoint = from;
+            Arrays.fill(lastCheckpoint, from);
             long position = from;
             while (position < size) {
                 int length = (int) Math.min(buf.capacity(), size - position);
@@ -264,44 +274,33 @@ final class Streams {
                 }
                 join(CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)));
                 position += length;
-                if (seekable != null && position < size && position - lastCheckpoint >= interval) {
-                    if (checkpoint(position)) {
-                        lastCheckpoint = position;
+                written = position;
+                if (seekable != null && position < size) {
+                    for (int i = 0; i < writers.length; i++) {
+                        if (position - lastCheckpoint[i] >= interval && !noPoints[i] && checkpointing[i].isDone()) {
+                            checkpoint(i, position);
+                            lastCheckpoint[i] = position;
+                        }
                     }
                 }
             }
         }
 
         /**
-         * Starts checkpointing the writers at {@code prefix}, unless the previous round is still
-         * under way; the copy does not wait for it. Each tier's point is saved as soon as that
-         * tier gives it (a slow tier, S3 waiting for its parts, does not hold back a fast one's).
+         * Starts checkpointing writer {@code i} at {@code prefix}; the copy does not wait for it.
+         * Each tier checkpoints on its own schedule — a slow one (S3 waiting for its parts) does not
+         * hold back a fast one's — and its point is saved as soon as it comes.
          */
-        private boolean checkpoint(long prefix) {
-            if (checkpointsUseless || !checkpointing.isDone()) {
-                return false;
-            }
+        private void checkpoint(int i, long prefix) {
             int[] sums = Arrays.copyOf(crcs, (int) (prefix / chunk));
-            List<CompletableFuture<Void>> round = new ArrayList<>();
-            boolean[] none = new boolean[writers.length];
-            for (int i = 0; i < writers.length; i++) {
-                String tier = targets.get(i).name();
-                int index = i;
-                round.add(writers[i].checkpoint(prefix).thenAcceptAsync(p -> {
-                    none[index] = p.isEmpty();
-                    if (p.isPresent() && p.get().length() > 0) {
-                        savePoint(tier, p.get(), sums);
-                    }
-                }, command -> Thread.ofVirtual().name("thermocline-put-checkpoint").start(command)));
-            }
-            checkpointing = CompletableFuture.allOf(round.toArray(CompletableFuture[]::new)).thenRun(() -> {
-                boolean useless = true;
-                for (boolean b : none) {
-                    useless &= b;
+            String tier = targets.get(i).name();
+            checkpointing[i] = writers[i].checkpoint(prefix).thenAcceptAsync(p -> {
+                if (p.isEmpty()) {
+                    noPoints[i] = true;
+                } else if (p.get().length() > 0) {
+                    savePoint(tier, p.get(), sums);
                 }
-                checkpointsUseless = useless;
-            });
-            return true;
+            }, command -> Thread.ofVirtual().name("thermocline-put-checkpoint").start(command));
         }
 
         /** Points saved so far, by tier; guarded by itself. */
@@ -326,7 +325,7 @@ final class Streams {
 
         private void awaitCheckpoint() {
             try {
-                checkpointing.join();
+                CompletableFuture.allOf(checkpointing).join();
             } catch (RuntimeException e) {
                 log.debug("put of {}: a checkpoint failed: {}", key, e.toString());
             }
@@ -339,8 +338,18 @@ final class Streams {
         private void cleanUp(RuntimeException failure, List<Tier> committed) {
             awaitCheckpoint();
             Throwable cause = TierException.unwrap(failure);
-            boolean keep = seekable != null && recordKept && committed.isEmpty()
+            boolean resumable = seekable != null && committed.isEmpty()
                     && !(cause instanceof InvalidArgumentException) && !(cause instanceof ChecksumMismatchException);
+            if (resumable && written > 0) {
+                // a last checkpoint of everything written, so that the next put keeps what it can
+                for (int i = 0; i < writers.length; i++) {
+                    if (writers[i] != null && !noPoints[i] && written > lastCheckpoint[i]) {
+                        checkpoint(i, written);
+                    }
+                }
+                awaitCheckpoint();
+            }
+            boolean keep = resumable && recordKept;
             for (ObjectWriter w : writers) {
                 if (w == null) {
                     continue;

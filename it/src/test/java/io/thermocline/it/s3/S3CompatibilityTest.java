@@ -295,7 +295,7 @@ class S3CompatibilityTest {
         for (long p = 0; p < 2L * PART + MIB; p += MIB) {
             w.write(p, TestData.bytes(51, p, MIB)).join();
         }
-        ResumePoint point = w.checkpoint(2L * PART + MIB).join().orElseThrow();
+        ResumePoint point = checkpointOnce(w, 2L * PART + MIB, 2L * PART);
         assertEquals(2L * PART, point.length(), "the checkpoint names the two whole parts");
         w.suspend().join();
         w.close();
@@ -326,7 +326,7 @@ class S3CompatibilityTest {
         for (long p = 0; p < PART; p += MIB) {
             d.write(p, TestData.bytes(52, p, MIB)).join();
         }
-        ResumePoint discarded = d.checkpoint(PART).join().orElseThrow();
+        ResumePoint discarded = checkpointOnce(d, PART, PART);
         d.suspend().join();
         second.discard(discarded).join();
         second.discard(discarded).join();
@@ -336,5 +336,28 @@ class S3CompatibilityTest {
         }
         assertEquals(Optional.empty(), second.resume(other, discarded, otherCrcs).join().map(ObjectWriter::resumedBytes));
         assertThat(direct.listMultipartUploads(b -> b.bucket(bucket)).uploads()).isEmpty();
+    }
+
+    /**
+     * Checkpoints {@code w} at {@code prefix} until the point covers {@code expected} bytes: S3
+     * names a part only once it is acknowledged, and the checkpoint does not wait for those in
+     * flight.
+     */
+    private static ResumePoint checkpointOnce(ObjectWriter w, long prefix, long expected) {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        ResumePoint point;
+        do {
+            point = w.checkpoint(prefix).join().orElseThrow();
+            if (point.length() >= expected) {
+                return point;
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        } while (System.nanoTime() < deadline);
+        return point;
     }
 }

@@ -302,16 +302,16 @@ final class S3ObjectWriter implements ObjectWriter {
 
     /**
      * Names the parts from part 1 on that lie within {@code writtenPrefix} and that S3 has
-     * acknowledged. Parts of the prefix still being uploaded are waited for: the caller has seen
-     * every write of the prefix complete, so each of those parts is full and its UploadPart under
-     * way, and waiting (bounded by each request's deadline, retries included) lets the point cover
-     * what was asked rather than lag a part or two behind. A part that failed ends the point
-     * there (the writer itself fails at commit).
+     * acknowledged by now, without waiting for those still being uploaded: behind a backlog of
+     * parts in flight (up to the tier's concurrency), waiting would hold the point back for as
+     * long as the backlog takes to drain, while the caller, asking again as it goes, gets each
+     * part as soon as it is in. A part that failed ends the point there (the writer itself fails
+     * at commit).
      *
      * <p>The point's length is a multiple of the part size (or the object's size once the last
-     * part is in), possibly 0 when no whole part lies within the prefix: such a point still names
-     * the upload, so {@link S3Tier#discard} can reclaim it, but {@link S3Tier#resume} of it
-     * answers empty. A zero-size object has no upload and gets no point.
+     * part is in), possibly 0 when no whole part is in yet: such a point still names the upload,
+     * so {@link S3Tier#discard} can reclaim it, but {@link S3Tier#resume} of it answers empty. A
+     * zero-size object has no upload and gets no point.
      */
     @Override
     public CompletableFuture<Optional<ResumePoint>> checkpoint(long writtenPrefix) {
@@ -337,19 +337,16 @@ final class S3ObjectWriter implements ObjectWriter {
             }
             prefix.add(upload);
         }
-        return CompletableFuture.allOf(prefix.stream().map(f -> f.handle((r, t) -> null)).toArray(CompletableFuture[]::new))
-                .thenApply(v -> {
-                    List<S3ResumeToken.PartRef> done = new ArrayList<>();
-                    for (CompletableFuture<CompletedPart> f : prefix) {
-                        if (f.isCompletedExceptionally()) {
-                            break;
-                        }
-                        CompletedPart p = f.join();
-                        done.add(new S3ResumeToken.PartRef(p.eTag(), p.checksumCRC32C()));
-                    }
-                    return Optional.of(new S3ResumeToken(tier.s3Key(request.key()), size, chunk, request.contentType(),
-                            uploadId, token, partSize, sendCrc32c, done).point());
-                });
+        List<S3ResumeToken.PartRef> done = new ArrayList<>();
+        for (CompletableFuture<CompletedPart> f : prefix) {
+            if (!f.isDone() || f.isCompletedExceptionally()) {
+                break;
+            }
+            CompletedPart p = f.join();
+            done.add(new S3ResumeToken.PartRef(p.eTag(), p.checksumCRC32C()));
+        }
+        return CompletableFuture.completedFuture(Optional.of(new S3ResumeToken(tier.s3Key(request.key()), size, chunk,
+                request.contentType(), uploadId, token, partSize, sendCrc32c, done).point()));
     }
 
     /**
