@@ -9,6 +9,7 @@ import io.thermocline.tier.ObjectWriter;
 import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierException;
+import io.thermocline.tier.TierFullException;
 import io.thermocline.tier.TierIoException;
 import io.thermocline.tier.WriteRequest;
 
@@ -208,9 +209,17 @@ final class Streams {
                     continue;
                 }
                 long length = Math.min(point.length(), verified);
-                Optional<ObjectWriter> w = length == 0 ? Optional.empty()
-                        : join(t.resume(request, new ResumePoint(length, point.token()),
-                                Arrays.copyOf(crcs, (int) ((length + chunk - 1) / chunk))));
+                Optional<ObjectWriter> w;
+                try {
+                    w = length == 0 ? Optional.empty()
+                            : join(t.resume(request, new ResumePoint(length, point.token()),
+                                    Arrays.copyOf(crcs, (int) ((length + chunk - 1) / chunk))));
+                } catch (TierFullException e) {
+                    throw e; // the rest does not fit: a new writer would not either
+                } catch (RuntimeException e) {
+                    log.warn("put of {}: tier {} cannot take up the cut-off put ({}); it starts over", key, t.name(), e.toString());
+                    w = Optional.empty();
+                }
                 if (w.isEmpty()) {
                     t.discard(point).exceptionally(e -> null).join();
                     continue;

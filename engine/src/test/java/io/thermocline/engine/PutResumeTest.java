@@ -12,6 +12,8 @@ import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectReader;
+import io.thermocline.tier.ObjectWriter;
+import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierIoException;
@@ -34,7 +36,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Random;
+import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -242,6 +246,23 @@ class PutResumeTest {
     }
 
     @Test
+    void aTierThatRefusesToResume_startsOver_andThePutSucceeds() throws Exception {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            assertThatThrownBy(() -> put(new FailingAfter(ch, 30L * CHUNK))).isInstanceOf(TierIoException.class);
+        }
+        // the slow tier now answers every resume with an error, as S3 does for a token it did not make
+        Tier refusing = new RefusingToResume(slow);
+        ObjectInfo info;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            info = Streams.write(List.of(fast, refusing), KEY, ch, SIZE, options(), resume, metrics);
+        }
+        assertThat(resumed("fast")).isGreaterThan(0.0);
+        assertEquals(0.0, resumed("slow"));
+        assertStored(fast, info);
+        assertStored(slow, info);
+    }
+
+    @Test
     void aDamagedRecord_isIgnored() throws Exception {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             assertThatThrownBy(() -> put(new FailingAfter(ch, 30L * CHUNK))).isInstanceOf(TierIoException.class);
@@ -253,6 +274,25 @@ class PutResumeTest {
         Files.writeString(record, damaged);
         assertTrue(resume.load(KEY).isEmpty(), "a record whose end checksum differs was used");
         assertFalse(Files.exists(record));
+    }
+
+    /** A tier that answers every resume with an error, and is otherwise {@code tier}. */
+    private record RefusingToResume(Tier tier) implements Tier {
+        @Override public String name() { return tier.name(); }
+        @Override public io.thermocline.tier.TierClass tierClass() { return tier.tierClass(); }
+        @Override public CompletableFuture<Optional<ObjectInfo>> stat(ObjectKey key) { return tier.stat(key); }
+        @Override public CompletableFuture<ObjectReader> openReader(ObjectKey key) { return tier.openReader(key); }
+        @Override public CompletableFuture<ObjectWriter> create(WriteRequest request) { return tier.create(request); }
+        @Override public CompletableFuture<Boolean> delete(ObjectKey key) { return tier.delete(key); }
+        @Override public CompletableFuture<io.thermocline.tier.ListPage> list(String prefix, ObjectKey after, int max) { return tier.list(prefix, after, max); }
+        @Override public io.thermocline.tier.TierUsage usage() { return tier.usage(); }
+        @Override public io.thermocline.tier.TierHealth health() { return tier.health(); }
+        @Override public void close() { }
+
+        @Override
+        public CompletableFuture<Optional<ObjectWriter>> resume(WriteRequest request, ResumePoint point, int[] crcs) {
+            return CompletableFuture.failedFuture(InvalidArgumentException.of("token", point.token(), "a token of this tier"));
+        }
     }
 
     /** A file channel whose reads fail once they reach {@code limit}, as a source on a failing disk would. */
