@@ -351,7 +351,9 @@ final class PrestageCommand implements Callable<Integer> {
                 try (FileChannel ch = FileChannel.open(it.file(), StandardOpenOption.READ)) {
                     // the file's path, size and modification time name the source of a put that a kill cut off,
                     // so that the next prestage of it takes up what the tiers kept (each kept chunk re-checked)
-                    String resumeId = it.file().toAbsolutePath() + " " + it.size() + " " + Files.getLastModifiedTime(it.file()).toInstant();
+                    // (as a file: URI, whose escapes keep any character of a file name on one line)
+                    String resumeId = it.file().toAbsolutePath().toUri() + " " + it.size() + " "
+                            + Files.getLastModifiedTime(it.file()).toInstant();
                     engine.put(it.key(), counting(ch, sent), it.size(), PutOptions.defaults().withTier(to).withResumeId(resumeId)).join();
                 }
                 List<String> tiers = engine.stat(it.key()).join().map(ObjectStatus::tiers).orElse(List.of());
