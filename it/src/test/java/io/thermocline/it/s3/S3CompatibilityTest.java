@@ -19,6 +19,7 @@ import io.thermocline.tier.s3.FaultProxy;
 import io.thermocline.tier.s3.S3ObjectDescription;
 import io.thermocline.tier.s3.S3Tier;
 import io.thermocline.tier.s3.S3TierConfig;
+import io.thermocline.tier.testkit.Checkpoints;
 import io.thermocline.tier.testkit.TestData;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -295,7 +296,7 @@ class S3CompatibilityTest {
         for (long p = 0; p < 2L * PART + MIB; p += MIB) {
             w.write(p, TestData.bytes(51, p, MIB)).join();
         }
-        ResumePoint point = checkpointOnce(w, 2L * PART + MIB, 2L * PART);
+        ResumePoint point = Checkpoints.covering(w, 2L * PART + MIB, 2L * PART).orElseThrow();
         assertEquals(2L * PART, point.length(), "the checkpoint names the two whole parts");
         w.suspend().join();
         w.close();
@@ -326,7 +327,7 @@ class S3CompatibilityTest {
         for (long p = 0; p < PART; p += MIB) {
             d.write(p, TestData.bytes(52, p, MIB)).join();
         }
-        ResumePoint discarded = checkpointOnce(d, PART, PART);
+        ResumePoint discarded = Checkpoints.covering(d, PART, PART).orElseThrow();
         d.suspend().join();
         second.discard(discarded).join();
         second.discard(discarded).join();
@@ -338,26 +339,4 @@ class S3CompatibilityTest {
         assertThat(direct.listMultipartUploads(b -> b.bucket(bucket)).uploads()).isEmpty();
     }
 
-    /**
-     * Checkpoints {@code w} at {@code prefix} until the point covers {@code expected} bytes: S3
-     * names a part only once it is acknowledged, and the checkpoint does not wait for those in
-     * flight.
-     */
-    private static ResumePoint checkpointOnce(ObjectWriter w, long prefix, long expected) {
-        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
-        ResumePoint point;
-        do {
-            point = w.checkpoint(prefix).join().orElseThrow();
-            if (point.length() >= expected) {
-                return point;
-            }
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        } while (System.nanoTime() < deadline);
-        return point;
-    }
 }

@@ -638,14 +638,9 @@ public abstract class TierContractTest {
         for (int i = 0; i < chunks; i++) {
             w.write((long) i * chunk, TestData.bytes(seed, (long) i * chunk, chunk)).join();
         }
-        Optional<ResumePoint> point = w.checkpoint((long) chunks * chunk).join();
         // a tier that stores in larger units may name them only once they are durable (S3 parts
         // acknowledged): ask again, as a caller that checkpoints as it goes would
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (point.isPresent() && point.get().length() == 0 && System.nanoTime() < deadline) {
-            sleep(20);
-            point = w.checkpoint((long) chunks * chunk).join();
-        }
+        Optional<ResumePoint> point = Checkpoints.covering(w, (long) chunks * chunk, 1);
         Optional<ResumePoint> named = point;
         Assumptions.assumeTrue(named.isPresent(), () -> {
             String why = tier.name() + " does not resume cut-off writers (checkpoint gave no point); resume tests skipped";
@@ -656,15 +651,6 @@ public abstract class TierContractTest {
         assertTrue(p.length() <= (long) chunks * chunk && p.length() % chunk == 0,
                 "checkpoint of " + chunks * chunk + " bytes named " + p.length());
         return p;
-    }
-
-    private static void sleep(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
     }
 
     /** Writes the rest from the resumed writer's start, commits, and checks the object against a plain put. */

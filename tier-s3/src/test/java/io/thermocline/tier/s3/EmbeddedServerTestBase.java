@@ -1,7 +1,5 @@
 package io.thermocline.tier.s3;
 
-import io.thermocline.tier.ObjectWriter;
-import io.thermocline.tier.ResumePoint;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -53,28 +51,5 @@ abstract class EmbeddedServerTestBase {
         String bucket = prefix + "-" + buckets++;
         server.createBucket(bucket);
         return bucket;
-    }
-
-    /**
-     * Checkpoints {@code w} at {@code prefix} until the point covers {@code expected} bytes: S3
-     * names a part only once it is acknowledged, and the checkpoint does not wait for those in
-     * flight.
-     */
-    static ResumePoint checkpointOnce(ObjectWriter w, long prefix, long expected) {
-        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
-        ResumePoint point;
-        do {
-            point = w.checkpoint(prefix).join().orElseThrow();
-            if (point.length() >= expected) {
-                return point;
-            }
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        } while (System.nanoTime() < deadline);
-        return point;
     }
 }

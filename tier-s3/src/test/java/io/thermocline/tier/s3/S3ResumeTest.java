@@ -14,6 +14,7 @@ import io.thermocline.tier.ObjectWriter;
 import io.thermocline.tier.ResumePoint;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.WriteRequest;
+import io.thermocline.tier.testkit.Checkpoints;
 import io.thermocline.tier.testkit.TestData;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -81,7 +82,7 @@ class S3ResumeTest extends EmbeddedServerTestBase {
     private ResumePoint suspendedAfterThreeParts(S3Tier t, WriteRequest request, long seed) {
         ObjectWriter w = t.create(request).join();
         write(w, seed, 0, 3L * PART);
-        ResumePoint point = checkpointOnce(w, 3L * PART, 3L * PART);
+        ResumePoint point = Checkpoints.covering(w, 3L * PART, 3L * PART).orElseThrow();
         assertEquals(3L * PART, point.length());
         w.suspend().join();
         w.close(); // after suspend, close must not abort the upload
@@ -193,7 +194,7 @@ class S3ResumeTest extends EmbeddedServerTestBase {
         assertThat(refusal(() -> w.checkpoint(MIB + 1).join())).contains(Long.toString(MIB + 1)).contains("chunk size");
         assertThat(refusal(() -> w.checkpoint(request.sizeInBytes() + MIB).join())).contains("checkpoint");
         assertEquals(0, w.checkpoint(4L * MIB).join().orElseThrow().length(), "no whole part within 4 MiB");
-        assertEquals(PART, checkpointOnce(w, 7L * MIB, PART).length());
+        assertEquals(PART, Checkpoints.covering(w, 7L * MIB, PART).orElseThrow().length());
         w.abort().join();
         assertThat(t.incompleteUploads().join()).isEmpty();
 
@@ -208,7 +209,7 @@ class S3ResumeTest extends EmbeddedServerTestBase {
         WriteRequest request = request("whole.bin");
         ObjectWriter w = t.create(request).join();
         write(w, 13, 0, request.sizeInBytes());
-        ResumePoint point = checkpointOnce(w, request.sizeInBytes(), request.sizeInBytes());
+        ResumePoint point = Checkpoints.covering(w, request.sizeInBytes(), request.sizeInBytes()).orElseThrow();
         assertEquals(request.sizeInBytes(), point.length());
         w.suspend().join();
         ObjectWriter resumed = open(PART).resume(request, point, chunkCrcs(request, 13, point.length())).join().orElseThrow();
