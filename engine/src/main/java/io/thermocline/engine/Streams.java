@@ -105,6 +105,8 @@ final class Streams {
         private final PutResume resume;
         private final EngineMetrics metrics;
         private final ObjectWriter[] writers;
+        /** One chunk of the source at a time. */
+        private final ByteBuffer buffer;
         /** CRC32C of every chunk read from the source (resumable puts). */
         private final int[] crcs;
         private long start;
@@ -131,6 +133,7 @@ final class Streams {
             this.resume = resume;
             this.metrics = metrics;
             this.writers = new ObjectWriter[targets.size()];
+            this.buffer = ByteBuffer.allocateDirect((int) Math.min(chunk, Math.max(size, 1)));
             this.crcs = seekable != null ? new int[request.chunkCount()] : null;
             this.checkpointing = new CompletableFuture<?>[targets.size()];
             Arrays.fill(checkpointing, CompletableFuture.completedFuture(null));
@@ -156,8 +159,8 @@ final class Streams {
                     from = Math.min(from, w.resumedBytes());
                 }
                 from = writers.length == 0 ? 0 : from;
-                if (seekable != null && from > 0) {
-                    seek(start + from);
+                if (seekable != null) {
+                    seek(start + from); // the check of a kept prefix may have read past it
                 }
                 copy(from);
                 awaitCheckpoint();
@@ -247,8 +250,9 @@ final class Streams {
 
         /** Reads the source from its start while its chunks match {@code want}; returns the matching prefix's length. */
         private long verifyPrefix(long limit, int[] want) {
-            ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(chunk, Math.max(size, 1)));
+            ByteBuffer buf = buffer;
             long p = 0;
+            seek(start);
             while (p < limit) {
                 int i = (int) (p / chunk);
                 int length = ObjectInfo.chunkLength(size, chunk, i);
@@ -264,7 +268,7 @@ final class Streams {
         }
 
         private void copy(long from) {
-            ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(chunk, Math.max(size, 1)));
+            ByteBuffer buf = buffer;
             long interval = checkpointInterval(size, chunk);
             Arrays.fill(lastCheckpoint, from);
             long position = from;
@@ -401,11 +405,8 @@ final class Streams {
             }
         }
 
-        /** Fills {@code buf} from the source; {@code position} (in the object) is for messages and seeking. */
+        /** Fills {@code buf} from the source, which is at {@code position} in the object (for messages). */
         private void read(ByteBuffer buf, long position) {
-            if (seekable != null) {
-                seek(start + position);
-            }
             while (buf.hasRemaining()) {
                 int n;
                 try {

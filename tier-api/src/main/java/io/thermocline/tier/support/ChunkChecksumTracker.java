@@ -123,12 +123,8 @@ public final class ChunkChecksumTracker {
      */
     public void adopt(long prefixLength, int[] chunkCrc32cs) {
         long size = request.sizeInBytes();
-        checkPrefix("resumed prefix", prefixLength);
+        checkResume(request, prefixLength, chunkCrc32cs);
         int chunks = (int) ((prefixLength + chunkSize - 1) / chunkSize);
-        if (chunkCrc32cs.length < chunks) {
-            throw InvalidArgumentException.of("chunk checksums of the resumed prefix of " + request.key(),
-                    chunkCrc32cs.length, "at least " + chunks);
-        }
         for (int i = 0; i < chunks; i++) {
             int length = ObjectInfo.chunkLength(size, chunkSize, i);
             if (!received.compareAndSet(i, 0, BUSY)) {
@@ -148,10 +144,34 @@ public final class ChunkChecksumTracker {
      * @throws InvalidArgumentException naming the key, the value and what was expected
      */
     public void checkPrefix(String what, long prefixLength) {
+        checkPrefix(request, what, prefixLength);
+    }
+
+    /** {@link #checkPrefix(String, long)} for a request that has no tracker yet. */
+    public static void checkPrefix(WriteRequest request, String what, long prefixLength) {
         long size = request.sizeInBytes();
+        int chunkSize = request.chunkSizeInBytes();
         if (prefixLength < 0 || prefixLength > size || (prefixLength % chunkSize != 0 && prefixLength != size)) {
             throw InvalidArgumentException.of(what + " of " + request.key(), prefixLength,
                     "a multiple of the chunk size " + chunkSize + " within 0.." + size + ", or " + size);
+        }
+    }
+
+    /**
+     * Checks what a {@link io.thermocline.tier.Tier#resume} is given before it does any work: the
+     * point's length as {@link #checkPrefix(WriteRequest, String, long)} does, and at least one
+     * chunk checksum per chunk of it. {@link #adopt} checks the same.
+     *
+     * @throws InvalidArgumentException naming the key, the value and what was expected
+     */
+    public static void checkResume(WriteRequest request, long prefixLength, int[] chunkCrc32cs) {
+        checkPrefix(request, "resumed prefix", prefixLength);
+        int chunkSize = request.chunkSizeInBytes();
+        long chunks = (prefixLength + chunkSize - 1) / chunkSize;
+        if (chunkCrc32cs == null || chunkCrc32cs.length < chunks) {
+            throw InvalidArgumentException.of("chunk checksums of the resumed prefix of " + request.key(),
+                    chunkCrc32cs == null ? "null" : chunkCrc32cs.length, "at least " + chunks + ", one per chunk of "
+                    + prefixLength + " bytes");
         }
     }
 

@@ -257,7 +257,7 @@ public final class LocalTier implements Tier {
         Reservation reservation;
         try {
             checkOpen();
-            new io.thermocline.tier.support.ChunkChecksumTracker(request).checkPrefix("resume point", point.length());
+            io.thermocline.tier.support.ChunkChecksumTracker.checkResume(request, point.length(), chunkCrc32cs);
             reservation = reserve(footprint, request.key());
         } catch (TierException e) {
             return CompletableFuture.failedFuture(e);

@@ -20,6 +20,7 @@ import io.thermocline.tier.TierIoException;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.TierUsage;
 import io.thermocline.tier.WriteRequest;
+import io.thermocline.tier.support.ChunkChecksumTracker;
 import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -431,17 +432,7 @@ public final class BlockTier implements Tier {
         try {
             checkOpen();
             checkChunkSize(request);
-            int chunk = request.chunkSizeInBytes();
-            long size = request.sizeInBytes();
-            if (point.length() > size || (point.length() % chunk != 0 && point.length() != size)) {
-                throw InvalidArgumentException.of("length of the resume point of " + request.key(), point.length(),
-                        "a multiple of the chunk size " + chunk + " within 0.." + size + ", or " + size);
-            }
-            long chunks = (point.length() + chunk - 1) / chunk;
-            if (chunkCrc32cs.length < chunks) {
-                throw InvalidArgumentException.of("chunk checksums of the resume point of " + request.key(),
-                        chunkCrc32cs.length, "at least " + chunks + " for " + point.length() + " bytes");
-            }
+            ChunkChecksumTracker.checkResume(request, point.length(), chunkCrc32cs);
         } catch (TierException e) {
             return CompletableFuture.failedFuture(e);
         }

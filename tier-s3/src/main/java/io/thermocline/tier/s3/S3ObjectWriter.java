@@ -317,9 +317,10 @@ final class S3ObjectWriter implements ObjectWriter {
     public CompletableFuture<Optional<ResumePoint>> checkpoint(long writtenPrefix) {
         long size = request.sizeInBytes();
         int chunk = request.chunkSizeInBytes();
-        if (writtenPrefix < 0 || writtenPrefix > size || (writtenPrefix % chunk != 0 && writtenPrefix != size)) {
-            return CompletableFuture.failedFuture(InvalidArgumentException.of("checkpoint of " + request.key(), writtenPrefix,
-                    "a multiple of the chunk size " + chunk + " within 0.." + size + ", or " + size));
+        try {
+            tracker.checkPrefix("checkpoint", writtenPrefix);
+        } catch (InvalidArgumentException e) {
+            return CompletableFuture.failedFuture(e);
         }
         if (state.get() != State.OPEN) {
             return CompletableFuture.failedFuture(new TierUnavailableException(

@@ -17,6 +17,7 @@ import io.thermocline.tier.TierIoException;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.TierUsage;
 import io.thermocline.tier.WriteRequest;
+import io.thermocline.tier.support.ChunkChecksumTracker;
 import io.thermocline.tier.support.ObjectInfoCodec;
 import java.nio.ByteBuffer;
 import java.time.Duration;
@@ -476,12 +477,7 @@ public final class S3Tier implements Tier {
             checkOpen();
             token = S3ResumeToken.parse(point.token());
             token.checkMatches(this, request, point);
-            long chunks = (point.length() + request.chunkSizeInBytes() - 1) / request.chunkSizeInBytes();
-            if (chunkCrc32cs == null || chunkCrc32cs.length < chunks) {
-                throw InvalidArgumentException.of("chunk checksums of the resumed prefix of " + request.key(),
-                        chunkCrc32cs == null ? "null" : chunkCrc32cs.length, "at least " + chunks + ", one per chunk of "
-                        + point.length() + " bytes");
-            }
+            ChunkChecksumTracker.checkResume(request, point.length(), chunkCrc32cs);
         } catch (TierException e) {
             return CompletableFuture.failedFuture(e);
         }
