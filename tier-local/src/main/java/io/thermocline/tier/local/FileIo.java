@@ -16,8 +16,8 @@ final class FileIo {
     }
 
     /**
-     * Reads up to {@code dst.remaining()} bytes at {@code position}; with O_DIRECT the file must
-     * extend to the aligned end of the range (object files and block devices are padded so).
+     * Reads up to {@code dst.remaining()} bytes at {@code position}; with O_DIRECT the file may end
+     * anywhere (a read of its last block returns the bytes up to its end).
      *
      * @return bytes read, or -1 at end of file
      */
@@ -38,6 +38,9 @@ final class FileIo {
                     break;
                 }
                 got += r;
+                if (got % AlignedBufferPool.ALIGNMENT != 0) {
+                    break; // a short read ends only at the end of the file; O_DIRECT cannot go on unaligned
+                }
             }
             int skip = (int) (position - alignedStart);
             int n = Math.min(length, got - skip);

@@ -1,5 +1,6 @@
 package io.thermocline.tier.local;
 
+import io.thermocline.tier.ChecksumMismatchException;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectReader;
@@ -11,7 +12,8 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * Reads one object file through a {@link VerifiedReader}. Holds the file open, so a delete or
- * replacement of the object does not affect it (POSIX unlink semantics).
+ * replacement of the object does not affect it (POSIX unlink semantics). A chunk whose bytes do
+ * not match its CRC32C fails the read and quarantines the object.
  */
 final class LocalObjectReader implements ObjectReader {
 
@@ -20,9 +22,12 @@ final class LocalObjectReader implements ObjectReader {
     private final VerifiedReader verified;
     private volatile boolean closed;
 
-    LocalObjectReader(LocalTier tier, ObjectInfo info, FileChannel channel) {
+    private final LocalTier.Entry entry;
+
+    LocalObjectReader(LocalTier tier, ObjectInfo info, FileChannel channel, LocalTier.Entry entry) {
         this.tier = tier;
         this.channel = channel;
+        this.entry = entry;
         this.verified = new VerifiedReader(info, tier.name() + ":" + info.key(),
                 (position, dst) -> FileIo.read(channel, tier.directIo(), tier.buffers(), position, dst),
                 tier.buffers());
@@ -42,7 +47,15 @@ final class LocalObjectReader implements ObjectReader {
             return CompletableFuture.failedFuture(
                     new TierUnavailableException("reader of " + info().key() + " is closed", false));
         }
-        return tier.async("read " + info().key() + " at " + position, () -> verified.read(position, dst));
+        return tier.async("read " + info().key() + " at " + position, () -> {
+            try {
+                return verified.read(position, dst);
+            } catch (ChecksumMismatchException e) {
+                // the file's bytes no longer match its record: never served again
+                tier.quarantine(info().key(), entry, e.getMessage());
+                throw e;
+            }
+        });
     }
 
     @Override

@@ -200,14 +200,15 @@ final class LocalObjectWriter implements ObjectWriter {
                             + TierException.unwrap(earlier).getMessage());
                 }
                 ObjectInfo info = tracker.finish(Instant.now());
-                writeTrailer(info);
+                // exactly the object's bytes: drop the allocation and the O_DIRECT padding of the last block
+                channel.truncate(info.sizeInBytes());
                 channel.force(false);
                 channel.close();
                 Path file;
                 synchronized (this) {
                     file = tmp;
                 }
-                tier.publish(request.key(), file, reservation);
+                tier.publish(request.key(), file, info, reservation);
                 if (resumable) {
                     tier.resumeFileReleased(file);
                 }
@@ -220,18 +221,6 @@ final class LocalObjectWriter implements ObjectWriter {
                 }
             }
         });
-    }
-
-    private void writeTrailer(ObjectInfo info) throws IOException {
-        long trailerOffset = ObjectFileFormat.alignUp(info.sizeInBytes());
-        int regionLength = (int) (reservation.footprint() - trailerOffset);
-        ByteBuffer buf = tier.buffers().acquire(regionLength);
-        try {
-            ObjectFileFormat.writeTrailer(info, buf);
-            FileIo.writeFully(channel, trailerOffset, buf.flip());
-        } finally {
-            tier.buffers().release(buf);
-        }
     }
 
     @Override

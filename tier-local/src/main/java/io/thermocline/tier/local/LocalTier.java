@@ -25,6 +25,10 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileSystemException;
+import java.nio.file.LinkOption;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.OpenOption;
@@ -46,30 +50,45 @@ import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The LOCAL tier: each object is one self-describing file (see {@link ObjectFileFormat}) under
- * {@code root/objects/xx/<sha-256 of key>.obj}.
+ * The LOCAL tier: each object is a plain file holding exactly the object's bytes, at
+ * {@code root/files/<key>} (the key's {@code /}-separated segments become directories), so that
+ * any program can open or memory-map it; its checksum record lives in a sidecar,
+ * {@code root/sums/xx/<sha-256 of key>.sum} (see {@link SumFile}). Keys that cannot be plain paths
+ * ({@link KeyPaths}) are kept at {@code root/escaped/xx/<sha-256 of key>} and are read through the
+ * API only. The layout is described in {@code docs/local-tier-layout.md}.
  *
  * <p><b>Publication.</b> A writer fills {@code root/tmp/<hash>.<pid>.<n>.tmp} (holding an fcntl
- * lock on it, its blocks allocated up front with {@code fallocate} where supported), appends the trailer, fdatasyncs, renames it over the final name and fsyncs the
- * directory; only then is the object visible. At open, temp files whose lock can be taken — their
- * writer is gone — are deleted, and the object files are scanned to rebuild the in-memory index
- * and the space accounting, so the directory alone is the source of truth. A file whose trailer is
- * damaged is moved to {@code root/quarantine/} and reported, never deleted.
+ * lock on it, its blocks allocated up front with {@code fallocate} where supported), truncates it
+ * to the object's size, fdatasyncs it and makes it read-only (0444). The tier then writes the
+ * sidecar (temp file, fdatasync, rename, directory fsync), naming the data file's inode, size and
+ * mtime, creates missing directories of the key's path (each fsynced, and its parent), renames the
+ * data file into place and fsyncs its directory. At open, temp files whose writer is gone are
+ * deleted and the sidecars are read to rebuild the in-memory index and the space accounting. A
+ * data file whose inode, size or mtime differs from its sidecar (changed behind the tier's back),
+ * or whose bytes fail their CRC32C when read, is moved with its sidecar to {@code root/quarantine/}
+ * and is no longer served; it is never deleted.
+ *
+ * <p><b>Deletion.</b> Delete unlinks the data file (then its sidecar), so a process that has the
+ * file open or memory-mapped keeps reading the old bytes until it closes or unmaps it.
+ *
+ * <p><b>Old data roots.</b> A root written in the former layout ({@code objects/xx/<hash>.obj},
+ * the bytes followed by a trailer, see {@link ObjectFileFormat}) is converted at open, one file at
+ * a time: a sidecar marked "converting" is written first, then the file is truncated to the
+ * object's size and renamed into place, then the sidecar is marked committed. A crash at any step
+ * is finished at the next open.
  *
  * <p><b>Resume.</b> A writer's first checkpoint renames its temp file to
  * {@code root/tmp/<hash>.<random>.resume} (see {@link LocalObjectWriter}); {@link #resume} reopens
  * that file for a new writer, trusting its checkpointed prefix, and {@link #discard} deletes it.
  * Resume files survive the tier's open until they have not been written for
  * {@link LocalTierConfig#resumeMaxAge()}. They are not counted in the tier's usage.
- *
- * <p><b>Names.</b> Hashing the key gives file names of fixed length that no key can turn into a
- * path, whatever its characters or length; the key itself is in the trailer and checked on open.
  *
  * <p><b>O_DIRECT.</b> With {@link LocalTierConfig#directIo()} object data is read and written with
  * O_DIRECT: 4 KiB-aligned direct buffers given by the caller are used as they are, anything else
@@ -81,28 +100,38 @@ public final class LocalTier implements Tier {
 
     private static final Logger log = LoggerFactory.getLogger(LocalTier.class);
 
-    static final String OBJECTS_DIR = "objects";
+    static final String FILES_DIR = "files";
+    static final String SUMS_DIR = "sums";
+    static final String ESCAPED_DIR = "escaped";
     static final String TMP_DIR = "tmp";
     static final String QUARANTINE_DIR = "quarantine";
-    static final String OBJECT_SUFFIX = ".obj";
+    static final String SUM_SUFFIX = ".sum";
+    /** The former layout's object directory and file suffix; converted at open. */
+    static final String LEGACY_OBJECTS_DIR = "objects";
+    static final String LEGACY_OBJECT_SUFFIX = ".obj";
+    private static final Set<PosixFilePermission> READ_ONLY = PosixFilePermissions.fromString("r--r--r--");
+    /** Leaves room under PATH_MAX (4096) for the root and a terminating NUL. */
+    private static final int MAX_PLAIN_PATH_BYTES = 4000;
     static final String TMP_SUFFIX = ".tmp";
     static final String RESUME_SUFFIX = ".resume";
     private static final Pattern RESUME_NAME = Pattern.compile("[0-9a-f]{64}\\.[0-9a-f]{16}\\" + RESUME_SUFFIX);
     private static final SecureRandom RANDOM = new SecureRandom();
-    private static final int LOCK_STRIPES = 256;
 
     private final LocalTierConfig config;
     private final String name;
     private final Path root;
-    private final Path objectsDir;
+    private final Path filesRoot;
+    private final Path sumsDir;
+    private final Path escapedDir;
     private final Path tmpDir;
     private final Executor executor;
     private final ExecutorService ownedExecutor;
     private final AlignedBufferPool buffers;
     private final long capacityInBytes;
-    /** Committed objects by key, with the bytes each file occupies. */
-    private final ConcurrentSkipListMap<String, Long> index = new ConcurrentSkipListMap<>();
-    private final ReentrantLock[] keyLocks = new ReentrantLock[LOCK_STRIPES];
+    /** Committed objects by key: where each lies, what identifies its file and the bytes it occupies. */
+    private final ConcurrentSkipListMap<String, Entry> index = new ConcurrentSkipListMap<>();
+    /** Held to change the files tree, the sidecars or the index (publish, delete, quarantine). */
+    private final ReentrantLock namespace = new ReentrantLock();
     private final Object accounting = new Object();
     private long usedInBytes;
     private long reservedInBytes;
@@ -115,18 +144,24 @@ public final class LocalTier implements Tier {
         this.config = config;
         this.name = config.name();
         this.root = config.root().toAbsolutePath();
-        this.objectsDir = root.resolve(OBJECTS_DIR);
+        this.filesRoot = root.resolve(FILES_DIR);
+        this.sumsDir = root.resolve(SUMS_DIR);
+        this.escapedDir = root.resolve(ESCAPED_DIR);
         this.tmpDir = root.resolve(TMP_DIR);
         this.buffers = new AlignedBufferPool(config.maxIdleBuffersPerSize());
-        for (int i = 0; i < LOCK_STRIPES; i++) {
-            keyLocks[i] = new ReentrantLock();
+        Files.createDirectories(root);
+        for (Path dir : List.of(filesRoot, tmpDir, sumsDir, escapedDir)) {
+            if (!Files.isDirectory(dir)) {
+                Files.createDirectories(dir);
+                fsyncDirectory(dir);
+            }
         }
-        Files.createDirectories(objectsDir);
-        Files.createDirectories(tmpDir);
-        for (int i = 0; i < 256; i++) {
-            Files.createDirectories(objectsDir.resolve(String.format("%02x", i)));
+        for (Path dir : List.of(sumsDir, escapedDir)) {
+            for (int i = 0; i < 256; i++) {
+                Files.createDirectories(dir.resolve(String.format("%02x", i)));
+            }
+            fsyncDirectory(dir);
         }
-        fsyncDirectory(objectsDir);
         fsyncDirectory(root);
         this.capacityInBytes = config.capacityInBytes() > 0
                 ? config.capacityInBytes() : Files.getFileStore(root).getTotalSpace();
@@ -138,9 +173,11 @@ public final class LocalTier implements Tier {
             this.executor = ownedExecutor;
         }
         int removed = removeAbandonedTempFiles() + removeExpiredResumeFiles();
-        scanObjects();
-        log.info("opened local tier {}: {} objects, {} bytes used of {}, {} abandoned temp files removed, config {}",
-                name, index.size(), usedInBytes, capacityInBytes, removed, config);
+        int converted = convertLegacyRoot();
+        scanSums();
+        log.info("opened local tier {}: {} objects, {} bytes used of {}, {} abandoned temp files removed, "
+                 + "{} files of the former layout converted, config {}",
+                name, index.size(), usedInBytes, capacityInBytes, removed, converted, config);
     }
 
     /**
@@ -175,27 +212,35 @@ public final class LocalTier implements Tier {
     @Override
     public CompletableFuture<Optional<ObjectInfo>> stat(ObjectKey key) {
         return async("stat " + key, () -> {
-            try (FileChannel ch = FileChannel.open(pathFor(key), StandardOpenOption.READ)) {
-                return Optional.of(readInfo(ch, false, key));
-            } catch (NoSuchFileException e) {
+            Entry entry = current(key);
+            if (entry == null) {
                 return Optional.empty();
             }
+            ObjectInfo info = infoOf(key, entry);
+            return Optional.ofNullable(info);
         });
     }
 
     @Override
     public CompletableFuture<ObjectReader> openReader(ObjectKey key) {
         return async("open " + key, () -> {
+            Entry entry = current(key);
+            if (entry == null) {
+                throw new ObjectNotFoundException(name, key);
+            }
             FileChannel ch;
             try {
-                ch = FileChannel.open(pathFor(key), dataOptions(StandardOpenOption.READ));
+                ch = FileChannel.open(locationOf(key, entry.escaped()), dataOptions(StandardOpenOption.READ));
             } catch (NoSuchFileException e) {
                 throw new ObjectNotFoundException(name, key);
             }
             boolean success = false;
             try {
-                ObjectInfo info = readInfo(ch, config.directIo(), key);
-                LocalObjectReader reader = new LocalObjectReader(this, info, ch);
+                ObjectInfo info = infoOf(key, entry);
+                if (info == null || current(key) != entry) {
+                    throw new ObjectNotFoundException(name, key); // quarantined or replaced meanwhile
+                }
+                LocalObjectReader reader = new LocalObjectReader(this, info, ch, entry);
                 success = true;
                 return reader;
             } finally {
@@ -206,11 +251,11 @@ public final class LocalTier implements Tier {
         });
     }
 
-    /** Bytes the request's object file takes: its data rounded up to 4 KiB, and its trailer. */
+    /** Bytes the request's object takes: its data rounded up to 4 KiB, and its sidecar. */
     private static long footprintOf(WriteRequest request) {
         int recordLength = ObjectFileFormat.recordLength(request.key(), request.chunkCount(),
                 request.contentType(), request.userMetadata());
-        return ObjectFileFormat.footprint(request.sizeInBytes(), recordLength);
+        return SumFile.footprint(request.sizeInBytes(), recordLength);
     }
 
     @Override
@@ -230,7 +275,9 @@ public final class LocalTier implements Tier {
             try {
                 ch = FileChannel.open(tmp, dataOptions(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
                         StandardOpenOption.READ));
-                NativeIo.allocate(tmp, 0, footprint);
+                if (request.sizeInBytes() > 0) {
+                    NativeIo.allocate(tmp, 0, ObjectFileFormat.alignUp(request.sizeInBytes()));
+                }
                 return (ObjectWriter) new LocalObjectWriter(this, request, tmp, ch, reservation);
             } catch (IOException | RuntimeException e) {
                 if (ch != null) {
@@ -277,7 +324,9 @@ public final class LocalTier implements Tier {
                     throw new CorruptObjectFileException(file.toString(), ch.size(),
                             "resume file is shorter than its point of " + point.length() + " bytes");
                 }
-                NativeIo.allocate(file, 0, footprint);
+                if (request.sizeInBytes() > 0) {
+                    NativeIo.allocate(file, 0, ObjectFileFormat.alignUp(request.sizeInBytes()));
+                }
                 return Optional.<ObjectWriter>of(new LocalObjectWriter(this, request, file, ch, reservation,
                         point.length(), chunkCrc32cs));
             } catch (IOException | RuntimeException e) {
@@ -355,23 +404,31 @@ public final class LocalTier implements Tier {
     @Override
     public CompletableFuture<Boolean> delete(ObjectKey key) {
         return async("delete " + key, () -> {
-            ReentrantLock lock = lockFor(key);
-            lock.lock();
+            namespace.lock();
             try {
-                Path path = pathFor(key);
-                boolean existed = Files.deleteIfExists(path);
-                if (existed) {
+                Entry entry = index.remove(key.value());
+                if (entry == null) {
+                    return false;
+                }
+                synchronized (accounting) {
+                    usedInBytes -= entry.footprint();
+                }
+                // the data file first: a crash between the two leaves a sidecar without a file,
+                // which the next open drops, never a plain file that looks staged
+                Path path = locationOf(key, entry.escaped());
+                if (Files.deleteIfExists(path)) {
                     fsyncDirectory(path.getParent());
                 }
-                Long footprint = index.remove(key.value());
-                if (footprint != null) {
-                    synchronized (accounting) {
-                        usedInBytes -= footprint;
-                    }
+                Path sum = sumPathOf(key);
+                if (Files.deleteIfExists(sum)) {
+                    fsyncDirectory(sum.getParent());
                 }
-                return existed;
+                if (!entry.escaped()) {
+                    prune(path.getParent());
+                }
+                return true;
             } finally {
-                lock.unlock();
+                namespace.unlock();
             }
         });
     }
@@ -408,8 +465,8 @@ public final class LocalTier implements Tier {
         if (closed) {
             return TierHealth.down("tier " + name + " is closed");
         }
-        if (!Files.isDirectory(objectsDir) || !Files.isWritable(tmpDir)) {
-            return TierHealth.down(objectsDir + " is missing or " + tmpDir + " is not writable");
+        if (!Files.isDirectory(filesRoot) || !Files.isDirectory(sumsDir) || !Files.isWritable(tmpDir)) {
+            return TierHealth.down(filesRoot + " or " + sumsDir + " is missing or " + tmpDir + " is not writable");
         }
         return TierHealth.up(root + (config.directIo() ? " (O_DIRECT)" : ""));
     }
@@ -446,27 +503,46 @@ public final class LocalTier implements Tier {
     }
 
     /**
-     * Renames a finished temp file into place and turns its reservation into used space. Blocking.
-     * Once the rename has happened the reservation is spent, even if the directory fsync fails.
+     * Publishes a finished temp file (its bytes exactly the object's, fdatasynced and closed): makes
+     * it read-only, writes its sidecar, renames it into place and turns its reservation into used
+     * space. Blocking. Once the rename has happened the reservation is spent, even if the directory
+     * fsync fails.
      */
-    void publish(ObjectKey key, Path tmp, Reservation reservation) throws IOException {
+    void publish(ObjectKey key, Path tmp, ObjectInfo info, Reservation reservation) throws IOException {
         checkOpen();
-        ReentrantLock lock = lockFor(key);
-        lock.lock();
+        Files.setPosixFilePermissions(tmp, READ_ONLY);
+        SumFile.Identity identity = identityOf(tmp);
+        namespace.lock();
         try {
-            Path target = pathFor(key);
+            Entry previous = index.get(key.value());
+            Path plain = plainTarget(key);
+            boolean escaped = plain == null;
+            Path target = escaped ? escapedPathOf(key) : plain;
+            writeSum(key, SumFile.encode(SumFile.STATE_COMMITTED, escaped, identity, info));
+            if (!escaped) {
+                createParents(target.getParent());
+            }
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             long footprint = reservation.footprint();
-            Long previous = index.put(key.value(), footprint);
+            index.put(key.value(), new Entry(footprint, escaped, identity));
             synchronized (accounting) {
                 if (reservation.spend()) {
                     reservedInBytes -= footprint;
                 }
-                usedInBytes += footprint - (previous == null ? 0 : previous);
+                usedInBytes += footprint - (previous == null ? 0 : previous.footprint());
             }
             fsyncDirectory(target.getParent());
+            if (previous != null && previous.escaped() != escaped) {
+                Path old = locationOf(key, previous.escaped());
+                if (Files.deleteIfExists(old)) {
+                    fsyncDirectory(old.getParent());
+                    if (!previous.escaped()) {
+                        prune(old.getParent());
+                    }
+                }
+            }
         } finally {
-            lock.unlock();
+            namespace.unlock();
         }
     }
 
@@ -536,9 +612,32 @@ public final class LocalTier implements Tier {
         return AsyncIo.submit(executor, body, t -> translate(t, what));
     }
 
+    /** Where a committed object's data file lies (whether or not it is there). */
     Path pathFor(ObjectKey key) {
+        Entry entry = index.get(key.value());
+        if (entry != null) {
+            return locationOf(key, entry.escaped());
+        }
+        return KeyPaths.plainRelative(key).map(filesRoot::resolve).orElseGet(() -> escapedPathOf(key));
+    }
+
+    /** The sidecar of a key. */
+    Path sumPathOf(ObjectKey key) {
         String hash = hashOf(key);
-        return objectsDir.resolve(hash.substring(0, 2)).resolve(hash + OBJECT_SUFFIX);
+        return sumsDir.resolve(hash.substring(0, 2)).resolve(hash + SUM_SUFFIX);
+    }
+
+    private Path escapedPathOf(ObjectKey key) {
+        String hash = hashOf(key);
+        return escapedDir.resolve(hash.substring(0, 2)).resolve(hash);
+    }
+
+    private Path locationOf(ObjectKey key, boolean escaped) {
+        if (escaped) {
+            return escapedPathOf(key);
+        }
+        return filesRoot.resolve(KeyPaths.plainRelative(key).orElseThrow(
+                () -> new CorruptObjectFileException(name + ":" + key, 0, "the key has no plain path")));
     }
 
     OpenOption[] dataOptions(OpenOption... options) {
@@ -550,8 +649,8 @@ public final class LocalTier implements Tier {
         return withDirect;
     }
 
-    /** Reads and checks the trailer of an open object file. */
-    ObjectInfo readInfo(FileChannel ch, boolean direct, ObjectKey expectedKey) throws IOException {
+    /** Reads and checks the trailer of an object file of the former layout. */
+    ObjectInfo readLegacyInfo(FileChannel ch, boolean direct, ObjectKey expectedKey) throws IOException {
         String resource = name + ":" + (expectedKey != null ? expectedKey : "?");
         long fileLength = ch.size();
         if (fileLength < ObjectFileFormat.ALIGNMENT) {
@@ -612,10 +711,6 @@ public final class LocalTier implements Tier {
         return new Reservation(footprint);
     }
 
-    private ReentrantLock lockFor(ObjectKey key) {
-        return keyLocks[(key.hashCode() & 0x7fffffff) % LOCK_STRIPES];
-    }
-
     /** {@code <pid>-<start time in epoch millis>} of this process: unique among live and past processes. */
     static final String PROCESS_TAG = processTag(ProcessHandle.current());
 
@@ -638,7 +733,7 @@ public final class LocalTier implements Tier {
         }
     }
 
-    private static String hashOf(ObjectKey key) {
+    static String hashOf(ObjectKey key) {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(key.toUtf8()));
         } catch (NoSuchAlgorithmException e) {
@@ -687,33 +782,429 @@ public final class LocalTier implements Tier {
         return removed;
     }
 
-    private void scanObjects() throws IOException {
+    // ---- plain files ----
+
+    /** One committed object in the index. */
+    record Entry(long footprint, boolean escaped, SumFile.Identity identity) {
+    }
+
+    /**
+     * The directory under which committed objects are plain files: the object with key {@code k}
+     * is the file {@code filesRoot().resolve(k)} unless {@link #plainPath} says it has none.
+     */
+    public Path filesRoot() {
+        return filesRoot;
+    }
+
+    /**
+     * The plain file of a committed, current object: a file holding exactly the object's bytes,
+     * which any program may open or memory-map (it is read-only; see the class comment for what
+     * delete does to a mapping). Empty if there is no such object, if its key has an escaped name
+     * (see {@code docs/local-tier-layout.md}), or if its file was changed behind the tier's back
+     * (it is then quarantined). Blocking: it stats the file.
+     */
+    public Optional<Path> plainPath(ObjectKey key) {
+        Entry entry;
+        try {
+            entry = current(key);
+        } catch (IOException e) {
+            throw translate(e, "plain path of " + key);
+        }
+        if (entry == null || entry.escaped()) {
+            return Optional.empty();
+        }
+        return Optional.of(locationOf(key, false));
+    }
+
+    /**
+     * The index entry of a key if its data file is still the one its sidecar names (same inode,
+     * size and mtime, inside the root); otherwise quarantines it and returns null. Blocking.
+     */
+    private Entry current(ObjectKey key) throws IOException {
+        Entry entry = index.get(key.value());
+        if (entry == null) {
+            return null;
+        }
+        String problem = checkFile(key, entry);
+        if (problem == null) {
+            return entry;
+        }
+        namespace.lock();
+        try {
+            Entry now = index.get(key.value());
+            if (now == null) {
+                return null;
+            }
+            problem = checkFile(key, now); // a publish may have been between the two
+            if (problem == null) {
+                return now;
+            }
+            quarantineLocked(key, now, problem);
+            return null;
+        } finally {
+            namespace.unlock();
+        }
+    }
+
+    /** What is wrong with an entry's data file, or null if it is the one its sidecar names. */
+    private String checkFile(ObjectKey key, Entry entry) throws IOException {
+        Path path = locationOf(key, entry.escaped());
+        SumFile.Identity actual;
+        try {
+            actual = identityOf(path);
+        } catch (NoSuchFileException e) {
+            return path + " is missing";
+        }
+        if (actual == null) {
+            return path + " is not a regular file";
+        }
+        if (!actual.equals(entry.identity())) {
+            return path + " was changed behind the tier's back: inode, size, mtime " + actual.inode() + ", "
+                   + actual.size() + ", " + actual.mtimeNanos() + " (the record says " + entry.identity().inode() + ", "
+                   + entry.identity().size() + ", " + entry.identity().mtimeNanos() + ")";
+        }
+        if (!entry.escaped() && !path.getParent().toRealPath().startsWith(filesRoot.toRealPath())) {
+            return path + " resolves outside " + filesRoot;
+        }
+        return null;
+    }
+
+    /** Reads an entry's sidecar; quarantines the object and returns null if it is damaged. */
+    private ObjectInfo infoOf(ObjectKey key, Entry entry) throws IOException {
+        Path sum = sumPathOf(key);
+        try {
+            SumFile.Sum decoded = readSum(sum);
+            if (!decoded.info().key().equals(key) || !decoded.identity().equals(entry.identity())) {
+                if (index.get(key.value()) != entry) {
+                    return null; // replaced meanwhile
+                }
+                throw new CorruptObjectFileException(sum.toString(), 0, "it names key " + decoded.info().key()
+                        + " and file " + decoded.identity() + ", expected " + key + " and " + entry.identity());
+            }
+            return decoded.info();
+        } catch (NoSuchFileException e) {
+            return null; // deleted meanwhile
+        } catch (CorruptObjectFileException e) {
+            quarantine(key, entry, e.getMessage());
+            return null;
+        }
+    }
+
+    /** Quarantines a key if its index entry is still {@code entry}: a reader found its bytes damaged. */
+    void quarantine(ObjectKey key, Entry entry, String why) {
+        namespace.lock();
+        try {
+            if (index.get(key.value()) == entry) {
+                quarantineLocked(key, entry, why);
+            }
+        } catch (IOException e) {
+            log.warn("local tier {}: cannot quarantine {}: {}", name, key, e.toString());
+        } finally {
+            namespace.unlock();
+        }
+    }
+
+    /** Moves an object's data file and sidecar to quarantine/ and drops it from the index. */
+    private void quarantineLocked(ObjectKey key, Entry entry, String why) throws IOException {
+        index.remove(key.value());
+        synchronized (accounting) {
+            usedInBytes -= entry.footprint();
+        }
+        Path data = locationOf(key, entry.escaped());
+        String stem = hashOf(key) + "." + System.currentTimeMillis();
+        Path movedData = moveToQuarantine(data, stem + ".data");
+        moveToQuarantine(sumPathOf(key), stem + SUM_SUFFIX);
+        if (!entry.escaped()) {
+            prune(data.getParent());
+        }
+        log.warn("local tier {}: {} is not served any more: {}; {}", name, key, why,
+                movedData != null ? "its file was moved to " + movedData : "its file is gone");
+    }
+
+    /** Moves a file (if it exists and is no directory) to quarantine/ under a new name; returns where. */
+    private Path moveToQuarantine(Path file, String newName) throws IOException {
+        if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS) || Files.isDirectory(file, LinkOption.NOFOLLOW_LINKS)) {
+            return null;
+        }
         Path quarantine = root.resolve(QUARANTINE_DIR);
-        try (DirectoryStream<Path> fans = Files.newDirectoryStream(objectsDir)) {
-            for (Path fan : fans) {
-                if (!Files.isDirectory(fan)) {
+        if (!Files.isDirectory(quarantine)) {
+            Files.createDirectories(quarantine);
+            fsyncDirectory(root);
+        }
+        Path moved = quarantine.resolve(newName);
+        Files.move(file, moved, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        fsyncDirectory(quarantine);
+        fsyncDirectory(file.getParent());
+        return moved;
+    }
+
+    /**
+     * The plain path a key gets if it is published now, or null if it must be escaped: the key
+     * itself cannot be a path, one of its parents is a file or a link, the path is a directory or a
+     * link, or it would be too long. Call with the namespace lock held.
+     */
+    private Path plainTarget(ObjectKey key) throws IOException {
+        Optional<Path> relative = KeyPaths.plainRelative(key);
+        if (relative.isEmpty()) {
+            return null;
+        }
+        Path target = filesRoot.resolve(relative.get());
+        if (target.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_PLAIN_PATH_BYTES) {
+            return null;
+        }
+        Path dir = filesRoot;
+        for (int i = 0; i < relative.get().getNameCount() - 1; i++) {
+            dir = dir.resolve(relative.get().getName(i));
+            if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+                return target; // the rest is created
+            }
+            if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+                return null; // a file (an object such as "a" beside "a/b") or a link
+            }
+        }
+        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS) && !Files.isRegularFile(target, LinkOption.NOFOLLOW_LINKS)) {
+            return null; // a directory of other objects, or a link
+        }
+        return target;
+    }
+
+    /** Creates the missing directories down to {@code dir}, fsyncing each new one and its parent. */
+    private void createParents(Path dir) throws IOException {
+        if (Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        List<Path> missing = new ArrayList<>();
+        for (Path d = dir; d != null && !d.equals(filesRoot) && !Files.exists(d, LinkOption.NOFOLLOW_LINKS);
+             d = d.getParent()) {
+            missing.add(d);
+        }
+        for (Path d : missing.reversed()) {
+            try {
+                Files.createDirectory(d);
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                if (!Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
+                    throw e;
+                }
+            }
+            fsyncDirectory(d);
+            fsyncDirectory(d.getParent());
+        }
+    }
+
+    /** Removes empty directories from {@code dir} up to (not including) the files root. */
+    private void prune(Path dir) throws IOException {
+        for (Path d = dir; d != null && d.startsWith(filesRoot) && !d.equals(filesRoot); d = d.getParent()) {
+            try {
+                Files.delete(d);
+            } catch (java.nio.file.DirectoryNotEmptyException | NoSuchFileException e) {
+                return;
+            }
+            fsyncDirectory(d.getParent());
+        }
+    }
+
+    /** Writes a key's sidecar crash-safely: temp file, fdatasync, rename, directory fsync. */
+    private void writeSum(ObjectKey key, ByteBuffer encoded) throws IOException {
+        Path target = sumPathOf(key);
+        Path tmp = tmpDir.resolve(hashOf(key) + "." + PROCESS_TAG + "." + tmpCounter.incrementAndGet() + "s" + TMP_SUFFIX);
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                FileIo.writeFully(ch, 0, encoded);
+                ch.force(false);
+            }
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(tmp);
+            throw e;
+        }
+        fsyncDirectory(target.getParent());
+    }
+
+    private static SumFile.Sum readSum(Path sum) throws IOException {
+        long size = Files.size(sum);
+        if (size > SumFile.MAX_LENGTH) {
+            throw new CorruptObjectFileException(sum.toString(), 0, "record file is " + size + " bytes");
+        }
+        return SumFile.decode(ByteBuffer.wrap(Files.readAllBytes(sum)), sum.toString());
+    }
+
+    /** Inode, size and mtime of a file (not following links), or null if it is not a regular file. */
+    static SumFile.Identity identityOf(Path file) throws IOException {
+        java.util.Map<String, Object> a = Files.readAttributes(file, "unix:ino,size,lastModifiedTime,isRegularFile",
+                LinkOption.NOFOLLOW_LINKS);
+        if (!(Boolean) a.get("isRegularFile")) {
+            return null;
+        }
+        return new SumFile.Identity((Long) a.get("ino"), (Long) a.get("size"),
+                ((FileTime) a.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS));
+    }
+
+    /** Reads every sidecar into the index; quarantines what does not match its file. */
+    private void scanSums() throws IOException {
+        for (Path fan : listDirectory(sumsDir)) {
+            if (!Files.isDirectory(fan)) {
+                continue;
+            }
+            for (Path sum : listDirectory(fan)) {
+                if (!sum.getFileName().toString().endsWith(SUM_SUFFIX)) {
                     continue;
                 }
-                try (DirectoryStream<Path> files = Files.newDirectoryStream(fan, "*" + OBJECT_SUFFIX)) {
-                    for (Path file : files) {
-                        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-                            ObjectInfo info = readInfo(ch, false, null);
-                            if (!file.equals(pathFor(info.key()))) {
-                                throw new CorruptObjectFileException(file.toString(), 0,
-                                        "trailer names key " + info.key() + ", which belongs in " + pathFor(info.key()));
-                            }
-                            long footprint = ch.size();
-                            index.put(info.key().value(), footprint);
-                            usedInBytes += footprint;
-                        } catch (CorruptObjectFileException | TierException e) {
-                            Files.createDirectories(quarantine);
-                            Path moved = quarantine.resolve(file.getFileName());
-                            Files.move(file, moved, StandardCopyOption.REPLACE_EXISTING);
-                            log.warn("local tier {}: {}; moved to {}", name, e.getMessage(), moved);
-                        }
+                SumFile.Sum decoded;
+                try {
+                    decoded = readSum(sum);
+                    ObjectKey key = decoded.info().key();
+                    if (!sum.equals(sumPathOf(key))) {
+                        throw new CorruptObjectFileException(sum.toString(), 0, "it names key " + key
+                                + ", whose record belongs in " + sumPathOf(key));
                     }
+                    if (!decoded.escaped() && KeyPaths.plainRelative(key).isEmpty()) {
+                        throw new CorruptObjectFileException(sum.toString(), 9, "it calls the key " + key
+                                + " plain, which it cannot be");
+                    }
+                    if (decoded.state() != SumFile.STATE_COMMITTED) {
+                        throw new CorruptObjectFileException(sum.toString(), 8, "its conversion was not finished");
+                    }
+                } catch (CorruptObjectFileException e) {
+                    Path moved = moveToQuarantine(sum, sum.getFileName() + "." + System.currentTimeMillis());
+                    log.warn("local tier {}: {}; moved to {}", name, e.getMessage(), moved);
+                    continue;
+                }
+                ObjectKey key = decoded.info().key();
+                Entry entry = new Entry(SumFile.footprint(decoded.info().sizeInBytes(), decoded.recordLength()),
+                        decoded.escaped(), decoded.identity());
+                String problem = checkFile(key, entry);
+                if (problem == null && decoded.identity().size() != decoded.info().sizeInBytes()) {
+                    problem = "its record says " + decoded.info().sizeInBytes() + " bytes, its file has "
+                              + decoded.identity().size();
+                }
+                if (problem != null && problem.endsWith(" is missing")) {
+                    // deleted (or a delete was cut off between the data file and its sidecar)
+                    Files.deleteIfExists(sum);
+                    fsyncDirectory(fan);
+                    log.info("local tier {}: {}: {}; its record was removed", name, key, problem);
+                    continue;
+                }
+                if (problem != null) {
+                    index.put(key.value(), entry);
+                    usedInBytes += entry.footprint();
+                    quarantineLocked(key, entry, problem);
+                    continue;
+                }
+                index.put(key.value(), entry);
+                usedInBytes += entry.footprint();
+            }
+        }
+    }
+
+    private static List<Path> listDirectory(Path dir) throws IOException {
+        List<Path> entries = new ArrayList<>();
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
+            s.forEach(entries::add);
+        }
+        return entries;
+    }
+
+    /**
+     * Converts a root of the former layout ({@code objects/xx/<hash>.obj}, bytes then trailer)
+     * into plain files, crash-safely: for each file a sidecar marked "converting" is written
+     * first (so the trailer may then go), the file is truncated to the object's size, made
+     * read-only and renamed into place, and the sidecar is marked committed. Conversions a crash
+     * cut off are finished first. Returns how many files were converted.
+     */
+    private int convertLegacyRoot() throws IOException {
+        Path legacy = root.resolve(LEGACY_OBJECTS_DIR);
+        if (!Files.isDirectory(legacy, LinkOption.NOFOLLOW_LINKS)) {
+            return 0;
+        }
+        int converted = 0;
+        // 1. conversions that a crash cut off: their sidecars hold the record, the trailer may be gone
+        for (Path fan : listDirectory(sumsDir)) {
+            for (Path sum : Files.isDirectory(fan) ? listDirectory(fan) : List.<Path>of()) {
+                SumFile.Sum decoded;
+                try {
+                    decoded = readSum(sum);
+                } catch (CorruptObjectFileException e) {
+                    continue; // scanSums quarantines it
+                }
+                if (decoded.state() == SumFile.STATE_CONVERTING) {
+                    ObjectKey key = decoded.info().key();
+                    Path file = legacy.resolve(hashOf(key).substring(0, 2)).resolve(hashOf(key) + LEGACY_OBJECT_SUFFIX);
+                    finishConversion(key, decoded.escaped(), decoded.info(), file);
+                    converted++;
                 }
             }
         }
+        // 2. the files not yet started
+        Path quarantine = root.resolve(QUARANTINE_DIR);
+        for (Path fan : listDirectory(legacy)) {
+            if (!Files.isDirectory(fan, LinkOption.NOFOLLOW_LINKS)) {
+                continue;
+            }
+            for (Path file : listDirectory(fan)) {
+                if (!file.getFileName().toString().endsWith(LEGACY_OBJECT_SUFFIX)) {
+                    continue;
+                }
+                ObjectInfo info;
+                try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                    info = readLegacyInfo(ch, false, null);
+                    String expected = hashOf(info.key()) + LEGACY_OBJECT_SUFFIX;
+                    if (!file.getFileName().toString().equals(expected)) {
+                        throw new CorruptObjectFileException(file.toString(), 0,
+                                "trailer names key " + info.key() + ", whose file is " + expected);
+                    }
+                } catch (CorruptObjectFileException | TierException | java.io.EOFException e) {
+                    Files.createDirectories(quarantine);
+                    Path moved = quarantine.resolve(file.getFileName());
+                    Files.move(file, moved, StandardCopyOption.REPLACE_EXISTING);
+                    log.warn("local tier {}: {}; moved to {}", name, e.getMessage(), moved);
+                    continue;
+                }
+                boolean escaped = plainTarget(info.key()) == null;
+                writeSum(info.key(), SumFile.encode(SumFile.STATE_CONVERTING, escaped, SumFile.Identity.UNKNOWN, info));
+                finishConversion(info.key(), escaped, info, file);
+                converted++;
+            }
+        }
+        // 3. the empty former directories
+        for (Path fan : listDirectory(legacy)) {
+            try {
+                Files.delete(fan);
+            } catch (java.nio.file.DirectoryNotEmptyException e) {
+                log.warn("local tier {}: {} holds files that are not objects; left in place", name, fan);
+            }
+        }
+        try {
+            Files.delete(legacy);
+            fsyncDirectory(root);
+        } catch (java.nio.file.DirectoryNotEmptyException e) {
+            // reported above
+        }
+        return converted;
+    }
+
+    /** Steps 2 to 4 of converting one file; idempotent, so a crash anywhere is finished by a rerun. */
+    private void finishConversion(ObjectKey key, boolean escaped, ObjectInfo info, Path legacyFile) throws IOException {
+        Path target = locationOf(key, escaped);
+        if (Files.isRegularFile(legacyFile, LinkOption.NOFOLLOW_LINKS)) {
+            try (FileChannel ch = FileChannel.open(legacyFile, StandardOpenOption.WRITE)) {
+                if (ch.size() > info.sizeInBytes()) {
+                    ch.truncate(info.sizeInBytes());
+                }
+                ch.force(false);
+            }
+            Files.setPosixFilePermissions(legacyFile, READ_ONLY);
+            if (!escaped) {
+                createParents(target.getParent());
+            }
+            Files.move(legacyFile, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            fsyncDirectory(target.getParent());
+            fsyncDirectory(legacyFile.getParent());
+        } else if (!Files.isRegularFile(target, LinkOption.NOFOLLOW_LINKS)) {
+            log.warn("local tier {}: {} was being converted but neither {} nor {} exists; its record is dropped",
+                    name, key, legacyFile, target);
+            Files.deleteIfExists(sumPathOf(key));
+            return;
+        }
+        writeSum(key, SumFile.encode(SumFile.STATE_COMMITTED, escaped, identityOf(target), info));
     }
 }

@@ -52,9 +52,10 @@ class LocalTierCrashTest {
     }
 
     @Test
-    void damagedTrailer_isQuarantinedAtOpen_notDeleted_andOthersStillLoad() throws Exception {
+    void damagedRecord_isQuarantinedAtOpen_notDeleted_andOthersStillLoad() throws Exception {
         ObjectKey good = ObjectKey.of("good");
         ObjectKey bad = ObjectKey.of("bad");
+        Path badSum;
         Path badFile;
         try (LocalTier tier = LocalTier.open(LocalTierConfig.builder(root).build())) {
             for (ObjectKey k : List.of(good, bad)) {
@@ -63,21 +64,26 @@ class LocalTierCrashTest {
                     w.commit().join();
                 }
             }
+            badSum = tier.sumPathOf(bad);
             badFile = tier.pathFor(bad);
         }
-        try (RandomAccessFile f = new RandomAccessFile(badFile.toFile(), "rw")) {
-            f.seek(ObjectFileFormat.alignUp(10_000) + 9); // inside the trailer record's size field
+        try (RandomAccessFile f = new RandomAccessFile(badSum.toFile(), "rw")) {
+            f.seek(SumFile.HEADER_LENGTH + 9); // inside the record's size field
             f.write(0x7f);
         }
         try (LocalTier tier = LocalTier.open(LocalTierConfig.builder(root).build())) {
             assertEquals(1, tier.usage().objectCount());
             assertEquals(Optional.empty(), tier.stat(bad).join());
+            assertEquals(Optional.empty(), tier.plainPath(bad));
             try (ObjectReader r = tier.openReader(good).join()) {
                 assertEquals(10_000, r.info().sizeInBytes());
             }
         }
-        assertTrue(Files.exists(root.resolve(LocalTier.QUARANTINE_DIR).resolve(badFile.getFileName())),
-                "damaged file kept for inspection");
+        try (Stream<Path> s = Files.list(root.resolve(LocalTier.QUARANTINE_DIR))) {
+            assertThat(s.map(p -> p.getFileName().toString()).toList())
+                    .anyMatch(n -> n.startsWith(badSum.getFileName().toString()));
+        }
+        assertTrue(Files.exists(badFile), "the data file of a damaged record is not deleted");
     }
 
     @Test
