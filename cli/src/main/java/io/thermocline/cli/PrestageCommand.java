@@ -91,6 +91,7 @@ import picocli.CommandLine.Parameters;
             "  thermocline prestage /data/llama-3-8b --prefix models/llama-3-8b/ --to local --parallel 8 --verify",
             "  thermocline prestage s3://models/thermocline/llama-3-8b/ --to local --dry-run --order size",
             "  thermocline prestage s3://models/thermocline/llama-3-8b/ --to local --json > result.json",
+            "  vllm serve \"$(thermocline prestage s3://models/thermocline/llama-3-8b/ --to local --print-path)\"",
             "",
             "Exit codes: 0 every object is on the tier; 1 partly done (the table says which failed and why); "
             + "2 usage error (bad option, source, configuration or index JSON; nothing was staged); "
@@ -143,6 +144,11 @@ final class PrestageCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "Print the result as one JSON object on stdout (progress stays on stderr).")
     boolean json;
+
+    @Option(names = "--print-path", description = "Print only the directory where the staged model lies as plain files on stdout "
+            + "(the table goes to stderr), for a loader: vllm serve \"$(thermocline prestage SOURCE --to local --print-path)\". "
+            + "Nothing is printed on stdout unless every object is there (exit 1 then, naming those that are not).")
+    boolean printPath;
 
     @Option(names = "--progress-interval", defaultValue = "5s", paramLabel = "DURATION", converter = DurationConverter.class,
             description = "When stderr is not a terminal, print a progress line this often (default: ${DEFAULT-VALUE}).")
@@ -197,7 +203,12 @@ final class PrestageCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cmd, "--to: '" + to + "' is the backing tier, where objects are already "
                     + "(expected: one of " + names.subList(0, names.size() - 1) + ")");
         }
-        PrintWriter out = cmd.getOut();
+        if (printPath && (json || dryRun)) {
+            throw new CommandLine.ParameterException(cmd, "--print-path: with " + (json ? "--json" : "--dry-run")
+                    + " (expected: one of them; --json has the path as \"path\")");
+        }
+        // with --print-path, stdout carries only the path, so that a shell can pass it on
+        PrintWriter out = printPath ? cmd.getErr() : cmd.getOut();
         PrintStream err = System.err;
         TierEngine engine;
         try {
@@ -248,7 +259,23 @@ final class PrestageCommand implements Callable<Integer> {
             // a tier that went away while staging is exit 3 (as one that is down at the start): the
             // remedy is the tier, not the objects; any other failure leaves the run partly done (1)
             int code = failed == 0 ? 0 : outcomes.stream().anyMatch(Outcome::unavailable) ? 3 : 1;
-            print(plan, outcomes, seconds, code, out, engine.isOwner());
+            PathCommand.Located where = null;
+            if (engine.keepsPlainFiles(to)) {
+                List<ObjectKey> keys = plan.items().stream().map(Item::key).toList();
+                where = PathCommand.locate(engine, to, keys, false);
+            } else if (printPath) {
+                throw new CommandLine.ParameterException(cmd, "--print-path: tier " + to + " keeps no plain files (expected: --to a local tier)");
+            }
+            print(plan, outcomes, seconds, code, out, engine.isOwner(), where);
+            if (printPath) {
+                if (where.complete()) {
+                    cmd.getOut().println(where.path());
+                    cmd.getOut().flush();
+                } else {
+                    PathCommand.reportMissing(cmd.getErr(), plan.description(), to, where);
+                    code = code == 0 ? 1 : code;
+                }
+            }
             return code;
         } finally {
             try {
@@ -279,7 +306,7 @@ final class PrestageCommand implements Callable<Integer> {
             String result = tiers.contains(to) ? "already" : it.file() != null && st.isEmpty() ? "would put" : "would stage";
             outcomes.add(new Outcome(it, result, "", tiers, 0, ""));
         }
-        print(plan, outcomes, 0, 0, out, engine.isOwner());
+        print(plan, outcomes, 0, 0, out, engine.isOwner(), null);
         return 0;
     }
 
@@ -497,7 +524,8 @@ final class PrestageCommand implements Callable<Integer> {
 
     // ------------------------------------------------------------------ output
 
-    private void print(Plan plan, List<Outcome> outcomes, double seconds, int code, PrintWriter out, boolean owner) {
+    private void print(Plan plan, List<Outcome> outcomes, double seconds, int code, PrintWriter out, boolean owner,
+                       PathCommand.Located where) {
         long bytes = outcomes.stream().filter(o -> o.result().equals("staged") || o.result().equals("put"))
                 .mapToLong(o -> o.item().size()).sum();
         if (json) {
@@ -529,6 +557,10 @@ final class PrestageCommand implements Callable<Integer> {
             root.put("bytes_copied", bytes);
             root.put("seconds", Math.round(seconds * 1000) / 1000.0);
             root.put("exit_code", code);
+            if (where != null) {
+                // the directory where the model lies as plain files; null unless every object is there
+                root.put("path", where.complete() ? where.path().toString() : null);
+            }
             out.println(root.toString());
             out.flush();
             return;

@@ -641,6 +641,30 @@ public final class TierEngine implements AutoCloseable {
         return o != null ? o.evict(key, t) : request(RequestType.EVICT, key, t.id, 0).thenApply(r -> true);
     }
 
+    /**
+     * Where {@code key} lies as a plain file on tier {@code tierName}: a file that holds exactly the
+     * object's bytes, which any program may open or memory-map. Empty when that tier holds no
+     * committed current copy, when the key has no plain path (an escaped name), or when the file
+     * was changed behind the tier's back. Blocking (stats the file).
+     *
+     * @throws io.thermocline.tier.InvalidArgumentException if there is no such tier, or it keeps no plain files
+     */
+    public Optional<java.nio.file.Path> plainPath(ObjectKey key, String tierName) {
+        checkOpen();
+        EngineTier t = tier(tierName);
+        if (!keepsPlainFiles(tierName)) {
+            throw InvalidArgumentException.of("tier", "'" + tierName + "' (" + t.definition.description() + ")",
+                    "a tier that keeps objects as plain files, such as a local tier");
+        }
+        return ((io.thermocline.tier.local.LocalTier) t.tier).plainPath(key);
+    }
+
+    /** Whether tier {@code tierName} is open in this process and keeps its objects as plain files. */
+    public boolean keepsPlainFiles(String tierName) {
+        checkOpen();
+        return tier(tierName).tier instanceof io.thermocline.tier.local.LocalTier;
+    }
+
     /** What the engine knows of the object, or empty. */
     public CompletableFuture<Optional<ObjectStatus>> stat(ObjectKey key) {
         checkOpen();
