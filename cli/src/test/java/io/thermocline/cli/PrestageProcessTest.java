@@ -222,7 +222,7 @@ class PrestageProcessTest {
         Run dry = run("prestage", src, "--to", "local", "--config", conf.toString(), "--dry-run", "--json");
         assertEquals(0, dry.code(), dry.err());
         JsonNode plan = dry.json();
-        assertEquals(4, plan.get("objects").size(), "the index and its three shards; README.md is not named by the index");
+        assertEquals(5, plan.get("objects").size(), "the index, its three shards and README.md: a prefix is staged whole");
         for (JsonNode o : plan.get("objects")) {
             assertEquals("would stage", o.get("result").asText());
         }
