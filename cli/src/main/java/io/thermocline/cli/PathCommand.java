@@ -43,6 +43,8 @@ import picocli.CommandLine.Parameters;
             "  .../model.safetensors.index.json   (s3:// or a key) the index and the shards its weight_map names",
             "  KEY_PREFIX/              a key prefix, such as models/llama-3-8b/ (keys as the engine names them)",
             "",
+            "The model's objects are those prestage selects from SOURCE (every object of the prefix by default; "
+            + "--index-only, --include and --exclude as for prestage).",
             "The path is printed only when every object of the model is on the tier as a plain file that holds exactly "
             + "the object's bytes (staged, current, not changed behind the engine's back, and with a key that can be a "
             + "plain path). Otherwise stdout stays empty and stderr names each object that is not (yet) there and why: "
@@ -56,6 +58,7 @@ import picocli.CommandLine.Parameters;
             "Examples:",
             "  thermocline path s3://models/thermocline/llama-3-8b/ --config /etc/thermocline.yaml",
             "  thermocline path models/llama-3-8b/ --tier local --json",
+            "  thermocline path s3://models/thermocline/llama-3-8b/ --exclude '*.bin'   (the selection prestage was given)",
             "  vllm serve \"$(thermocline path s3://models/thermocline/llama-3-8b/)\"",
             "  python -c 'from safetensors import safe_open; ...' \"$(thermocline path models/llama-3-8b/)\"",
             "",
@@ -79,8 +82,9 @@ final class PathCommand implements Callable<Integer> {
             description = "The tier whose plain files to look at (default: ${DEFAULT-VALUE}).")
     String tier;
 
-    @Option(names = "--all", description = "Every object under the prefix, even when an index names the shards (as prestage --all).")
-    boolean all;
+    /** The same selection as prestage's (--index-only, --include, --exclude), so that path checks what prestage staged. */
+    @Mixin
+    ModelSelection.Options selectionOptions;
 
     @Option(names = "--json", description = "Print one JSON object on stdout: path (null unless every object is there), objects, missing.")
     boolean json;
@@ -128,7 +132,7 @@ final class PathCommand implements Callable<Integer> {
             }
             PrestageCommand.Plan plan;
             try {
-                plan = src.resolve(engine, config, all);
+                plan = src.resolve(engine, config, selectionOptions.selection());
             } catch (PrestageCommand.SourceException e) {
                 throw new CommandLine.ParameterException(cmd, e.getMessage());
             }

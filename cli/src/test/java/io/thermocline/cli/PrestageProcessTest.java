@@ -222,7 +222,7 @@ class PrestageProcessTest {
         Run dry = run("prestage", src, "--to", "local", "--config", conf.toString(), "--dry-run", "--json");
         assertEquals(0, dry.code(), dry.err());
         JsonNode plan = dry.json();
-        assertEquals(4, plan.get("objects").size(), "the index and its three shards; README.md is not named by the index");
+        assertEquals(5, plan.get("objects").size(), "the index, its three shards and README.md: a prefix is staged whole");
         for (JsonNode o : plan.get("objects")) {
             assertEquals("would stage", o.get("result").asText());
         }
@@ -541,7 +541,7 @@ class PrestageProcessTest {
         Files.writeString(model.resolve("notes.txt"), "not a shard");
         Files.writeString(model.resolve(PrestageCommand.INDEX_NAME),
                 "{\"weight_map\": {\"x\": \"b.safetensors\", \"y\": \"a.safetensors\"}}");
-        Run r = run("prestage", model.toString(), "--to", "fabric", "--order", "size", "--config", conf.toString(), "--json");
+        Run r = run("prestage", model.toString(), "--to", "fabric", "--order", "size", "--index-only", "--config", conf.toString(), "--json");
         assertEquals(0, r.code(), r.err());
         JsonNode objects = r.json().get("objects");
         assertEquals(List.of("tiny/a.safetensors", "tiny/b.safetensors", "tiny/" + PrestageCommand.INDEX_NAME),
@@ -549,7 +549,7 @@ class PrestageProcessTest {
         for (JsonNode o : objects) {
             assertThat(o.get("tiers").toString()).contains("fabric");
         }
-        Run again = run("prestage", model.toString(), "--to", "fabric", "--config", conf.toString(), "--json");
+        Run again = run("prestage", model.toString(), "--to", "fabric", "--index-only", "--config", conf.toString(), "--json");
         assertEquals(3, again.json().get("already").asInt());
         // the same key with other bytes of the same size is not taken for the object the engine holds
         byte[] changed = new byte[1_000_000];
