@@ -8,6 +8,7 @@ bench/loader.sh.
   model_tool.py check STAGED ORIGINAL          every tensor of STAGED (safe_open, framework="np") equals ORIGINAL's
   model_tool.py hold STAGED SHARD ORIGINAL     maps SHARD, says MAPPED, waits for a line, then reads and checks it
   model_tool.py load DIR                       load_file of every shard (for timing); prints tensors and bytes
+  model_tool.py write-big DIR TOTAL_MIB SHARDS a larger model of float16 and float32 tensors (for bench/loader.sh)
 """
 import json
 import os
@@ -123,6 +124,28 @@ def hold(staged, shard, original):
         print("OK read", len(want), "tensors after the file was", "kept" if exists else "unlinked", flush=True)
 
 
+def write_big(out, total_mib, shards):
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(7)
+    weight_map = {}
+    per = (total_mib << 20) // shards
+    for i in range(1, shards + 1):
+        name = "model-%05d-of-%05d.safetensors" % (i, shards)
+        tensors = {}
+        for j in range(8):  # 8 tensors a shard, alternating float16 and float32
+            n = per // 8
+            if j % 2 == 0:
+                tensors["layers.%d.%d.weight" % (i, j)] = rng.integers(0, 65535, size=n // 2, dtype=np.uint16).view(np.float16)
+            else:
+                tensors["layers.%d.%d.weight" % (i, j)] = rng.integers(0, 2 ** 32 - 1, size=n // 4, dtype=np.uint32).view(np.float32)
+        save_file(tensors, os.path.join(out, name))
+        weight_map.update({k: name for k in tensors})
+    with open(os.path.join(out, INDEX), "w") as f:
+        json.dump({"metadata": {"total_size": total_mib << 20}, "weight_map": weight_map}, f)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump({"architectures": ["BenchForCausalLM"]}, f)
+
+
 def load(directory):
     tensors = 0
     nbytes = 0
@@ -147,6 +170,8 @@ def main(argv):
         check(argv[2], argv[3])
     elif cmd == "hold":
         hold(argv[2], argv[3], argv[4])
+    elif cmd == "write-big":
+        write_big(argv[2], int(argv[3]), int(argv[4]))
     elif cmd == "load":
         load(argv[2])
     else:
