@@ -262,7 +262,7 @@ class TierEngineTest {
             return tiersOf(e, "idle/y").equals(List.of("s3"));
         });
         assertEquals(List.of("fabric"), tiersOf(e, "scratch/x"));
-        try (var files = Files.walk(dir.resolve("local").resolve("objects"))) {
+        try (var files = Files.walk(dir.resolve("local").resolve("files"))) {
             assertEquals(0, files.filter(Files::isRegularFile).count(), "copies left on the local tier");
         }
     }

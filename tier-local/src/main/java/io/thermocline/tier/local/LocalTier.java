@@ -212,35 +212,40 @@ public final class LocalTier implements Tier {
     @Override
     public CompletableFuture<Optional<ObjectInfo>> stat(ObjectKey key) {
         return async("stat " + key, () -> {
-            Entry entry = current(key);
-            if (entry == null) {
-                return Optional.empty();
-            }
-            ObjectInfo info = infoOf(key, entry);
-            return Optional.ofNullable(info);
+            Current current = currentWithInfo(key);
+            return current == null ? Optional.<ObjectInfo>empty() : Optional.of(current.info());
         });
     }
 
     @Override
     public CompletableFuture<ObjectReader> openReader(ObjectKey key) {
         return async("open " + key, () -> {
-            Entry entry = current(key);
-            if (entry == null) {
-                throw new ObjectNotFoundException(name, key);
+            Current current = null;
+            FileChannel ch = null;
+            for (int attempt = 0; attempt < 8 && ch == null; attempt++) {
+                current = currentWithInfo(key);
+                if (current == null) {
+                    throw new ObjectNotFoundException(name, key);
+                }
+                Path path = locationOf(key, current.entry().escaped());
+                FileChannel opened;
+                try {
+                    opened = FileChannel.open(path, dataOptions(StandardOpenOption.READ));
+                } catch (NoSuchFileException e) {
+                    continue; // deleted or replaced meanwhile: look again
+                }
+                if (index.get(key.value()) == current.entry() && current.entry().identity().equals(identityOf(path))) {
+                    ch = opened;
+                } else {
+                    opened.close(); // replaced meanwhile: look again
+                }
             }
-            FileChannel ch;
-            try {
-                ch = FileChannel.open(locationOf(key, entry.escaped()), dataOptions(StandardOpenOption.READ));
-            } catch (NoSuchFileException e) {
+            if (ch == null) {
                 throw new ObjectNotFoundException(name, key);
             }
             boolean success = false;
             try {
-                ObjectInfo info = infoOf(key, entry);
-                if (info == null || current(key) != entry) {
-                    throw new ObjectNotFoundException(name, key); // quarantined or replaced meanwhile
-                }
-                LocalObjectReader reader = new LocalObjectReader(this, info, ch, entry);
+                LocalObjectReader reader = new LocalObjectReader(this, current.info(), ch, current.entry());
                 success = true;
                 return reader;
             } finally {
@@ -869,25 +874,59 @@ public final class LocalTier implements Tier {
         return null;
     }
 
-    /** Reads an entry's sidecar; quarantines the object and returns null if it is damaged. */
-    private ObjectInfo infoOf(ObjectKey key, Entry entry) throws IOException {
-        Path sum = sumPathOf(key);
-        try {
-            SumFile.Sum decoded = readSum(sum);
-            if (!decoded.info().key().equals(key) || !decoded.identity().equals(entry.identity())) {
-                if (index.get(key.value()) != entry) {
-                    return null; // replaced meanwhile
-                }
-                throw new CorruptObjectFileException(sum.toString(), 0, "it names key " + decoded.info().key()
-                        + " and file " + decoded.identity() + ", expected " + key + " and " + entry.identity());
+    /** A committed object whose file and record agree. */
+    private record Current(Entry entry, ObjectInfo info) {
+    }
+
+    /**
+     * The entry and record of a key whose data file and sidecar both match the index; quarantines
+     * the object if they do not (deciding under the namespace lock, where no publish is half done)
+     * and returns null. Blocking.
+     */
+    private Current currentWithInfo(ObjectKey key) throws IOException {
+        for (int attempt = 0; attempt < 8; attempt++) {
+            Entry entry = current(key);
+            if (entry == null) {
+                return null;
             }
-            return decoded.info();
-        } catch (NoSuchFileException e) {
-            return null; // deleted meanwhile
-        } catch (CorruptObjectFileException e) {
-            quarantine(key, entry, e.getMessage());
-            return null;
+            try {
+                SumFile.Sum sum = readSum(sumPathOf(key));
+                if (matches(sum, key, entry)) {
+                    return new Current(entry, sum.info());
+                }
+            } catch (NoSuchFileException | CorruptObjectFileException e) {
+                // decided below
+            }
+            namespace.lock();
+            try {
+                if (index.get(key.value()) != entry) {
+                    continue; // replaced or deleted meanwhile: look again
+                }
+                String problem;
+                try {
+                    SumFile.Sum sum = readSum(sumPathOf(key));
+                    if (matches(sum, key, entry)) {
+                        return new Current(entry, sum.info());
+                    }
+                    problem = "its record " + sumPathOf(key) + " names key " + sum.info().key() + " and file "
+                              + sum.identity() + ", expected " + entry.identity();
+                } catch (NoSuchFileException e) {
+                    problem = "its record " + sumPathOf(key) + " is missing";
+                } catch (CorruptObjectFileException e) {
+                    problem = e.getMessage();
+                }
+                quarantineLocked(key, entry, problem);
+                return null;
+            } finally {
+                namespace.unlock();
+            }
         }
+        return null;
+    }
+
+    private static boolean matches(SumFile.Sum sum, ObjectKey key, Entry entry) {
+        return sum.state() == SumFile.STATE_COMMITTED && sum.info().key().equals(key)
+               && sum.identity().equals(entry.identity()) && sum.escaped() == entry.escaped();
     }
 
     /** Quarantines a key if its index entry is still {@code entry}: a reader found its bytes damaged. */
