@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -442,8 +443,11 @@ public final class KernelGuest implements AutoCloseable {
 
     /**
      * Connects the guest kernel's NVMe/TCP host to subsystem {@code nqn} at {@code address:port}
-     * ({@code nvme connect}, one I/O queue per guest CPU) and waits up to 10 s for the controller to
-     * be live with at least one namespace.
+     * ({@code nvme connect}, one I/O queue per guest CPU) and waits up to 10 s (scaled by
+     * {@link TestTimeouts}) for the controller to be live with a block device for every namespace
+     * in its active namespace list ({@code nvme list-ns}, Identify CNS 02h, NVMe Base 2.0 §5.17.2.2).
+     * The kernel attaches namespaces one by one from a scan work item after the connect returns,
+     * so the first block device to appear says nothing about the others.
      */
     public NvmeConnection nvmeConnect(String address, int port, String nqn, boolean headerDigest, boolean dataDigest)
             throws IOException {
@@ -469,6 +473,7 @@ public final class KernelGuest implements AutoCloseable {
                 tries=0
                 while :; do
                   ctrl=
+                  active=
                   for c in /sys/class/nvme/nvme*; do
                     [ "$(cat "$c/subsysnqn" 2>/dev/null)" = "%3$s" ] || continue
                     [ "$(cat "$c/transport" 2>/dev/null)" = tcp ] || continue
@@ -478,24 +483,38 @@ public final class KernelGuest implements AutoCloseable {
                     esac
                   done
                   namespaces=
+                  nsids=" "
                   for b in /sys/block/nvme*; do
                     name=${b##*/}
                     case "$name" in nvme*c*) continue ;; esac
                     [ "$(cat "$b/device/subsysnqn" 2>/dev/null)" = "%3$s" ] || continue
                     nsid=$(cat "$b/nsid" 2>/dev/null || echo "${name##*n}")
                     namespaces="$namespaces namespace=/dev/$name,$nsid,$(cat "$b/queue/logical_block_size"),$(cat "$b/size")"
+                    nsids="$nsids$nsid "
                   done
+                  # every active namespace of the controller must have its block device: the
+                  # kernel's scan attaches them one at a time after the connect has returned
+                  complete=
                   if [ -n "$ctrl" ] && [ -n "$namespaces" ]; then
+                    complete=yes
+                    if active=$(nvme list-ns "/dev/$ctrl" 2>/dev/null); then
+                      for hex in $(echo "$active" | sed -n 's/^\\[ *[0-9]*\\]: *0x\\([0-9a-fA-F]*\\).*$/\\1/p'); do
+                        case "$nsids" in *" $((0x$hex)) "*) ;; *) complete= ;; esac
+                      done
+                    fi
+                  fi
+                  if [ -n "$complete" ]; then
                     echo "controller=$ctrl"
                     for n in $namespaces; do echo "$n"; done
                     exit 0
                   fi
                   tries=$((tries + 1))
-                  [ "$tries" -le 100 ] || { echo "connected, but no live controller with namespaces"; exit 1; }
+                  [ "$tries" -le %5$d ] || { echo "connected, but no live controller with all its active namespaces" \\
+                      "(controller: ${ctrl:-none}; block devices:${namespaces:- none}; active list: $active)"; exit 1; }
                   sleep 0.1
                 done
                 """.formatted(address, port, nqn, (headerDigest ? "-g " : "") + (dataDigest ? "-G " : "")
-                + String.join(" ", extraOptions));
+                + String.join(" ", extraOptions), TestTimeouts.millis(10) / 100);
         String output = execOk(script, DEFAULT_TIMEOUT).output();
         Matcher controller = Pattern.compile("(?m)^controller=(\\S+)$").matcher(output);
         if (!controller.find()) {
