@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -65,7 +66,7 @@ class DemoCommandTest {
         // nothing left running: both servers' ports refuse connections, and no server or host threads remain
         assertRefused(port(text, "embedded S3 server at http://127\\.0\\.0\\.1:(\\d+)"));
         assertRefused(port(text, "NVMe/TCP target at 127\\.0\\.0\\.1:(\\d+)"));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
         List<String> left;
         do {
             left = Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive).map(Thread::getName)

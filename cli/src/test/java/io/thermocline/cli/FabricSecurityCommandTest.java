@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import io.thermocline.nvmeof.auth.DhchapSecret;
 import io.thermocline.nvmeof.auth.TlsPsk;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -57,7 +58,7 @@ class FabricSecurityCommandTest {
         cl.setErr(new PrintWriter(serveErr, true));
         serving = Thread.ofPlatform().start(() -> cl.execute("--port", "0", "--nqn", NQN, "--file", dir.resolve("ns").toString(),
                 "--size", "4MiB", "--config", config.toString()));
-        long deadline = System.nanoTime() + 30_000_000_000L;
+        long deadline = System.nanoTime() + TestTimeouts.seconds(30).toNanos();
         while (!serveOut.toString().contains("\n") && serving.isAlive() && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }

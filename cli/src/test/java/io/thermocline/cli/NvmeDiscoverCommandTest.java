@@ -8,6 +8,7 @@ import io.thermocline.nvmeof.target.DiscoveryReferral;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -144,7 +145,7 @@ class NvmeDiscoverCommandTest {
     void persistent_printsASubsystemAddedWhileConnected() throws Exception {
         CompletableFuture<Integer> code = CompletableFuture.supplyAsync(() -> run("nvme", "discover", "-a", "127.0.0.1", "-s",
                 Integer.toString(port(first)), "-q", HOST, "-p", "-k", "2", "--exit-after", "6s"));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
         while (!out.toString().contains("Generation counter 1") && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }

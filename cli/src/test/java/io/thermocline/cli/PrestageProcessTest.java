@@ -15,6 +15,7 @@ import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.s3.EmbeddedS3Server;
 import io.thermocline.tier.s3.S3Tier;
 import io.thermocline.tier.s3.S3TierConfig;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -500,7 +501,7 @@ class PrestageProcessTest {
             try (BufferedReader err = awaitProgress(p, 40)) {
                 CompletableFuture.runAsync(() -> read(p.getErrorStream()));
                 // the uploads at 12 MiB/s take seconds: kill once the puts have checkpointed, before they commit
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                long deadline = System.nanoTime() + TestTimeouts.seconds(20).toNanos();
                 while (putRecords() < 2 && p.isAlive() && System.nanoTime() < deadline) {
                     Thread.sleep(20);
                 }

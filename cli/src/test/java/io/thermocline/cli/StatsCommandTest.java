@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.StringWriter;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -74,7 +75,7 @@ class StatsCommandTest {
             assertThat(err.toString()).contains("--bs 4096 / --size 8388608");
         }
         // the refused runs had connected: their event loops are stopped, not left behind
-        long deadline = System.nanoTime() + 5_000_000_000L;
+        long deadline = System.nanoTime() + TestTimeouts.seconds(5).toNanos();
         while (hostLoopThreads() > 0 && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }

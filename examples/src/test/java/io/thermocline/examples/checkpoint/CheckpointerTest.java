@@ -8,10 +8,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.thermocline.engine.ObjectStatus;
 import io.thermocline.engine.TierEngine;
 import io.thermocline.examples.EmbeddedTiers;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -52,14 +54,8 @@ class CheckpointerTest {
         tiers.close();
     }
 
-    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(20);
-        }
+    private static void await(String what, BooleanSupplier condition) {
+        TestTimeouts.await(what, Duration.ofSeconds(60), condition);
     }
 
     private void runTo(long step) {

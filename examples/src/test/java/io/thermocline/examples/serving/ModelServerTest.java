@@ -10,6 +10,7 @@ import io.thermocline.engine.TierEngine;
 import io.thermocline.examples.EmbeddedTiers;
 import io.thermocline.placement.Rule;
 import io.thermocline.tier.ObjectKey;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
@@ -194,7 +195,7 @@ class ModelServerTest {
     }
 
     private static void awaitReads(AtomicLong reads, long atLeast) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(30).toNanos();
         while (reads.get() < atLeast) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("serving reads stalled at " + reads.get());

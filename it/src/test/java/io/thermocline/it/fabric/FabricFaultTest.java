@@ -15,6 +15,7 @@ import io.thermocline.nvmeof.pdu.AnaState;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -120,14 +121,8 @@ class FabricFaultTest {
         p.reset();
     }
 
-    private static void await(BooleanSupplier condition, long seconds, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not within " + seconds + " s: " + what);
-            }
-            Thread.sleep(20);
-        }
+    private static void await(BooleanSupplier condition, long seconds, String what) {
+        TestTimeouts.await(what, Duration.ofSeconds(seconds), condition);
     }
 
     private void finish(WriteLoad load, boolean errorsAllowed) throws Exception {
@@ -149,8 +144,7 @@ class FabricFaultTest {
         load.start();
         Thread.sleep(1500);
         down(proxyA);
-        Thread.sleep(1000);
-        assertEquals(NvmeTcpController.State.RECONNECTING, d.paths().getFirst().state());
+        await(() -> d.paths().getFirst().state() == NvmeTcpController.State.RECONNECTING, 10, "path A reconnecting");
         proxyA.refuse(false);
         await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE, 10, "path A reconnected");
         Thread.sleep(1000);
@@ -234,8 +228,7 @@ class FabricFaultTest {
         Thread.sleep(2000);
         long before = load.acks();
         first.kill();
-        Thread.sleep(1000);
-        assertEquals(NvmeTcpController.State.RECONNECTING, c.state());
+        await(() -> c.state() == NvmeTcpController.State.RECONNECTING, 10, "the host reconnecting to the killed target");
         TargetProcess second = TargetProcess.start(file, SIZE, NQN, host.hostNqn(), port);
         closing.add(second);
         await(() -> c.state() == NvmeTcpController.State.LIVE, 15, "reconnected to the restarted target");
@@ -271,7 +264,8 @@ class FabricFaultTest {
             long refusedA = targetA.anaRefusals();
             long refusedB = targetB.anaRefusals();
             long acks = load.acks();
-            Thread.sleep(700);
+            // a window of writes long enough to have reached the refused path, had the host still used it
+            await(() -> load.acks() > acks + DEPTH, 10, "writes going on with A " + step[0] + ", B " + step[1]);
             assertEquals(refusedA, targetA.anaRefusals(), "I/O sent to A while the host knew it was " + step[0]);
             assertEquals(refusedB, targetB.anaRefusals(), "I/O sent to B while the host knew it was " + step[1]);
             assertTrue(load.acks() > acks, "writes went on with A " + step[0] + ", B " + step[1]);

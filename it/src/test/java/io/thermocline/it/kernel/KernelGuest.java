@@ -196,10 +196,10 @@ public final class KernelGuest implements AutoCloseable {
             hook = new Thread(() -> kill(started), "kernel-guest-kill-" + qemu.pid());
             Runtime.getRuntime().addShutdownHook(hook);
 
-            long deadline = System.nanoTime() + options.bootTimeout.toNanos();
+            long deadline = System.nanoTime() + TestTimeouts.scaled(options.bootTimeout).toNanos();
             channel = awaitCommandSocket(qemu, commandSocket, qemuLog, deadline);
             awaitReady(qemu, console, qemuLog, deadline);
-            GuestChannel.Answer ping = channel.exec("echo pong", Duration.ofSeconds(20));
+            GuestChannel.Answer ping = channel.exec("echo pong", TestTimeouts.seconds(20));
             if (ping.exitCode() != 0 || !new String(ping.output(), StandardCharsets.UTF_8).trim().equals("pong")) {
                 throw new IOException("the guest booted but does not answer commands properly: " + ping);
             }
@@ -293,18 +293,18 @@ public final class KernelGuest implements AutoCloseable {
         return workDir.resolve("console.log");
     }
 
-    /** Runs {@code command} with the guest's {@code sh} (busybox), waiting at most 60 s. */
+    /** Runs {@code command} with the guest's {@code sh} (busybox), waiting at most 60 s (scaled). */
     public ExecResult exec(String command) throws IOException {
         return exec(command, DEFAULT_TIMEOUT);
     }
 
     /**
      * Runs {@code command} with the guest's {@code sh} (busybox) as root; the guest kills it after
-     * {@code timeout}. Commands run one at a time. A command that leaves a process in the background
-     * must redirect that process's output.
+     * {@code timeout} multiplied by the test-wide scale ({@link TestTimeouts}). Commands run one at a
+     * time. A command that leaves a process in the background must redirect that process's output.
      */
     public ExecResult exec(String command, Duration timeout) throws IOException {
-        GuestChannel.Answer answer = channel.exec(command, timeout);
+        GuestChannel.Answer answer = channel.exec(command, TestTimeouts.scaled(timeout));
         return new ExecResult(command, answer.exitCode(), new String(answer.output(), StandardCharsets.UTF_8),
                 answer.elapsed());
     }

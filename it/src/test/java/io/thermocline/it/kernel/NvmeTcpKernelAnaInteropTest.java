@@ -9,6 +9,7 @@ import io.thermocline.nvmeof.pdu.AnaState;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.net.InetAddress;
@@ -97,7 +98,7 @@ class NvmeTcpKernelAnaInteropTest {
     }
 
     private static void awaitAnaState(KernelGuest guest, String ctrl, String expected) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(15).toNanos();
         String state = anaState(guest, ctrl);
         while (!state.equals(expected) && System.nanoTime() < deadline) {
             Thread.sleep(200);

@@ -22,6 +22,7 @@ import io.thermocline.nvmeof.host.NvmeTcpHostOptions;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -309,7 +310,7 @@ class NvmeTcpKernelAuthInteropTest {
             // rewriting the host secret (the same one) makes Linux re-authenticate every queue of the controller
             guest.execOk("printf '%s' '" + KEYS.host(name) + "' > /sys/class/nvme/" + conn.controller() + "/dhchap_secret",
                     Duration.ofSeconds(30));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(60).toNanos();
             while (javaTarget.authentications() < before + queues && System.nanoTime() < deadline) {
                 Thread.sleep(50);
             }

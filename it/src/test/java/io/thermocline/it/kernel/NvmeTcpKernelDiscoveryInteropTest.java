@@ -18,6 +18,7 @@ import io.thermocline.nvmeof.target.DiscoveryReferral;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -145,7 +146,7 @@ class NvmeTcpKernelDiscoveryInteropTest {
             assertTrue(reread.contains(JAVA_NQN + "late"), "the persistent controller's log lists the new subsystem: " + reread);
             if (traced) {
                 String trace = "";
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
                 while (!trace.contains("0x70f002") && System.nanoTime() < deadline) {
                     Thread.sleep(200);
                     trace = guest.execOk("cat /sys/kernel/tracing/trace", Duration.ofSeconds(10)).output();

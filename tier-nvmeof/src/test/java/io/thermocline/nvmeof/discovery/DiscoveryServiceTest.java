@@ -19,6 +19,7 @@ import io.thermocline.nvmeof.target.DiscoveryReferral;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.ByteBuffer;
@@ -160,7 +161,7 @@ class DiscoveryServiceTest {
                 .identity(HOST_A).nrIoQueues(1).ctrlLossTimeout(Duration.ZERO).build();
         try (NvmeTcpController c = NvmeTcpController.connectAndWait(loops, o)) {
             assertTrue(t.removeSubsystem("nqn.2026-11.io.thermocline:going"));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
             while (c.state() == NvmeTcpController.State.LIVE && System.nanoTime() < deadline) {
                 c.nextChange().completeOnTimeout(null, 100, TimeUnit.MILLISECONDS).join();
             }
@@ -358,7 +359,7 @@ class DiscoveryServiceTest {
             assertNotNull(changes.poll(5, TimeUnit.SECONDS));
             proxy.refuse(true);
             proxy.reset();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
             while (d.discoveryController().state() == NvmeTcpController.State.LIVE && System.nanoTime() < deadline) {
                 Thread.sleep(20);
             }

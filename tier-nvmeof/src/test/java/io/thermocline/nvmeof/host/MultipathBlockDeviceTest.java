@@ -13,6 +13,7 @@ import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
 import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.local.FileBlockDevice;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -136,7 +137,7 @@ class MultipathBlockDeviceTest {
     }
 
     private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(5).toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("not within 5 s: " + what);
@@ -279,7 +280,7 @@ class MultipathBlockDeviceTest {
         a.anaState(NQN, 7, AnaState.CHANGE);
         await(() -> d.paths().getFirst().ana() == AnaState.CHANGE, "the notice");
         writeMany(d, 20, 1);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(5).toNanos();
         while (d.controllers().getFirst().reconnectAttempts() == 0 && d.paths().getFirst().state() == NvmeTcpController.State.LIVE
                 && System.nanoTime() < deadline) {
             Thread.sleep(20);

@@ -10,6 +10,7 @@ import io.thermocline.nvmeof.auth.DhGroup;
 import io.thermocline.nvmeof.auth.DhchapHash;
 import io.thermocline.nvmeof.auth.DhchapHostConfig;
 import io.thermocline.nvmeof.auth.DhchapSecret;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -74,7 +75,7 @@ class NvmeTcpReauthenticationTest extends SecuredTargetTestBase {
                 int before = verified.get();
                 c.reauthenticate().get(30, java.util.concurrent.TimeUnit.SECONDS);
                 assertTrue(c.isConnected(), "still connected after re-authentication " + round);
-                long deadline = System.nanoTime() + 10_000_000_000L;
+                long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
                 while (verified.get() == before && failures.isEmpty() && System.nanoTime() < deadline) {
                     Thread.sleep(1);
                 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.thermocline.nvmeof.fault.TcpFaultProxy;
 import io.thermocline.tier.TierIoException;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -68,7 +69,7 @@ class NvmeTcpReconnectTest {
             d.write(0, block(1)).join();
             proxy.refuse(true);
             proxy.reset();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(2).toNanos();
             while (c.state() == NvmeTcpController.State.LIVE && System.nanoTime() < deadline) {
                 Thread.sleep(5);
             }
@@ -183,7 +184,7 @@ class NvmeTcpReconnectTest {
             assertTrue(tookMillis < 2000, "failed after " + tookMillis + " ms (expected about fast-io-fail-tmo, 300 ms)");
             assertEquals(NvmeTcpController.State.RECONNECTING, c.state());
             proxy.refuse(false);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(5).toNanos();
             while (c.state() != NvmeTcpController.State.LIVE && System.nanoTime() < deadline) {
                 Thread.sleep(10);
             }

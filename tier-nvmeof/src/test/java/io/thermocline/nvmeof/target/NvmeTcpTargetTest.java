@@ -22,6 +22,7 @@ import io.thermocline.nvmeof.pdu.Sqe;
 import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.local.FileBlockDevice;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.ByteBuffer;
@@ -325,7 +326,7 @@ class NvmeTcpTargetTest {
         h.run(Fabrics.propertySet(NvmeOpcodes.PROPERTY_CC, cc), null, null).assertSuccess();
         long csts = 0;
         // the flush runs off the event loop: poll for a while (a loaded machine may take long)
-        long deadline = System.nanoTime() + 10_000_000_000L;
+        long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
         while (((csts >>> 2) & 3) != 2 && System.nanoTime() < deadline) {
             csts = h.run(Fabrics.propertyGet(NvmeOpcodes.PROPERTY_CSTS), null, null).assertSuccess().result();
             if (((csts >>> 2) & 3) != 2) {
