@@ -71,7 +71,7 @@ class FabricSecurityCommandTest {
     void stop() throws InterruptedException {
         if (serve != null) {
             serve.stop.countDown();
-            serving.join(30_000);
+            serving.join(TestTimeouts.millis(30));
         }
     }
 

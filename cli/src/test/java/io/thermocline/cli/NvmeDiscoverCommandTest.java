@@ -157,7 +157,7 @@ class NvmeDiscoverCommandTest {
         }
         assertThat(out.toString()).contains("Discovery Log Page Change: generation 1 -> 2, 1 new, 0 gone")
                 .contains("+ nvme subsystem nqn.2026-11.io.thermocline:disc-late 127.0.0.1:" + port(first));
-        assertEquals(0, code.get(20, TimeUnit.SECONDS), err.toString());
+        assertEquals(0, code.get(TestTimeouts.millis(20), TimeUnit.MILLISECONDS), err.toString());
         assertTrue(err.toString().isEmpty() || !err.toString().contains("thermocline:"), err.toString());
     }
 }

@@ -77,7 +77,7 @@ class TargetCommandTest {
             }
         } finally {
             serve.stop.countDown();
-            running.join(30_000);
+            running.join(TestTimeouts.millis(30));
         }
         assertThat(running.isAlive()).isFalse();
         assertEquals(0, exit[0]);

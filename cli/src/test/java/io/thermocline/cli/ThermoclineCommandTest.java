@@ -99,7 +99,7 @@ class ThermoclineCommandTest {
             assertEquals("hi", s3.getObjectAsBytes(b -> b.bucket("models").key("a.txt")).asUtf8String());
         } finally {
             serve.stop.countDown();
-            running.join(30_000);
+            running.join(TestTimeouts.millis(30));
         }
         assertThat(running.isAlive()).isFalse();
     }

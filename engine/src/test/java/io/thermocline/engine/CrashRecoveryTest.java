@@ -131,7 +131,7 @@ class CrashRecoveryTest {
                 fail("trial " + trial + ": the owner (pid " + child.pid() + ") outlived SIGKILL");
             }
         }
-        reader.join(10_000);
+        reader.join(TestTimeouts.millis(10));
         out.drainTo(lines);
         return lines;
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.thermocline.tier.testkit.ChildJvm;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -61,7 +62,7 @@ class MultiProcessRegionTest {
         Map<String, Long> finalVersions = new HashMap<>();
         for (int w = 0; w < workers; w++) {
             Process p = children.get(w);
-            String out = outputs.get(w).get(150, TimeUnit.SECONDS);
+            String out = outputs.get(w).get(TestTimeouts.millis(150), TimeUnit.MILLISECONDS);
             assertTrue(p.waitFor(30, TimeUnit.SECONDS));
             assertEquals(0, p.exitValue(), "worker " + w + " failed:\n" + out);
             for (String line : out.split("\n")) {

@@ -3,6 +3,7 @@ package io.thermocline.it.kernel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.BufferedReader;
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -116,7 +117,7 @@ class KernelGuestTest {
                     String line = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8))
                             .readLine();
                     lineRequests.add(line);
-                    twoLineConnections.await(15, TimeUnit.SECONDS);
+                    twoLineConnections.await(TestTimeouts.millis(15), TimeUnit.MILLISECONDS);
                     OutputStream out = socket.getOutputStream();
                     out.write(("pong " + number + " " + line + "\n").getBytes(StandardCharsets.UTF_8));
                     out.flush();

@@ -230,7 +230,7 @@ class NvmeTcpKernelAuthInteropTest {
             assertArrayEquals(data, back.array());
             assertEquals(KernelGuest.sha256(data), guest.sha256Direct(kernelTarget.backingDevice(), offset, data.length));
             // re-authentication: nvmet runs a new transaction on every queue and the association stays
-            c.reauthenticate().get(120, TimeUnit.SECONDS);
+            c.reauthenticate().get(TestTimeouts.millis(120), TimeUnit.MILLISECONDS);
             random.nextBytes(data);
             d.write(offset, ByteBuffer.wrap(data)).join();
             back.clear();

@@ -12,6 +12,7 @@ import io.thermocline.nvmeof.host.NvmeTcpController;
 import io.thermocline.nvmeof.host.NvmeTcpHostOptions;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.VendorIdentify;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -80,7 +81,7 @@ class NvmeTcpKernelLatencyInteropTest {
             ByteBuffer buf = ByteBuffer.allocateDirect(4096);
             for (int i = 0; i < READS; i++) {
                 buf.clear();
-                d.read((long) i * 4096, buf).get(60, TimeUnit.SECONDS);
+                d.read((long) i * 4096, buf).get(TestTimeouts.millis(60), TimeUnit.MILLISECONDS);
             }
             FabricReadLatency.Snapshot s = c.readLatency().snapshot();
             assertEquals(READS, s.reads());

@@ -18,6 +18,7 @@ import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.TierUsage;
 import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.testkit.TestData;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -169,7 +170,7 @@ class BlockTierSpaceTest extends SmallDeviceTestBase {
             TierFullException full = assertThrows(TierFullException.class, () -> TestObjects.join(tier.create(ObjectKey.of("next"), 1)));
             assertEquals(0, full.availableInBytes());
             gate.complete(null);
-            assertTrue(deleting.get(30, TimeUnit.SECONDS));
+            assertTrue(deleting.get(TestTimeouts.millis(30), TimeUnit.MILLISECONDS));
             TestObjects.put(tier, "next", 2, 4L * AU);
         }
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -54,7 +55,7 @@ class TcpFaultProxyTest {
     void stop() throws Exception {
         proxy.close();
         echo.close();
-        acceptor.join(5000);
+        acceptor.join(TestTimeouts.millis(5));
     }
 
     private Socket connect() throws IOException {

@@ -189,7 +189,7 @@ class MultipathBlockDeviceTest {
         assertFalse(w.isDone(), "I/O waits while no path is usable");
         assertEquals(writes, devA.writes.get() + devB.writes.get());
         b.anaState(NQN, 7, AnaState.NON_OPTIMIZED);
-        w.get(5, TimeUnit.SECONDS);
+        w.get(TestTimeouts.millis(5), TimeUnit.MILLISECONDS);
         ByteBuffer back = ByteBuffer.allocateDirect(4096);
         d.read(0, back).join();
         back.flip();
@@ -222,7 +222,7 @@ class MultipathBlockDeviceTest {
         for (int i = 32; i < 96; i++) {
             writes.add(d.write((long) i * 4096, block(100 + i)));  // distinct blocks: concurrent writes to one block have no order
         }
-        CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+        CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)).get(TestTimeouts.millis(10), TimeUnit.MILLISECONDS);
         assertEquals(NvmeTcpController.State.RECONNECTING, d.paths().getFirst().state());
         proxyA.refuse(false);
         await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE, "the path reconnected");

@@ -11,6 +11,7 @@ import io.thermocline.nvmeof.discovery.NvmeDiscovery;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.NvmeStatus;
 import io.thermocline.tier.TierIoException;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -117,7 +118,7 @@ class NvmeTcpHostTest {
             long tookMillis = (System.nanoTime() - start) / 1_000_000;
             assertTrue(e.getMessage().contains("ICResp"), e.getMessage());
             assertTrue(tookMillis >= 450 && tookMillis < 5000, "took " + tookMillis + " ms");
-            t.join(5000);
+            t.join(TestTimeouts.millis(5));
         }
     }
 

@@ -78,7 +78,7 @@ class NvmeTcpReconnectTest {
             Thread.sleep(500);
             assertFalse(w.isDone(), "I/O waits while reconnecting");
             proxy.refuse(false);
-            w.get(10, TimeUnit.SECONDS);
+            w.get(TestTimeouts.millis(10), TimeUnit.MILLISECONDS);
             assertEquals(NvmeTcpController.State.LIVE, c.state());
             assertTrue(c.reconnectAttempts() >= 1);
             ByteBuffer back = ByteBuffer.allocateDirect(8192);
@@ -104,7 +104,7 @@ class NvmeTcpReconnectTest {
                     + " ms (expected about keep-alive-tmo, 1000 ms)");
             assertFalse(w.isDone());
             proxy.heal();
-            w.get(10, TimeUnit.SECONDS);
+            w.get(TestTimeouts.millis(10), TimeUnit.MILLISECONDS);
             ByteBuffer back = ByteBuffer.allocateDirect(4096);
             d.read(8192, back).join();
             back.flip();
@@ -143,7 +143,7 @@ class NvmeTcpReconnectTest {
                 NvmeTcpBlockDevice d = c.openNamespace(1);
                 d.write(0, block(4)).join();
                 long start = System.nanoTime();
-                d.flush().get(10, TimeUnit.SECONDS);
+                d.flush().get(TestTimeouts.millis(10), TimeUnit.MILLISECONDS);
                 long tookMillis = (System.nanoTime() - start) / 1_000_000;
                 assertTrue(tookMillis >= 2400, "flush took " + tookMillis + " ms (expected the target's 2.5 s)");
                 assertEquals(NvmeTcpController.State.LIVE, c.state());
@@ -189,7 +189,7 @@ class NvmeTcpReconnectTest {
                 Thread.sleep(10);
             }
             assertEquals(NvmeTcpController.State.LIVE, c.state(), "reconnect attempts went on");
-            d.read(0, ByteBuffer.allocate(4096)).get(5, TimeUnit.SECONDS);
+            d.read(0, ByteBuffer.allocate(4096)).get(TestTimeouts.millis(5), TimeUnit.MILLISECONDS);
         }
     }
 

@@ -682,7 +682,12 @@ class NvmeTcpTargetTest {
     // ------------------------------------------------------------------ closing
 
     /** Completes writes late, to keep them in flight while the target closes. */
-    private record SlowDevice(BlockDevice inner, long delayMs) implements BlockDevice {
+    private record SlowDevice(BlockDevice inner, long delayMs, java.util.concurrent.atomic.AtomicInteger writesStarted)
+            implements BlockDevice {
+        SlowDevice(BlockDevice inner, long delayMs) {
+            this(inner, delayMs, new java.util.concurrent.atomic.AtomicInteger());
+        }
+
         @Override
         public String name() {
             return inner.name();
@@ -705,6 +710,7 @@ class NvmeTcpTargetTest {
 
         @Override
         public CompletableFuture<Void> write(long offset, ByteBuffer src) {
+            writesStarted.incrementAndGet();
             return CompletableFuture.runAsync(() -> { }, CompletableFuture.delayedExecutor(delayMs, TimeUnit.MILLISECONDS))
                     .thenCompose(v -> inner.write(offset, src));
         }
@@ -735,18 +741,20 @@ class NvmeTcpTargetTest {
         FileBlockDevice kept = FileBlockDevice.open(dir.resolve("kept"), FileBlockDevice.options().sizeInBytes(MIB));
         Namespace owned = file("owned", MIB, 4096);
         try {
-            Namespace slow = Namespace.of(new SlowDevice(kept, 300));
+            SlowDevice slowDevice = new SlowDevice(kept, 300);
+            Namespace slow = Namespace.of(slowDevice);
             fixture.start(targetBuilder().subsystem(subsystem(NQN_A, slow, owned)).shutdownTimeout(java.time.Duration.ofSeconds(5)).build());
             RawHost io = ioQueue(NQN_A, false, false, 8, 0);
             byte[] data = random(4096, 21);
             int cid = io.nextCid();
             io.send(io.encoder.capsuleCmd(io.channel().alloc(), new Sqe().opcode(NvmeOpcodes.IO_WRITE).nsid(1).cdw(12, 0)
                     .sglInCapsule(4096).commandId(cid), Unpooled.wrappedBuffer(data)));
-            Thread.sleep(50);  // the write is with the slow device now
+            TestTimeouts.await("the write reaching the slow device", java.time.Duration.ofSeconds(10),
+                    () -> slowDevice.writesStarted().get() > 0);
             Thread closer = Thread.ofPlatform().start(fixture.target()::close);
             io.await(cid, null).assertSuccess();
             io.awaitClosed(RawHost.TIMEOUT_MS);
-            closer.join(10_000);
+            closer.join(TestTimeouts.millis(10));
             assertFalse(closer.isAlive());
 
             ByteBuffer back = ByteBuffer.allocate(4096);

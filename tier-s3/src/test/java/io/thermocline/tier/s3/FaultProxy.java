@@ -1,5 +1,6 @@
 package io.thermocline.tier.s3;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
@@ -303,7 +304,7 @@ public final class FaultProxy implements AutoCloseable {
         }
         for (Thread t : threads) {
             try {
-                t.join(5000);
+                t.join(TestTimeouts.millis(5));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
