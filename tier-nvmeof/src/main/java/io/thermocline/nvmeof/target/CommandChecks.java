@@ -103,6 +103,27 @@ final class CommandChecks {
         return (sqe.cdw(10) & 0xFF) == NvmeOpcodes.FEATURE_HOST_IDENTIFIER ? HOST_IDENTIFIER_LENGTH : 0;
     }
 
+    /**
+     * {@code text} from a host (an NQN, say) fit for a log line or an error message: control
+     * characters and anything outside printable ASCII as \\uXXXX, at most 256 characters, so that
+     * a host cannot forge or flood the target's log.
+     */
+    static String printable(String text) {
+        StringBuilder b = new StringBuilder(Math.min(text.length(), 256) + 8);
+        for (int i = 0; i < text.length() && i < 256; i++) {
+            char c = text.charAt(i);
+            if (c >= 0x20 && c < 0x7F && c != '\\') {
+                b.append(c);
+            } else {
+                b.append(String.format("\\u%04x", (int) c));
+            }
+        }
+        if (text.length() > 256) {
+            b.append("...");
+        }
+        return b.toString();
+    }
+
     static long sglLength(Sqe sqe) {
         return Integer.toUnsignedLong(sqe.sglLength());
     }

@@ -542,6 +542,9 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         }
         String subnqn = d.subsystemNqn();
         String hostnqn = d.hostNqn();
+        // as the host sent them: shown escaped, never raw, in logs and messages
+        String subShown = CommandChecks.printable(subnqn);
+        String hostShown = CommandChecks.printable(hostnqn);
         if (hostnqn.isEmpty()) {
             refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_HOSTNQN_OFFSET,
                     "empty HOSTNQN (expected the host's NQN)");
@@ -551,7 +554,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         Subsystem subsystem = discovery ? null : target.subsystem(subnqn);
         if (!discovery && subsystem == null) {
             refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_SUBNQN_OFFSET,
-                    "SUBNQN '" + subnqn + "' is not a subsystem of this target (expected one of "
+                    "SUBNQN '" + subShown + "' is not a subsystem of this target (expected one of "
                             + target.subsystemNqns() + " or the discovery NQN)");
             return;
         }
@@ -568,9 +571,9 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 return;
             }
             if (!discovery && !subsystem.allows(hostnqn)) {
-                log.info("{}: host {} is not allowed to connect to {}", channel.remoteAddress(), hostnqn, subnqn);
+                log.info("{}: host {} is not allowed to connect to {}", channel.remoteAddress(), hostShown, subShown);
                 refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_HOST, IATTR_DATA | Fabrics.CONNECT_DATA_HOSTNQN_OFFSET,
-                        "host " + hostnqn + " is not in the allowed hosts of " + subnqn);
+                        "host " + hostShown + " is not in the allowed hosts of " + subShown);
                 return;
             }
             Controller c = target.newController(subsystem, hostnqn, d.hostId(), this, kato);
@@ -579,7 +582,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 return;
             }
             bind(c, 0, sqsize + 1, cattr);
-            log.info("{}: controller {} for host {} on {} (KATO {} ms{})", channel.remoteAddress(), c.cntlid, hostnqn,
+            log.info("{}: controller {} for host {} on {} (KATO {} ms{})", channel.remoteAddress(), c.cntlid, hostShown,
                     c.subsystemNqn(), c.katoMillis(), sqFlowControl ? "" : ", SQ flow control disabled");
             complete(cmd, 0, c.cntlid | startAuthentication(subsystem, hostnqn));
             c.armKeepAlive();
@@ -592,7 +595,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             Controller c = target.controller(d.controllerId());
             if (c == null || c.subsystem != subsystem || !c.hostNqn.equals(hostnqn)) {
                 refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_CNTLID_OFFSET,
-                        "CNTLID " + d.controllerId() + " is no controller of host " + hostnqn + " on " + subnqn);
+                        "CNTLID " + d.controllerId() + " is no controller of host " + hostShown + " on " + subShown);
                 return;
             }
             if (!c.hostId.equals(d.hostId())) {
