@@ -347,15 +347,25 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     /** A CapsuleCmd; owns {@code data} (possibly empty). */
     private void onCapsule(Sqe sqe, ByteBuf data) {
         int cid = sqe.commandId();
-        if (state == State.AWAIT_CONNECT
-                && (sqe.opcode() != NvmeOpcodes.FABRICS || sqe.fabricsType() != NvmeOpcodes.FCTYPE_CONNECT)) {
-            data.release();
-            log.warn("{}: the first command on a queue is {} (expected a Fabrics Connect): closing the connection",
-                    channel.remoteAddress(), sqe);
-            state = State.CLOSED;
-            ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(0, 0, 0, cid, status(NvmeStatus.COMMAND_SEQUENCE_ERROR))))
-                    .addListener(ChannelFutureListener.CLOSE);
-            return;
+        if (state == State.AWAIT_CONNECT) {
+            // FUSE and PSDT are checked before anything else, the Connect included (nvmet_req_init)
+            CommandChecks.Refusal bad = CommandChecks.fuseAndPsdt(sqe);
+            if (bad != null) {
+                data.release();
+                log.info("{}: command {} before Connect refused: {}", channel.remoteAddress(), sqe, bad.why());
+                sendCqe(cid, 0, status(bad.status()), 0);
+                return;
+            }
+            if (sqe.opcode() != NvmeOpcodes.FABRICS || sqe.fabricsType() != NvmeOpcodes.FCTYPE_CONNECT) {
+                // Invalid Opcode, as nvmet_parse_connect_cmd answers any other command on an unconnected queue
+                data.release();
+                log.warn("{}: the first command on a queue is {} (expected a Fabrics Connect): closing the connection",
+                        channel.remoteAddress(), sqe);
+                state = State.CLOSED;
+                ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(0, 0, 0, cid, status(NvmeStatus.INVALID_OPCODE))))
+                        .addListener(ChannelFutureListener.CLOSE);
+                return;
+            }
         }
         consumed++;
         if (controller != null) {
@@ -408,6 +418,12 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private void dispatch(Command cmd, ByteBuf data) {
         Sqe sqe = cmd.sqe;
         int opcode = sqe.opcode();
+        // NVMe Base 2.0 Figure 87, CDW0: FUSE bits 9:8, PSDT bits 15:14 — on every command, the
+        // Fabrics commands included, before anything else (nvmet_req_init)
+        if (refused(cmd, CommandChecks.fuseAndPsdt(sqe))) {
+            data.release();
+            return;
+        }
         if (auth != null && !authenticatedOnce && !(opcode == NvmeOpcodes.FABRICS
                 && (sqe.fabricsType() == NvmeOpcodes.FCTYPE_AUTH_SEND || sqe.fabricsType() == NvmeOpcodes.FCTYPE_AUTH_RECEIVE))) {
             data.release();
@@ -418,23 +434,18 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             fabrics(cmd, data);
             return;
         }
-        // NVMe Base 2.0 Figure 87, CDW0: FUSE bits 9:8, PSDT bits 15:14 (01b: SGL, the only form
-        // NVMe over Fabrics uses).
-        int flags = sqe.flags();
-        if ((flags & 0x03) != 0) {
-            data.release();
-            fail(cmd, NvmeStatus.INVALID_FIELD, "FUSE " + (flags & 3) + " (expected 0: fused operations are not supported)");
-            return;
-        }
-        if ((flags & 0xC0) != Sqe.FLAGS_SGL) {
-            data.release();
-            fail(cmd, NvmeStatus.INVALID_FIELD, "PSDT " + ((flags >>> 6) & 3) + " (expected 1: SGLs)");
-            return;
-        }
         if (!controller.ready()) {
             data.release();
-            fail(cmd, NvmeStatus.COMMAND_SEQUENCE_ERROR, "controller " + controller.cntlid
-                    + " is not ready (CSTS 0x" + Integer.toHexString(controller.csts()) + "; expected RDY after CC.EN=1)");
+            // a discovery controller answers Invalid Opcode until ready (nvmet_parse_discovery_cmd),
+            // any other Command Sequence Error (nvmet_check_ctrl_status)
+            fail(cmd, controller.discovery() ? NvmeStatus.INVALID_OPCODE : NvmeStatus.COMMAND_SEQUENCE_ERROR,
+                    "controller " + controller.cntlid + " is not ready (CSTS 0x" + Integer.toHexString(controller.csts())
+                            + "; expected RDY after CC.EN=1)");
+            return;
+        }
+        // in-capsule data only for commands that carry data to the controller (nvmet_tcp_map_data)
+        if (refused(cmd, CommandChecks.inCapsuleDirection(sqe))) {
+            data.release();
             return;
         }
         if (qid == 0) {
@@ -463,14 +474,14 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             case NvmeOpcodes.FCTYPE_PROPERTY_GET -> {
                 if (qid != 0) {
                     fail(cmd, NvmeStatus.INVALID_OPCODE, "Property Get on I/O queue " + qid + " (expected the admin queue)");
-                } else {
+                } else if (!refused(cmd, CommandChecks.noData(sqe))) {
                     propertyGet(cmd);
                 }
             }
             case NvmeOpcodes.FCTYPE_PROPERTY_SET -> {
                 if (qid != 0) {
                     fail(cmd, NvmeStatus.INVALID_OPCODE, "Property Set on I/O queue " + qid + " (expected the admin queue)");
-                } else {
+                } else if (!refused(cmd, CommandChecks.noData(sqe))) {
                     propertySet(cmd);
                 }
             }
@@ -478,7 +489,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 if (qid == 0) {
                     fail(cmd, NvmeStatus.INVALID_FIELD, "Disconnect on the admin queue (expected an I/O queue: "
                             + "the admin queue ends with its connection)");
-                } else {
+                } else if (!refused(cmd, CommandChecks.noData(sqe))) {
                     disconnect = cmd;
                     checkDisconnect();
                 }
@@ -494,15 +505,14 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     /** Connect (NVMe-oF 1.1 §3.3, Figure 20): its 1024 bytes of data come in the capsule or through R2T. */
     private void connect(Command cmd, ByteBuf data) {
         if (state != State.AWAIT_CONNECT) {
+            // a connected queue knows no Connect: Invalid Opcode (nvmet_parse_fabrics_admin_cmd / _io_cmd)
             data.release();
-            fail(cmd, NvmeStatus.CONNECT_CONTROLLER_BUSY, "Connect on queue " + qid + ", which is connected already");
+            fail(cmd, NvmeStatus.INVALID_OPCODE, "Connect on queue " + qid + ", which is connected already");
             return;
         }
-        long length = Integer.toUnsignedLong(cmd.sqe.sglLength());
-        if (length != Fabrics.CONNECT_DATA_LENGTH) {
+        if (refused(cmd, CommandChecks.transferLength(cmd.sqe, Fabrics.CONNECT_DATA_LENGTH,
+                "the Connect data, NVMe over Fabrics 1.1 Figure 20"))) {
             data.release();
-            fail(cmd, NvmeStatus.SGL_INVALID_DATA_LENGTH, "Connect data length " + length + " (expected "
-                    + Fabrics.CONNECT_DATA_LENGTH + ")");
             return;
         }
         receiveData(cmd, data, Fabrics.CONNECT_DATA_LENGTH, this::connectWithData);
@@ -532,6 +542,9 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         }
         String subnqn = d.subsystemNqn();
         String hostnqn = d.hostNqn();
+        // as the host sent them: shown escaped, never raw, in logs and messages
+        String subShown = CommandChecks.printable(subnqn);
+        String hostShown = CommandChecks.printable(hostnqn);
         if (hostnqn.isEmpty()) {
             refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_HOSTNQN_OFFSET,
                     "empty HOSTNQN (expected the host's NQN)");
@@ -541,7 +554,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         Subsystem subsystem = discovery ? null : target.subsystem(subnqn);
         if (!discovery && subsystem == null) {
             refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_SUBNQN_OFFSET,
-                    "SUBNQN '" + subnqn + "' is not a subsystem of this target (expected one of "
+                    "SUBNQN '" + subShown + "' is not a subsystem of this target (expected one of "
                             + target.subsystemNqns() + " or the discovery NQN)");
             return;
         }
@@ -558,8 +571,9 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 return;
             }
             if (!discovery && !subsystem.allows(hostnqn)) {
-                log.info("{}: host {} is not allowed to connect to {}", channel.remoteAddress(), hostnqn, subnqn);
-                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_HOST, 0, "host " + hostnqn + " is not in the allowed hosts of " + subnqn);
+                log.info("{}: host {} is not allowed to connect to {}", channel.remoteAddress(), hostShown, subShown);
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_HOST, IATTR_DATA | Fabrics.CONNECT_DATA_HOSTNQN_OFFSET,
+                        "host " + hostShown + " is not in the allowed hosts of " + subShown);
                 return;
             }
             Controller c = target.newController(subsystem, hostnqn, d.hostId(), this, kato);
@@ -568,7 +582,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 return;
             }
             bind(c, 0, sqsize + 1, cattr);
-            log.info("{}: controller {} for host {} on {} (KATO {} ms{})", channel.remoteAddress(), c.cntlid, hostnqn,
+            log.info("{}: controller {} for host {} on {} (KATO {} ms{})", channel.remoteAddress(), c.cntlid, hostShown,
                     c.subsystemNqn(), c.katoMillis(), sqFlowControl ? "" : ", SQ flow control disabled");
             complete(cmd, 0, c.cntlid | startAuthentication(subsystem, hostnqn));
             c.armKeepAlive();
@@ -581,7 +595,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             Controller c = target.controller(d.controllerId());
             if (c == null || c.subsystem != subsystem || !c.hostNqn.equals(hostnqn)) {
                 refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_CNTLID_OFFSET,
-                        "CNTLID " + d.controllerId() + " is no controller of host " + hostnqn + " on " + subnqn);
+                        "CNTLID " + d.controllerId() + " is no controller of host " + hostShown + " on " + subShown);
                 return;
             }
             if (!c.hostId.equals(d.hostId())) {
@@ -605,7 +619,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 return;
             }
             if (!c.addIoQueue(q, this)) {
-                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, Fabrics.CONNECT_QID_OFFSET,
+                // Command Sequence Error, as nvmet_install_queue answers for a queue created already
+                refuseConnect(cmd, q, NvmeStatus.COMMAND_SEQUENCE_ERROR, 0,
                         "QID " + q + " of controller " + c.cntlid + " is connected already");
                 return;
             }
@@ -662,10 +677,21 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         int spsp1 = sqe.u8(Fabrics.AUTH_SPSP1_OFFSET);
         long length = Integer.toUnsignedLong(sqe.u32(Fabrics.AUTH_LENGTH_OFFSET));
         String what = send ? "Authentication Send" : "Authentication Receive";
-        if (secp != Fabrics.AUTH_SECP_NVME || spsp0 != AUTH_SPSP || spsp1 != AUTH_SPSP || length == 0 || length > AUTH_MAX_LENGTH) {
+        // nvmet_execute_auth_send/_receive: SECP, SPSP0, SPSP1, then TL/AL nonzero, then the SGL against TL/AL
+        if (secp != Fabrics.AUTH_SECP_NVME || spsp0 != AUTH_SPSP || spsp1 != AUTH_SPSP || length == 0) {
             data.release();
-            fail(cmd, NvmeStatus.INVALID_FIELD, String.format("%s with SECP %02xh SPSP0 %02xh SPSP1 %02xh length %d "
-                    + "(expected E9h, 01h, 01h and 1..%d bytes)", what, secp, spsp0, spsp1, length, AUTH_MAX_LENGTH));
+            fail(cmd, NvmeStatus.INVALID_FIELD, String.format("%s with SECP %02xh SPSP0 %02xh SPSP1 %02xh %s %d "
+                    + "(expected E9h, 01h, 01h and a length of at least 1)", what, secp, spsp0, spsp1, send ? "TL" : "AL", length));
+            return;
+        }
+        if (refused(cmd, CommandChecks.transferLength(sqe, length, (send ? "TL" : "AL") + " in CDW11"))) {
+            data.release();
+            return;
+        }
+        if (length > AUTH_MAX_LENGTH) {
+            data.release();
+            fail(cmd, NvmeStatus.INVALID_FIELD, what + " of " + length + " bytes (expected at most " + AUTH_MAX_LENGTH
+                    + ": no DH-HMAC-CHAP message is longer)");
             return;
         }
         DhchapControllerSession session = auth;
@@ -818,12 +844,20 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             case NvmeOpcodes.ADMIN_GET_LOG_PAGE -> getLogPage(cmd);
             case NvmeOpcodes.ADMIN_SET_FEATURES -> setFeatures(cmd);
             case NvmeOpcodes.ADMIN_GET_FEATURES -> getFeatures(cmd);
-            case NvmeOpcodes.ADMIN_ASYNC_EVENT_REQUEST -> asyncEventRequest(cmd);
-            case NvmeOpcodes.ADMIN_KEEP_ALIVE -> complete(cmd, 0, 0);  // every command restarts the timer
+            case NvmeOpcodes.ADMIN_ASYNC_EVENT_REQUEST -> {
+                if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
+                    asyncEventRequest(cmd);
+                }
+            }
+            case NvmeOpcodes.ADMIN_KEEP_ALIVE -> {
+                if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
+                    complete(cmd, 0, 0);  // every command restarts the timer
+                }
+            }
             case NvmeOpcodes.ADMIN_ABORT -> {
                 if (discovery) {
                     fail(cmd, NvmeStatus.INVALID_OPCODE, "Abort on the discovery controller");
-                } else {
+                } else if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
                     // NVMe Base 2.0 §5.1, Abort: DW0 bit 0 = 1, the command was not aborted.
                     complete(cmd, 0, 1);
                 }
@@ -839,13 +873,15 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         int cns = sqe.cdw(10) & 0xFF;
         int nsid = sqe.nsid();
         int csi = sqe.cdw(11) >>> 24;
-        if (!checkControllerToHostSgl(cmd)) {
-            return;
-        }
         Subsystem s = controller.subsystem;
         if (controller.discovery() && cns != NvmeOpcodes.CNS_CONTROLLER) {
-            fail(cmd, NvmeStatus.INVALID_FIELD, "Identify CNS 0x" + Integer.toHexString(cns)
+            // Invalid Opcode, as nvmet_parse_discovery_cmd answers
+            fail(cmd, NvmeStatus.INVALID_OPCODE, "Identify CNS 0x" + Integer.toHexString(cns)
                     + " on the discovery controller (expected 01h)");
+            return;
+        }
+        if (refused(cmd, CommandChecks.transferLength(sqe, CommandChecks.IDENTIFY_LENGTH, "an Identify data structure"))
+                || !checkControllerToHostSgl(cmd)) {
             return;
         }
         ByteBuf data;
@@ -916,10 +952,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         Sqe sqe = cmd.sqe;
         int cdw10 = sqe.cdw(10);
         int lid = cdw10 & 0xFF;
-        long numd = ((long) (sqe.cdw(11) & 0xFFFF) << 16 | (cdw10 >>> 16)) + 1;
-        long length = numd * 4;
+        long length = CommandChecks.logPageLength(sqe);
         long offset = Integer.toUnsignedLong(sqe.cdw(13)) << 32 | Integer.toUnsignedLong(sqe.cdw(12));
-        if (!checkControllerToHostSgl(cmd)) {
+        if (refused(cmd, CommandChecks.transferLength(sqe, length, "NUMD + 1 dwords"))
+                || !checkControllerToHostSgl(cmd)) {
             return;
         }
         if ((sqe.cdw(14) & (1 << 23)) != 0) {
@@ -1033,6 +1069,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         int cdw10 = sqe.cdw(10);
         int fid = cdw10 & 0xFF;
         int sel = (cdw10 >>> 8) & 7;
+        if (refused(cmd, CommandChecks.transferLength(sqe, CommandChecks.getFeaturesLength(sqe),
+                "the data of Get Features 0x" + Integer.toHexString(fid)))) {
+            return;
+        }
         boolean supported = fid == NvmeOpcodes.FEATURE_KEEP_ALIVE_TIMER || fid == NvmeOpcodes.FEATURE_ASYNC_EVENT_CONFIG
                 || fid == NvmeOpcodes.FEATURE_NUMBER_OF_QUEUES && !controller.discovery()
                 || fid == VendorIdentify.FEATURE_SERVICE_TIME && !controller.discovery() && target.serviceTimeReporting();
@@ -1222,11 +1262,15 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             case NvmeOpcodes.IO_WRITE -> readOrWrite(cmd, data, true);
             case NvmeOpcodes.IO_FLUSH -> {
                 data.release();
-                flush(cmd);
+                if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
+                    flush(cmd);
+                }
             }
             case NvmeOpcodes.IO_WRITE_ZEROES -> {
                 data.release();
-                writeZeroes(cmd);
+                if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
+                    writeZeroes(cmd);
+                }
             }
             case NvmeOpcodes.IO_DATASET_MANAGEMENT -> datasetManagement(cmd, data);
             default -> {
@@ -1676,7 +1720,11 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         return true;
     }
 
-    /** Sends at most the SGL's length of {@code data} (owned) and completes the command. */
+    /**
+     * Sends at most the SGL's length of {@code data} (owned) and completes the command. The
+     * commands that come here checked the SGL's length against their transfer first
+     * ({@link CommandChecks#transferLength}); an Authentication Receive message may be shorter than AL.
+     */
     private void sendData(Command cmd, ByteBuf data, long result) {
         long max = Integer.toUnsignedLong(cmd.sqe.sglLength());
         if (data.readableBytes() > max) {
@@ -1736,6 +1784,15 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     }
 
     // ---------------------------------------------------------------- completion
+
+    /** Fails the command when {@code refusal} is not null (with DNR); returns whether it did. */
+    private boolean refused(Command cmd, CommandChecks.Refusal refusal) {
+        if (refusal == null) {
+            return false;
+        }
+        fail(cmd, refusal.status(), refusal.why());
+        return true;
+    }
 
     private void fail(Command cmd, NvmeStatus status, String why) {
         log.debug("{} q{}: {} -> {}: {}", channel.remoteAddress(), qid, cmd.sqe, status, why);
