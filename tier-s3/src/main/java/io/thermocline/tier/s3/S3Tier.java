@@ -117,6 +117,7 @@ public final class S3Tier implements Tier {
     private long reservedInBytes;
     private long objectCount;
     private volatile boolean closed;
+    private final java.util.concurrent.atomic.AtomicLong foreignKeysSkipped = new java.util.concurrent.atomic.AtomicLong();
 
     private S3Tier(S3TierConfig config, io.netty.channel.EventLoopGroup eventLoops, SdkAsyncHttpClient http,
                    S3AsyncClient client, S3AsyncClient rangeClient, S3RangeGetter rangeGetter) {
@@ -729,24 +730,67 @@ public final class S3Tier implements Tier {
         if (maxKeys < 1 || maxKeys > 1000) {
             return CompletableFuture.failedFuture(InvalidArgumentException.of("maxKeys", maxKeys, "1..1000"));
         }
-        return guard("list", null, () -> client.listObjectsV2(b -> {
-            b.bucket(config.bucket()).prefix(config.prefix() + prefix).maxKeys(maxKeys);
+        return guard("list", null, () -> listPage(config.prefix() + prefix, startAfter == null ? null : s3Key(startAfter), maxKeys));
+    }
+
+    /**
+     * One page of {@link #list}, from the S3 key {@code startAfter} on. Keys under the prefix that
+     * are not valid object keys (the zero-byte "folder" marker equal to the prefix that consoles
+     * and tools create, a key with a {@code ..} segment, ...) were not written by a tier and are
+     * skipped, counted in {@link #foreignKeysSkipped()}; a page of nothing but such keys goes on
+     * to the next one, so the listing always progresses.
+     */
+    private CompletableFuture<ListPage> listPage(String s3Prefix, String startAfter, int maxKeys) {
+        return client.listObjectsV2(b -> {
+            b.bucket(config.bucket()).prefix(s3Prefix).maxKeys(maxKeys);
             if (startAfter != null) {
-                b.startAfter(s3Key(startAfter));
+                b.startAfter(startAfter);
             }
-        }).thenApply(page -> {
+        }).thenCompose(page -> {
             List<ObjectKey> keys = new ArrayList<>();
             String last = null;
             for (S3Object o : page.contents()) {
                 last = o.key();
                 if (!o.key().startsWith(config.prefix() + SUMS_DIR)) {
-                    keys.add(ObjectKey.of(o.key().substring(config.prefix().length())));
+                    ObjectKey key = foreignOrKey(o.key());
+                    if (key != null) {
+                        keys.add(key);
+                    }
                 }
             }
-            Optional<ObjectKey> next = Boolean.TRUE.equals(page.isTruncated()) && last != null
-                    ? Optional.of(ObjectKey.of(last.substring(config.prefix().length()))) : Optional.empty();
-            return new ListPage(keys, next);
-        }));
+            boolean more = Boolean.TRUE.equals(page.isTruncated()) && last != null;
+            if (more && keys.isEmpty()) {
+                return listPage(s3Prefix, last, maxKeys);
+            }
+            // the last valid key: what follows it on this page is skipped again, and counted again, on the next
+            Optional<ObjectKey> next = more ? Optional.of(keys.getLast()) : Optional.empty();
+            return CompletableFuture.completedFuture(new ListPage(keys, next));
+        });
+    }
+
+    /** The object key of the S3 key {@code s3Key}, or null (counted, logged the first time) if it is none. */
+    private ObjectKey foreignOrKey(String s3Key) {
+        String relative = s3Key.substring(config.prefix().length());
+        String rule = relative.isEmpty() ? "it is the prefix itself (a folder marker)"
+                : ObjectKey.invalidBecause(relative).orElse(null);
+        if (rule == null) {
+            return ObjectKey.of(relative);
+        }
+        long n = foreignKeysSkipped.incrementAndGet();
+        if (n == 1) {
+            log.warn("S3 tier {}: skipping key {} under {} in listings: {} (expected: an object key; such keys are "
+                    + "not the tier's and are counted, not listed)", config.name(), s3Key, config.location(),
+                    rule);
+        }
+        return null;
+    }
+
+    /**
+     * How many keys listings skipped because they are not valid object keys (foreign objects
+     * under the prefix, such as a folder marker), counting a key again each time it is listed.
+     */
+    public long foreignKeysSkipped() {
+        return foreignKeysSkipped.get();
     }
 
     @Override
