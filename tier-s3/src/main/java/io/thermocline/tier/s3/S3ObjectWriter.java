@@ -124,15 +124,17 @@ final class S3ObjectWriter implements ObjectWriter {
         if (request.sizeInBytes() == 0) {
             return CompletableFuture.completedFuture(new S3ObjectWriter(tier, request, token, null));
         }
-        return tier.client().createMultipartUpload(b -> {
+        // the upload names its owner (first, so no crash leaves it unnamed): another host sharing the prefix leaves it alone
+        return tier.recordUpload(tier.s3Key(request.key()), token).thenCompose(recorded -> tier.client().createMultipartUpload(b -> {
                     b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
                             .contentType(request.contentType()).metadata(Map.of(S3Tier.SUMS_METADATA, token));
                     if (tier.sendCrc32c()) {
                         b.checksumAlgorithm(ChecksumAlgorithm.CRC32_C); // then every part must carry one
                     }
-                })
+                }))
                 .handle((r, t) -> {
                     if (t != null) {
+                        tier.forgetUpload(tier.s3Key(request.key()), token);
                         throw new CompletionException(tier.translate(t, "create", request.key()));
                     }
                     return (ObjectWriter) new S3ObjectWriter(tier, request, token, r.uploadId());
@@ -276,7 +278,8 @@ final class S3ObjectWriter implements ObjectWriter {
                         tier.published(request.sizeInBytes(), previousSize);
                     }
                     state.set(State.COMMITTED);
-                    return tier.deleteSums(request.key(), token).handle((v, t) -> info);
+                    return tier.deleteSums(request.key(), token).handle((v, t) -> info)
+                            .thenCompose(i -> tier.forgetUpload(key, token).thenApply(v -> i));
                 })
                 .exceptionallyCompose(t -> discard().thenCompose(v ->
                         CompletableFuture.failedFuture(tier.translate(t, "commit", request.key()))));
@@ -455,7 +458,8 @@ final class S3ObjectWriter implements ObjectWriter {
         String bucket = tier.config().bucket();
         List<CompletableFuture<?>> cleanups = new ArrayList<>();
         if (uploadId != null) {
-            cleanups.add(tier.client().abortMultipartUpload(b -> b.bucket(bucket).key(tier.s3Key(request.key())).uploadId(uploadId)));
+            cleanups.add(tier.client().abortMultipartUpload(b -> b.bucket(bucket).key(tier.s3Key(request.key())).uploadId(uploadId))
+                    .thenCompose(r -> tier.forgetUpload(tier.s3Key(request.key()), token)));
         }
         if (sumsWritten) {
             cleanups.add(tier.client().deleteObject(b -> b.bucket(bucket).key(tier.sumsPrefix(request.key()) + token)));
