@@ -376,7 +376,11 @@ public final class TierEngine implements AutoCloseable {
     public CompletableFuture<EngineReader> read(ObjectKey key) {
         checkOpen();
         RegionKey rk = RegionKey.of(key);
-        return open(rk, -1).thenApply(opened -> {
+        // an object staged from another tool's upload is checked against S3's ETag first: a
+        // replaced one is not served from its stale copies (see Owner.refreshForeign)
+        Owner o = owner;
+        CompletableFuture<Boolean> fresh = o != null ? o.refreshForeign(key) : CompletableFuture.completedFuture(false);
+        return fresh.thenCompose(stale -> open(rk, -1)).thenApply(opened -> {
             EngineTier preferred = preferredTier(key);
             boolean hit = opened.tier().id <= preferred.id;
             metrics.open(opened.tier().name(), hit);

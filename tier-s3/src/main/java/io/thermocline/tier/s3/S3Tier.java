@@ -90,10 +90,13 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  * the bytes already received; refusals (403, 404) fail at once with messages that name the
  * endpoint, bucket and key, never a secret.
  *
- * <p><b>Objects written by other tools</b> (no checksum record) are listed like any other;
- * {@link #describe(ObjectKey)} tells what is known of them and {@link #fetch} downloads them,
- * verified against S3's full-object CRC32C when the server keeps one. {@link #stat} and
- * {@link #openReader} refuse them, since an {@link ObjectInfo} cannot say that checksums are unknown.
+ * <p><b>Objects written by other tools</b> (no checksum record) are listed, stat'ed and read like
+ * any other. Their {@link ObjectInfo} is made by {@link S3ForeignObjects}: the version the ETag
+ * names is read once ({@code If-Match}), its chunk CRC32Cs computed as the bytes arrive and checked
+ * against S3's own checksum where the object carries one; the info names that ETag and the check in
+ * its user metadata ({@link #sourceETag}, {@link #sourceCheck}). So {@link #stat} of such an object
+ * reads all of it (once per ETag); {@link #describe(ObjectKey)} is the cheap question, and
+ * {@link #fetch} downloads one without that first read.
  *
  * <p>Keys under {@code .thermocline/} are reserved. Thread-safe.
  */
@@ -119,6 +122,7 @@ public final class S3Tier implements Tier {
     private long usedInBytes;
     private long reservedInBytes;
     private long objectCount;
+    private final S3ForeignObjects foreign = new S3ForeignObjects(this);
     private volatile boolean closed;
     /** Whose uploads this tier's writers start (see {@link #recordUploadsAs}), or null. */
     private volatile String uploadOwner;
@@ -335,14 +339,34 @@ public final class S3Tier implements Tier {
         }
     }
 
-    /** The info of an object with Thermocline's checksums; fails clearly for another tool's object. */
-    ObjectInfo requireInfo(Stat stat, ObjectKey key) {
-        if (stat.info() == null) {
-            throw new TierIoException(where(key) + " was written by another tool: it has no Thermocline checksums, so "
-                    + "reads of it cannot be verified chunk by chunk; S3Tier.describe() tells what is known of it and "
-                    + "S3Tier.download() copies it, verified against S3's CRC32C when the server keeps one", false);
+    /**
+     * The info of the object: Thermocline's record, or for another tool's object the one
+     * {@link S3ForeignObjects} makes from the version {@code stat} saw (reading it once per ETag).
+     */
+    CompletableFuture<ObjectInfo> infoOf(Stat stat, ObjectKey key) {
+        if (stat.info() != null) {
+            return CompletableFuture.completedFuture(stat.info());
         }
-        return stat.info();
+        return foreign.infoOf(key, stat.head());
+    }
+
+    /**
+     * The ETag of the S3 version an info of another tool's object was made from (user metadata
+     * {@value S3ForeignObjects#SOURCE_ETAG}); empty for an object Thermocline wrote.
+     */
+    public static Optional<String> sourceETag(ObjectInfo info) {
+        return Optional.ofNullable(info.userMetadata().get(S3ForeignObjects.SOURCE_ETAG));
+    }
+
+    /**
+     * What the bytes of another tool's object were checked against when its info was made:
+     * {@code s3-sha256}, {@code s3-crc32c}, {@code s3-crc32} (S3's full-object checksum),
+     * the same with {@code -composite} (S3's checksum of a multipart upload's part checksums,
+     * each part checked too), or {@code etag} (none kept: the ETag pinned the bytes, and the
+     * chunk CRC32Cs computed from them are the record). Empty for an object Thermocline wrote.
+     */
+    public static Optional<String> sourceCheck(ObjectInfo info) {
+        return Optional.ofNullable(info.userMetadata().get(S3ForeignObjects.SOURCE_CHECK));
     }
 
     private CompletableFuture<Optional<Stat>> readSums(ObjectKey key, HeadObjectResponse head) {
@@ -368,15 +392,14 @@ public final class S3Tier implements Tier {
     }
 
     /**
-     * The object's info, or empty.
-     *
-     * @throws TierIoException (through the future) for an object written by another tool, which
-     *         has no Thermocline checksums: {@link ObjectInfo} cannot describe an object whose
-     *         checksums are unknown; {@link #describe(ObjectKey)} can
+     * The object's info, or empty. For an object written by another tool, the first stat of a
+     * version reads all of its bytes (see {@link S3ForeignObjects}); a mismatch with S3's own
+     * checksum fails it.
      */
     @Override
     public CompletableFuture<Optional<ObjectInfo>> stat(ObjectKey key) {
-        return statWithETag(key).thenApply(s -> s.map(stat -> requireInfo(stat, key)));
+        return statWithETag(key).thenCompose(s -> s.isEmpty() ? CompletableFuture.completedFuture(Optional.<ObjectInfo>empty())
+                : infoOf(s.get(), key).thenApply(Optional::of));
     }
 
     /**
@@ -398,9 +421,9 @@ public final class S3Tier implements Tier {
 
     @Override
     public CompletableFuture<ObjectReader> openReader(ObjectKey key) {
-        return statWithETag(key).thenApply(s -> {
+        return statWithETag(key).thenCompose(s -> {
             Stat stat = s.orElseThrow(() -> new ObjectNotFoundException(name(), key));
-            return (ObjectReader) new S3ObjectReader(this, requireInfo(stat, key), stat.eTag());
+            return infoOf(stat, key).thenApply(info -> (ObjectReader) new S3ObjectReader(this, info, stat.eTag()));
         });
     }
 
