@@ -738,20 +738,25 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 byte[] message = new byte[buf.readableBytes()];
                 buf.readBytes(message);
                 buf.release();
-                CompletableFuture<Void> step = authTail.handle((x, e) -> null)
-                        .thenRunAsync(() -> session.onSend(message, message.length), AUTH_WORK);
-                authTail = step;
-                step.whenCompleteAsync((v, t) -> afterAuthenticationStep(c, t, null), ctx.executor());
+                // each step starts once the one before has been answered on this loop: in order, never two at once
+                authTail = authTail.handle((x, e) -> null)
+                        .thenRunAsync(() -> session.onSend(message, message.length), AUTH_WORK)
+                        .handleAsync((v, t) -> {
+                            afterAuthenticationStep(c, t, null);
+                            return null;
+                        }, ctx.executor());
             });
         } else {
             data.release();
             if (!checkControllerToHostSgl(cmd)) {
                 return;
             }
-            CompletableFuture<byte[]> step = authTail.handle((x, e) -> null)
-                    .thenApplyAsync(x -> session.onReceive((int) length), AUTH_WORK);
-            authTail = step;
-            step.whenCompleteAsync((bytes, t) -> afterAuthenticationStep(cmd, t, bytes), ctx.executor());
+            authTail = authTail.handle((x, e) -> null)
+                    .thenApplyAsync(x -> session.onReceive((int) length), AUTH_WORK)
+                    .handleAsync((bytes, t) -> {
+                        afterAuthenticationStep(cmd, t, bytes);
+                        return null;
+                    }, ctx.executor());
         }
     }
 
