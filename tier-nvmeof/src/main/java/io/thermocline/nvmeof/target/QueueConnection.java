@@ -99,6 +99,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         long arrivalNanos;
         /** Data bytes the rate limiter charges for it. */
         long costBytes;
+        /** Bytes of its controller's R2T budget its data buffer holds (see {@link Controller#reserveR2tBytes}). */
+        long r2tReserved;
 
         Command(int cid, Sqe sqe) {
             this.cid = cid;
@@ -195,6 +197,23 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     /** I/O commands over the limiter's budget, in arrival order; at most the queue's size (they are in {@link #commands}). */
     private final java.util.ArrayDeque<Command> deferred = new java.util.ArrayDeque<>();
     private ScheduledFuture<?> deferTimer;
+    /**
+     * Responses (CapsuleResp, or a C2HData carrying SUCCESS) written but not yet sent: their
+     * commands still take a slot of the queue, as in Linux's nvmet, which frees a command when its
+     * response has gone out. So a host that does not read holds at most a queue's worth.
+     */
+    private int unsentResponses;
+    /** Writes waiting for their controller's R2T budget before their R2T goes out, in arrival order. */
+    private final java.util.ArrayDeque<Command> r2tWaiting = new java.util.ArrayDeque<>();
+    /** When the last H2CData arrived, or an R2T went out with none outstanding (System.nanoTime). */
+    private long lastH2cNanos;
+    private ScheduledFuture<?> h2cTimer;
+    /** This connection counted as connected with the target (its Connect succeeded). */
+    private boolean connectedCounted;
+    /** An I/O queue whose host must authenticate joins its controller only once it has (see connect). */
+    private boolean joinedController;
+    /** The last authentication step of this queue: the next runs after it, never beside it. */
+    private CompletableFuture<?> authTail = CompletableFuture.completedFuture(null);
 
     QueueConnection(NvmeTcpTarget target, PduSession session, PduEncoder encoder) {
         this.target = target;
@@ -245,8 +264,17 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             deferTimer.cancel(false);
             deferTimer = null;
         }
+        if (h2cTimer != null) {
+            h2cTimer.cancel(false);
+            h2cTimer = null;
+        }
         deferred.clear();  // their data is released with the commands below
+        r2tWaiting.clear();
+        if (controller != null) {
+            controller.forgetR2tWaiter(this);
+        }
         for (Command c : commands.values()) {
+            releaseR2tBudget(c);
             if (!c.ioInFlight) {
                 c.releaseData();
             }
@@ -264,11 +292,26 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         } else if (was != State.AWAIT_IC) {
             log.debug("{}: connection closed before a Connect succeeded", channel.remoteAddress());
         }
-        target.connectionClosed(this);
+        target.connectionClosed(this, connectedCounted);
         if (drained != null) {
             drained.trySuccess(null);
         }
         ctx.fireChannelInactive();
+    }
+
+    /**
+     * Backpressure: while more than the high water mark of responses waits to be sent (the host
+     * does not read, or reads slowly), read no more commands; read again below the low mark.
+     */
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        boolean writable = channel.isWritable();
+        if (channel.config().isAutoRead() != writable) {
+            channel.config().setAutoRead(writable);
+            log.debug("{} q{}: {} reading: {} bytes unsent", channel.remoteAddress(), qid, writable ? "resumes" : "stops",
+                    channel.unsafe().outboundBuffer() == null ? 0 : channel.unsafe().outboundBuffer().totalPendingWriteBytes());
+        }
+        ctx.fireChannelWritabilityChanged();
     }
 
     @Override
@@ -368,8 +411,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             }
         }
         consumed++;
-        if (controller != null) {
-            controller.touch();
+        if (controller != null && (auth == null || authenticatedOnce)) {
+            controller.touch();  // a queue that has not authenticated keeps no association alive
         }
         if (commands.containsKey(cid)) {
             data.release();
@@ -379,10 +422,11 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         int limit = state == State.READY ? queueSize : 1;
-        if (commands.size() >= limit) {
+        if (commands.size() + unsentResponses >= limit) {
             data.release();
             fatal(FatalErrorStatus.PDU_SEQUENCE_ERROR, 0, "a command arrived with " + commands.size()
-                    + " in flight on a queue of " + limit + " entries (expected at most " + limit + ")",
+                    + " in flight and " + unsentResponses + " responses not yet sent on a queue of " + limit
+                    + " entries (expected at most " + limit + ")",
                     capsuleHeader(sqe));
             return;
         }
@@ -550,6 +594,12 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                     "empty HOSTNQN (expected the host's NQN)");
             return;
         }
+        String tlsMismatch = tlsIdentityMismatch(hostnqn, subnqn);
+        if (tlsMismatch != null) {
+            log.warn("{}: Connect refused: {}", channel.remoteAddress(), tlsMismatch);
+            refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_HOST, 0, tlsMismatch);
+            return;
+        }
         boolean discovery = NvmeOpcodes.DISCOVERY_NQN.equals(subnqn);
         Subsystem subsystem = discovery ? null : target.subsystem(subnqn);
         if (!discovery && subsystem == null) {
@@ -576,8 +626,16 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                         "host " + hostShown + " is not in the allowed hosts of " + subShown);
                 return;
             }
-            Controller c = target.newController(subsystem, hostnqn, d.hostId(), this, kato);
+            if (!target.reserveController(hostnqn)) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_CONTROLLER_BUSY, 0, "host " + hostnqn + " holds "
+                        + config.maxControllersPerHost() + " controllers already (the most allowed: max-controllers-per-host)");
+                return;
+            }
+            // a discovery controller asked for no keep-alive gets one all the same (Linux nvmet: NVMET_DISC_KATO_MS)
+            int katoMillis = discovery && kato == 0 ? TargetConfig.DISCOVERY_KATO_MILLIS : kato;
+            Controller c = target.newController(subsystem, hostnqn, d.hostId(), this, katoMillis);
             if (c == null) {
+                target.controllerReleased(hostnqn);
                 refuseConnect(cmd, q, NvmeStatus.CONNECT_CONTROLLER_BUSY, 0, "every controller ID is in use");
                 return;
             }
@@ -618,14 +676,20 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                         + " before it is enabled (expected CC.EN=1 and CSTS.RDY first)");
                 return;
             }
-            if (!c.addIoQueue(q, this)) {
+            // A queue whose host must authenticate takes its QID only once it has: until then it
+            // can neither hold a slot of the controller nor keep its association alive.
+            boolean mustAuthenticate = subsystem.hostAuthentication(hostnqn) != null;
+            if (mustAuthenticate ? c.hasIoQueue(q) : !c.addIoQueue(q, this)) {
                 // Command Sequence Error, as nvmet_install_queue answers for a queue created already
                 refuseConnect(cmd, q, NvmeStatus.COMMAND_SEQUENCE_ERROR, 0,
                         "QID " + q + " of controller " + c.cntlid + " is connected already");
                 return;
             }
+            joinedController = !mustAuthenticate;
             bind(c, q, sqsize + 1, cattr);
-            c.touch();
+            if (joinedController) {
+                c.touch();
+            }
             log.info("{}: I/O queue {} of controller {} ({} entries{})", channel.remoteAddress(), q, c.cntlid, queueSize,
                     sqFlowControl ? "" : ", SQ flow control disabled");
             complete(cmd, 0, startAuthentication(subsystem, hostnqn));
@@ -700,22 +764,42 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 byte[] message = new byte[buf.readableBytes()];
                 buf.readBytes(message);
                 buf.release();
-                CompletableFuture.runAsync(() -> session.onSend(message, message.length), AUTH_WORK)
-                        .whenCompleteAsync((v, t) -> afterAuthenticationStep(c, t, null), ctx.executor());
+                // each step starts once the one before has been answered on this loop: in order, never two at once
+                authTail = authTail.handle((x, e) -> null)
+                        .thenRunAsync(() -> session.onSend(message, message.length), AUTH_WORK)
+                        .handleAsync((v, t) -> {
+                            afterAuthenticationStep(c, t, null);
+                            return null;
+                        }, ctx.executor());
             });
         } else {
             data.release();
             if (!checkControllerToHostSgl(cmd)) {
                 return;
             }
-            CompletableFuture.supplyAsync(() -> session.onReceive((int) length), AUTH_WORK)
-                    .whenCompleteAsync((bytes, t) -> afterAuthenticationStep(cmd, t, bytes), ctx.executor());
+            authTail = authTail.handle((x, e) -> null)
+                    .thenApplyAsync(x -> session.onReceive((int) length), AUTH_WORK)
+                    .handleAsync((bytes, t) -> {
+                        afterAuthenticationStep(cmd, t, bytes);
+                        return null;
+                    }, ctx.executor());
         }
     }
 
     private void afterAuthenticationStep(Command cmd, Throwable t, byte[] response) {
         if (state == State.CLOSED) {
             return;
+        }
+        if (t == null && !joinedController && auth.authenticated()) {
+            // an I/O queue that has authenticated takes its QID now (see connect)
+            if (!controller.addIoQueue(qid, this)) {
+                log.warn("{}: I/O queue {} of controller {} authenticated, but the QID is taken or the controller gone: "
+                        + "closing the connection", channel.remoteAddress(), qid, controller.cntlid);
+                ctx.close();
+                return;
+            }
+            joinedController = true;
+            controller.touch();
         }
         Throwable cause = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
         if (cause instanceof IllegalArgumentException e) {
@@ -754,6 +838,12 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private void endAfterAuthentication(String why) {
         log.warn("{}: in-band authentication of host {} on queue {} of controller {} failed: {}", channel.remoteAddress(),
                 controller.hostNqn, qid, controller.cntlid, why);
+        if (!joinedController) {
+            // an I/O queue that never authenticated has no part in the association: it alone ends
+            // (Linux's nvmet likewise resets only that queue's authentication)
+            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
         Controller c = controller;
         ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> c.destroy("in-band authentication failed on queue " + qid));
     }
@@ -761,6 +851,9 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private void bind(Controller c, int q, int size, int cattr) {
         controller = c;
         qid = q;
+        if (q == 0) {
+            joinedController = true;  // the admin queue is its controller's own
+        }
         if (c.subsystem != null) {
             int n = c.subsystem.namespaces().size();
             attached = new boolean[n + 1];
@@ -774,6 +867,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         queueSize = size;
         sqFlowControl = (cattr & Fabrics.CATTR_DISABLE_SQ_FLOW_CONTROL) == 0;
         state = State.READY;
+        if (!connectedCounted) {
+            connectedCounted = true;
+            target.connectionConnected(this);
+        }
         session.maxInCapsuleData(q == 0 ? TargetConfig.ADMIN_IN_CAPSULE_DATA_SIZE : config.ioInCapsuleDataSize());
         if (connectTimer != null) {
             connectTimer.cancel(false);
@@ -1569,15 +1666,89 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 then.accept(cmd, Unpooled.EMPTY_BUFFER);
                 return;
             }
-            cmd.data = ctx.alloc().buffer(length, length);
             cmd.length = length;
             cmd.onData = then;
-            sendR2ts(cmd);
-            ctx.flush();
+            if (controller != null && (!r2tWaiting.isEmpty() || !controller.reserveR2tBytes(length, this))) {
+                r2tWaiting.add(cmd);  // its R2T goes out once the controller's buffers for Write data free
+                return;
+            }
+            startR2t(cmd);
         } else {
             capsuleData.release();
             fail(cmd, NvmeStatus.SGL_DESCRIPTOR_TYPE_INVALID, "SGL identifier 0x" + Integer.toHexString(type)
                     + " (expected 01h in-capsule or 5Ah transport data)");
+        }
+    }
+
+    /** Allocates the buffer of a Write whose R2T budget is reserved and asks for its data. */
+    private void startR2t(Command cmd) {
+        cmd.r2tReserved = controller != null ? cmd.length : 0;
+        cmd.data = ctx.alloc().buffer(cmd.length, cmd.length);
+        if (transfers.isEmpty()) {
+            lastH2cNanos = System.nanoTime();
+        }
+        sendR2ts(cmd);
+        ctx.flush();
+        if (h2cTimer == null) {
+            h2cTimer = ctx.executor().schedule(this::checkH2cData, config.h2cDataTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /**
+     * The H2C data timer: a host that leaves R2Ts unanswered for the H2C data timeout loses the
+     * connection (and with an admin queue, its association), which frees the buffers it held.
+     */
+    private void checkH2cData() {
+        h2cTimer = null;
+        if (state == State.CLOSED || transfers.isEmpty()) {
+            return;
+        }
+        long timeout = config.h2cDataTimeout().toNanos();
+        long idle = System.nanoTime() - lastH2cNanos;
+        if (idle >= timeout) {
+            log.warn("{} q{}: no H2CData for {} outstanding R2Ts within the H2C data timeout of {} ms: closing the connection",
+                    channel.remoteAddress(), qid, transfers.size(), TimeUnit.NANOSECONDS.toMillis(timeout));
+            ctx.close();
+            return;
+        }
+        h2cTimer = ctx.executor().schedule(this::checkH2cData, timeout - idle, TimeUnit.NANOSECONDS);
+    }
+
+    /** Gives back the command's share of the controller's R2T budget, once. */
+    private void releaseR2tBudget(Command cmd) {
+        if (cmd.r2tReserved > 0) {
+            long n = cmd.r2tReserved;
+            cmd.r2tReserved = 0;
+            controller.releaseR2tBytes(n);
+        }
+    }
+
+    /** The controller's R2T budget freed: another queue's (or this one's) waiting Writes may go on. Any thread. */
+    void r2tBudgetFreed() {
+        try {
+            channel.eventLoop().execute(this::resumeR2tWaiting);
+        } catch (RejectedExecutionException closing) {
+            // the target is closing
+        }
+    }
+
+    private void resumeR2tWaiting() {
+        boolean sent = false;
+        while (!r2tWaiting.isEmpty() && state != State.CLOSED) {
+            Command c = r2tWaiting.peek();
+            if (commands.get(c.cid) != c || c.onData == null) {
+                r2tWaiting.poll();  // completed meanwhile (aborted, or the queue ended)
+                continue;
+            }
+            if (!controller.reserveR2tBytes(c.length, this)) {
+                return;
+            }
+            r2tWaiting.poll();
+            startR2t(c);
+            sent = true;
+        }
+        if (sent) {
+            ctx.flush();
         }
     }
 
@@ -1650,6 +1821,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         Command cmd = t.cmd;
         cmd.data.setBytes(pdu.offset(), pdu.data(), pdu.data().readerIndex(), n);
         pdu.release();
+        lastH2cNanos = System.nanoTime();
         t.received += n;
         if (!complete) {
             return;
@@ -1658,6 +1830,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         cmd.outstandingR2ts--;
         cmd.receivedBytes += t.length;
         if (cmd.receivedBytes == cmd.length) {
+            releaseR2tBudget(cmd);  // the data is here: what holds the buffer now is the command itself, bounded by the queue
             ByteBuf data = cmd.data;
             cmd.data = null;
             data.writerIndex(cmd.length);
@@ -1752,7 +1925,11 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         for (int off = 0; off < n; off += chunk) {
             int len = Math.min(chunk, n - off);
             boolean last = off + len == n;
-            ctx.write(encoder.c2hData(ctx.alloc(), cmd.cid, off, last, last && success, data.retainedSlice(base + off, len)));
+            io.netty.channel.ChannelFuture written =
+                    ctx.write(encoder.c2hData(ctx.alloc(), cmd.cid, off, last, last && success, data.retainedSlice(base + off, len)));
+            if (last && success) {
+                countUnsent(written);
+            }
         }
         data.release();
         finishWithoutResponse(cmd, success, result);
@@ -1766,7 +1943,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             int len = Math.min(chunk, length - off);
             boolean last = off + len == length;
             ctx.write(encoder.c2hDataHeader(ctx.alloc(), cmd.cid, off, last, last && success, len));
-            ctx.write(new SharedFileRegion(file, position + off, len));
+            io.netty.channel.ChannelFuture written = ctx.write(new SharedFileRegion(file, position + off, len));
+            if (last && success) {
+                countUnsent(written);
+            }
         }
         finishWithoutResponse(cmd, success, result);
     }
@@ -1808,6 +1988,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         if (cmd.aer) {
             heldAers--;
         }
+        releaseR2tBudget(cmd);
         cmd.releaseData();
         sendCqe(cmd.cid, Math.max(qid, 0), status, result);
         afterCompletion();
@@ -1818,7 +1999,41 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         int sqHead = sqFlowControl && queueSize > 0 ? (int) (consumed % queueSize) : 0;
-        ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(result, sqHead, sqid, cid, status)));
+        countUnsent(ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(result, sqHead, sqid, cid, status))));
+    }
+
+    /** The response {@code written} takes a slot of the queue until it has been sent (or failed to be). */
+    private void countUnsent(io.netty.channel.ChannelFuture written) {
+        if (written.isDone()) {
+            return;
+        }
+        unsentResponses++;
+        written.addListener(f -> unsentResponses--);
+    }
+
+    /**
+     * Why a Connect does not match the PSK identity its TLS connection was made with, or null when
+     * it does (or the port has no TLS). The identity {@code NVMe0Rhh <hostnqn> <subnqn>} (or
+     * {@code NVMe1Rhh ... <digest>}, NVMe/TCP 1.1 §3.6.1.3) binds the connection to one host and one
+     * subsystem: a host holding the key of another may not connect as a third.
+     */
+    private String tlsIdentityMismatch(String hostnqn, String subnqn) {
+        io.thermocline.nvmeof.auth.TlsPskHandler tls = ctx.pipeline().get(io.thermocline.nvmeof.auth.TlsPskHandler.class);
+        if (tls == null) {
+            return null;
+        }
+        String identity = tls.pskIdentity();
+        String[] f = identity == null ? new String[0] : identity.split(" ");
+        if (f.length < 3) {
+            return "the TLS connection has no PSK identity naming a host and subsystem (got '" + identity + "')";
+        }
+        if (!f[1].equals(hostnqn)) {
+            return "HOSTNQN " + hostnqn + " differs from the host of the TLS PSK identity, " + f[1];
+        }
+        if (!f[2].equals(subnqn)) {
+            return "SUBNQN " + subnqn + " differs from the subsystem of the TLS PSK identity, " + f[2];
+        }
+        return null;
     }
 
     private void afterCompletion() {
