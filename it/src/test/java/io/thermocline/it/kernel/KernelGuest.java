@@ -304,9 +304,33 @@ public final class KernelGuest implements AutoCloseable {
      * time. A command that leaves a process in the background must redirect that process's output.
      */
     public ExecResult exec(String command, Duration timeout) throws IOException {
-        GuestChannel.Answer answer = channel.exec(command, TestTimeouts.scaled(timeout));
+        GuestChannel.Answer answer;
+        try {
+            answer = channel.exec(command, TestTimeouts.scaled(timeout));
+        } catch (IOException e) {
+            throw withGuestState(e);
+        }
         return new ExecResult(command, answer.exitCode(), new String(answer.output(), StandardCharsets.UTF_8),
                 answer.elapsed());
+    }
+
+    /**
+     * A failed exchange with the guest, with what the guest left behind when it is gone: qemu's exit
+     * status and the tail of the console (a kernel oops or panic lands there), so that a crash in CI
+     * explains itself.
+     */
+    private IOException withGuestState(IOException e) {
+        try {
+            qemu.waitFor(2, TimeUnit.SECONDS);
+        } catch (InterruptedException interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (qemu.isAlive()) {
+            return e;
+        }
+        return new IOException(e.getMessage() + "\nqemu (guest kernel " + kernelRelease() + ") exited with status "
+                + qemu.exitValue() + "; console:\n" + tail(read(consoleLog())) + "\nqemu:\n"
+                + tail(read(workDir.resolve("qemu.log"))), e);
     }
 
     /** Like {@link #exec(String, Duration)}, but a non-zero exit status is an {@link IOException}. */

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * The Linux kernel's native NVMe multipath (6.1, in a qemu guest) against two ports of one
+ * The Linux kernel's native NVMe multipath (Debian's, in a qemu guest) against two ports of one
  * Thermocline subsystem that reports ANA: the kernel reads the ANA log page, takes an ANA Change
  * notice, shows each path's state in sysfs, and keeps I/O going through the usable path while the
  * other is Inaccessible. Without qemu the test is skipped with the reason.

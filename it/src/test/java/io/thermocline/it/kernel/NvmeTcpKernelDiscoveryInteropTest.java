@@ -39,7 +39,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Discovery against the Linux kernel (6.1, in a qemu guest), both ways:
+ * Discovery against the Linux kernel (Debian's, in a qemu guest), both ways:
  * <ul>
  *   <li>the kernel's host ({@code nvme discover}) against Thermocline's target: the log it sees is
  *       filtered by its host NQN and lists a referral; with {@code --persistent} the kernel keeps

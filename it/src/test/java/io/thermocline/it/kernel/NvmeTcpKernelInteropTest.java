@@ -34,7 +34,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Interoperability with the Linux kernel's NVMe/TCP stack (6.1, in a qemu guest), both ways:
+ * Interoperability with the Linux kernel's NVMe/TCP stack (Debian's, in a qemu guest), both ways:
  *
  * <ul>
  *   <li>Thermocline's user-space host against the kernel's nvmet-tcp target (null_blk namespaces):

@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * The read latency split against a target that is not Thermocline: the Linux kernel's nvmet-tcp
- * (6.1, in a qemu guest). Its Identify Controller has nothing of ours in the vendor specific
+ * (Debian's, in a qemu guest). Its Identify Controller has nothing of ours in the vendor specific
  * area, so the user-space host does not opt in, and every read is reported as host time and
  * round trip only. Without qemu the test is skipped with the reason.
  */
