@@ -30,7 +30,7 @@ class PrestageContainmentTest {
             Files.writeString(model.resolve("model.safetensors.index.json"),
                     "{\"weight_map\":{\"w1\":\"a.safetensors\",\"w2\":\"" + bad + "\"}}");
             var source = PrestageCommand.Source.parse(model.toString(), null);
-            var e = assertThrows(PrestageCommand.SourceException.class, () -> source.resolve(null, null, false), bad);
+            var e = assertThrows(PrestageCommand.SourceException.class, () -> source.resolve(null, null, new ModelSelection(true, java.util.List.of())), bad);
             assertThat(e.getMessage()).as(bad).contains("weight_map.w2").contains("expected: a shard file name relative to the index");
         }
     }
@@ -41,7 +41,7 @@ class PrestageContainmentTest {
         Files.createDirectories(model.resolve("sub/deeper"));
         Files.writeString(model.resolve("sub/deeper/..b"), "b");
         Files.writeString(model.resolve("sub/with space"), "c");
-        var plan = PrestageCommand.Source.parse(model.toString(), "m/").resolve(null, null, true);
+        var plan = PrestageCommand.Source.parse(model.toString(), "m/").resolve(null, null, ModelSelection.everything());
         assertThat(plan.items()).extracting(i -> i.key().value())
                 .containsExactlyInAnyOrder("m/a.safetensors", "m/sub/deeper/..b", "m/sub/with space");
         Path elsewhere = dir.resolve("elsewhere");
