@@ -245,7 +245,7 @@ class PrestageProcessTest {
         assertEquals(0, resumed.code(), resumed.err());
         JsonNode result = resumed.json();
         assertEquals(0, result.get("failed").asInt());
-        assertEquals(4, result.get("staged").asInt() + result.get("already").asInt());
+        assertEquals(5, result.get("staged").asInt() + result.get("already").asInt(), "the index, its three shards and README.md");
         assertEquals(0, result.get("exit_code").asInt());
         Matcher reused = Pattern.compile("took (\\d+) of (\\d+) chunks from a cut-off earlier copy").matcher(resumed.err());
         int chunks = 0;
@@ -256,14 +256,14 @@ class PrestageProcessTest {
 
         Run ls = run("ls", "llama/", "--config", conf.toString(), "--json");
         assertEquals(0, ls.code(), ls.err());
-        assertEquals(4, ls.json().size());
+        assertEquals(5, ls.json().size(), "the index, its three shards and README.md");
         for (JsonNode o : ls.json()) {
             assertThat(o.get("tiers").toString()).contains("\"local\"").contains("\"s3\"");
             assertEquals("READY", o.get("state").asText());
         }
         Run verify = run("prestage", src, "--to", "local", "--config", conf.toString(), "--verify");
         assertEquals(0, verify.code(), verify.err());
-        assertThat(verify.out()).contains("0 staged, 4 already on local, 0 failed").contains("ok (local)");
+        assertThat(verify.out()).contains("0 staged, 5 already on local, 0 failed").contains("ok (local)");
         assertThat(shards).hasSize(3);
         assertEquals(0, tmpFilesOfLocalTier());
         try (Stream<Path> kept = Files.list(dir.resolve("root").resolve("resume"))) {
@@ -463,7 +463,7 @@ class PrestageProcessTest {
             Run again = run("prestage", src, "--to", "local", "--config", conf.toString(), "--json");
             assertEquals(0, again.code(), again.err());
             assertEquals(0, again.json().get("failed").asInt());
-            assertEquals(3, again.json().get("staged").asInt() + again.json().get("already").asInt());
+            assertEquals(4, again.json().get("staged").asInt() + again.json().get("already").asInt(), "the index, its two shards and README.md");
         }
     }
 
