@@ -246,7 +246,7 @@ public final class S3Tier implements Tier {
             ListObjectsV2Response page = client.listObjectsV2(b -> b.bucket(config.bucket()).prefix(config.prefix())
                     .continuationToken(continuation)).join();
             for (S3Object o : page.contents()) {
-                if (!o.key().startsWith(config.prefix() + SUMS_DIR) && !o.key().startsWith(config.prefix() + UPLOADS_DIR)) {
+                if (!reserved(o.key())) {
                     usedInBytes += o.size();
                     objectCount++;
                 }
@@ -905,7 +905,7 @@ public final class S3Tier implements Tier {
             String last = null;
             for (S3Object o : page.contents()) {
                 last = o.key();
-                if (!o.key().startsWith(config.prefix() + SUMS_DIR) && !o.key().startsWith(config.prefix() + UPLOADS_DIR)) {
+                if (!reserved(o.key())) {
                     ObjectKey key = foreignOrKey(o.key());
                     if (key != null) {
                         keys.add(key);
@@ -920,6 +920,11 @@ public final class S3Tier implements Tier {
             Optional<ObjectKey> next = more ? Optional.of(keys.getLast()) : Optional.empty();
             return CompletableFuture.completedFuture(new ListPage(keys, next));
         });
+    }
+
+    /** Whether {@code s3Key} is one of the tier's own records (checksums, upload owners), not an object. */
+    private boolean reserved(String s3Key) {
+        return s3Key.startsWith(config.prefix() + SUMS_DIR) || s3Key.startsWith(config.prefix() + UPLOADS_DIR);
     }
 
     /** The object key of the S3 key {@code s3Key}, or null (counted, logged the first time) if it is none. */
