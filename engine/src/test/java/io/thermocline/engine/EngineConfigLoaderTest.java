@@ -208,11 +208,11 @@ class EngineConfigLoaderTest {
     }
 
     @Test
-    void load_theReadmeExample_parses() throws Exception {
-        Path readme = Path.of("..", "README.md");
+    void load_theDocumentedExample_parses() throws Exception {
+        Path readme = Path.of("..", "docs", "configuration.md");
         String text = Files.readString(readme);
         Matcher m = Pattern.compile("<!-- engine-config-example -->\\s*```yaml\\n(.*?)```", Pattern.DOTALL).matcher(text);
-        assertTrue(m.find(), "README.md has the example configuration after <!-- engine-config-example -->");
+        assertTrue(m.find(), "docs/configuration.md has the example configuration after <!-- engine-config-example -->");
         Path file = dir.resolve("thermocline.yaml");
         Files.writeString(file, m.group(1));
         EngineConfig c = EngineConfigLoader.load(file);

@@ -51,7 +51,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * command line ({@code --tls-key}, which nvme-cli 2.13 inserts under a version 1 identity); each
  * writes and reads back through the other side. SHA-384 keys ({@code NVMeTLSkey-1:02:}) do not
  * get through tlshd 1.0.0 either way: each side rejects the other's PSK binder, which fits tlshd
- * not telling GnuTLS the key's hash (GnuTLS takes SHA-256 for an external PSK); see the README.
+ * not telling GnuTLS the key's hash (GnuTLS takes SHA-256 for an external PSK); see docs/nvme-tcp-security.md.
  *
  * <p>Needs, in the guest, a kernel of 6.7 or later with CONFIG_NVME_TCP_TLS and
  * CONFIG_NVME_TARGET_TCP_TLS (Debian's 6.1, bookworm's default, has neither; bookworm's 6.12 has
