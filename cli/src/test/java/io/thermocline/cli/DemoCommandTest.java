@@ -1,5 +1,6 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -20,7 +21,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
@@ -41,7 +41,7 @@ class DemoCommandTest {
     }
 
     @Test
-    @Timeout(value = 180, unit = TimeUnit.SECONDS)
+    @ScaledTimeout(180)
     void demo_movesTheModelAcrossTiers_andStopsEverythingItStarted() throws Exception {
         Path data = dir.resolve("demo");
         assertEquals(0, run("demo", "--size", "8MiB", "--shards", "4", "--data-dir", data.toString(), "--keep"), err::toString);
@@ -79,7 +79,7 @@ class DemoCommandTest {
     }
 
     @Test
-    @Timeout(value = 180, unit = TimeUnit.SECONDS)
+    @ScaledTimeout(180)
     void demo_asAProcess_withJson_printsThePlacementOnStdout_andRemovesItsTemporaryDirectory() throws Exception {
         Path tmp = Files.createDirectories(dir.resolve("tmp"));
         Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),

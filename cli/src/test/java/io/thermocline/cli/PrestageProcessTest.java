@@ -1,5 +1,6 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -38,7 +39,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
@@ -48,7 +48,7 @@ import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
  * runs them) against the embedded S3 server, a local tier and a file-backed fabric tier: an
  * interrupted prestage resumed, {@code --json} parsed, exit codes, and bad input.
  */
-@Timeout(value = 5, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 5, unit = TimeUnit.MINUTES)
 class PrestageProcessTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();

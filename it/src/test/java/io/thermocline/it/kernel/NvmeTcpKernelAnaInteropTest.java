@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -22,7 +23,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
  * The Linux kernel's native NVMe multipath (Debian's, in a qemu guest) against two ports of one
@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Timeout;
  * notice, shows each path's state in sysfs, and keeps I/O going through the usable path while the
  * other is Inaccessible. Without qemu the test is skipped with the reason.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelAnaInteropTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:java-ana-target";
     private static final long NAMESPACE_BYTES = 64L << 20;

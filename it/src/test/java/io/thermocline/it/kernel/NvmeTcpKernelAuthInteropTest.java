@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -40,7 +41,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -56,7 +56,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Debian's 6.1 (bookworm's default) has neither; bookworm's 6.12 has both, and the
  * guest image takes it where apt knows it (docs/kernel-tests.md).
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelAuthInteropTest {
     private static final String KERNEL_NQN = "nqn.2026-11.io.thermocline:kernel-auth";
     private static final String JAVA_NQN = "nqn.2026-11.io.thermocline:java-auth";

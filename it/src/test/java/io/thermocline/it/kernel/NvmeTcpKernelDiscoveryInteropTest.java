@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -36,7 +37,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
  * Discovery against the Linux kernel (Debian's, in a qemu guest), both ways:
@@ -51,7 +51,7 @@ import org.junit.jupiter.api.Timeout;
  * </ul>
  * One guest boots for the class; without qemu the tests are skipped with the reason.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelDiscoveryInteropTest {
     private static final String JAVA_NQN = "nqn.2026-11.io.thermocline:java-disc-";
     private static final String KERNEL_NQN = "nqn.2026-11.io.thermocline:kernel-disc-";

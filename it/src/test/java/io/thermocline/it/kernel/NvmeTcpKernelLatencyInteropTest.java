@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
@@ -22,7 +23,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
  * The read latency split against a target that is not Thermocline: the Linux kernel's nvmet-tcp
@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Timeout;
  * area, so the user-space host does not opt in, and every read is reported as host time and
  * round trip only. Without qemu the test is skipped with the reason.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelLatencyInteropTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:kernel-latency";
     private static final long NAMESPACE_BYTES = 16L << 20;

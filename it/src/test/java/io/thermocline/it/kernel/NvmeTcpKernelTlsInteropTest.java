@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -32,7 +33,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -60,7 +60,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * neither, so {@link GuestTlsTools} takes them from Debian trixie and shares them with the guest.
  * Without any of these every test is skipped, saying which is missing.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelTlsInteropTest {
     private static final String KERNEL_NQN = "nqn.2026-11.io.thermocline:kernel-tls";
     private static final String JAVA_NQN = "nqn.2026-11.io.thermocline:java-tls";

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.discovery;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -34,7 +35,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -42,7 +42,7 @@ import org.junit.jupiter.api.io.TempDir;
  * counter, referrals (followed with a bound and through loops), and a persistent connection that
  * hears Discovery Log Page Change notices and auto-connects.
  */
-@Timeout(90)
+@ScaledTimeout(90)
 class DiscoveryServiceTest {
     private static final HostIdentity HOST_A = new HostIdentity("nqn.2014-08.org.nvmexpress:uuid:aaaaaaaa-0000-4000-8000-00000000000a",
             UUID.fromString("aaaaaaaa-0000-4000-8000-00000000000a"));
@@ -270,7 +270,7 @@ class DiscoveryServiceTest {
             DiscoveryLogChange change = changes.poll(5, TimeUnit.SECONDS);
             long heardMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - added);
             assertNotNull(change, "the new subsystem is announced within 5 s");
-            assertTrue(heardMillis < 5000, heardMillis + " ms");
+            assertTrue(heardMillis < TestTimeouts.millis(5), heardMillis + " ms");
             assertEquals(1, change.previousGeneration());
             assertEquals(3, change.generation(), "GENCTR counts both changes, the one not shown to this host too");
             assertEquals(List.of("nqn.2026-11.io.thermocline:second"), change.added().stream().map(DiscoveryLogEntry::subnqn).toList());

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.fault;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -20,10 +21,9 @@ import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /** The proxy's faults against a plain echo server on 127.0.0.1. */
-@Timeout(30)
+@ScaledTimeout(30)
 class TcpFaultProxyTest {
     private ServerSocket echo;
     private Thread acceptor;

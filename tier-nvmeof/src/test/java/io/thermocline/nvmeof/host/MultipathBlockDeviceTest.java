@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -27,14 +28,13 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Native multipath over two Java targets serving one file as the same namespace (two ports of
  * one subsystem), with ANA groups changed at run time.
  */
-@Timeout(60)
+@ScaledTimeout(60)
 class MultipathBlockDeviceTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:multipath-test";
     private static final long SIZE = 8 << 20;

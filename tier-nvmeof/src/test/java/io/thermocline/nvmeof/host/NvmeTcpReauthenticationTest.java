@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -22,10 +23,9 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /** Host-initiated re-authentication (DH-HMAC-CHAP, a new transaction on every queue) while I/O goes on. */
-@Timeout(120)
+@ScaledTimeout(120)
 class NvmeTcpReauthenticationTest extends SecuredTargetTestBase {
     private static final String NQN = "nqn.2026-11.io.thermocline:reauth-test";
     private static final String HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:6a2d1f8e-3333-4d3f-8f9b-1d4be4b8a1bc";

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -18,11 +19,10 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Reconnect and the timeouts (keep-alive-tmo, reconnect-delay, ctrl-loss-tmo, fast-io-fail-tmo) over a fault proxy. */
-@Timeout(60)
+@ScaledTimeout(60)
 class NvmeTcpReconnectTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:reconnect-test";
 
@@ -100,7 +100,7 @@ class NvmeTcpReconnectTest {
             }
             long noticedMillis = (System.nanoTime() - start) / 1_000_000;
             assertEquals(NvmeTcpController.State.RECONNECTING, c.state());
-            assertTrue(noticedMillis >= 900 && noticedMillis < 1600, "silence noticed after " + noticedMillis
+            assertTrue(noticedMillis >= 900 && noticedMillis < TestTimeouts.scaled(Duration.ofMillis(1600)).toMillis(), "silence noticed after " + noticedMillis
                     + " ms (expected about keep-alive-tmo, 1000 ms)");
             assertFalse(w.isDone());
             proxy.heal();
@@ -163,7 +163,7 @@ class NvmeTcpReconnectTest {
             long tookMillis = (System.nanoTime() - start) / 1_000_000;
             TierIoException io = (TierIoException) e.getCause();
             assertTrue(io.getMessage().contains("no usable path") && io.getMessage().contains("DELETED"), io.getMessage());
-            assertTrue(tookMillis >= 400 && tookMillis < 3000, "failed after " + tookMillis + " ms (expected about ctrl-loss-tmo, 700 ms)");
+            assertTrue(tookMillis >= 400 && tookMillis < TestTimeouts.millis(3), "failed after " + tookMillis + " ms (expected about ctrl-loss-tmo, 700 ms)");
             assertEquals(NvmeTcpController.State.DELETED, c.state());
             proxy.refuse(false);
             Thread.sleep(500);
@@ -181,7 +181,7 @@ class NvmeTcpReconnectTest {
             CompletionException e = assertThrows(CompletionException.class, () -> d.read(0, ByteBuffer.allocate(4096)).join());
             long tookMillis = (System.nanoTime() - start) / 1_000_000;
             assertTrue(e.getCause().getMessage().contains("fast-io-fail-tmo"), e.getCause().getMessage());
-            assertTrue(tookMillis < 2000, "failed after " + tookMillis + " ms (expected about fast-io-fail-tmo, 300 ms)");
+            assertTrue(tookMillis < TestTimeouts.millis(2), "failed after " + tookMillis + " ms (expected about fast-io-fail-tmo, 300 ms)");
             assertEquals(NvmeTcpController.State.RECONNECTING, c.state());
             proxy.refuse(false);
             long deadline = System.nanoTime() + TestTimeouts.seconds(5).toNanos();

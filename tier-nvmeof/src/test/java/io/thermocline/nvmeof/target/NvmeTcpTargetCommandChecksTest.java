@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.target;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -20,7 +21,6 @@ import java.util.List;
 import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * with the status the table gives (and DNR), the queue still serving a good command after each.
  * The row identifiers (C1, A3, ...) are those of the table.
  */
-@Timeout(120)
+@ScaledTimeout(120)
 class NvmeTcpTargetCommandChecksTest {
     private static final String NQN = "nqn.2024-01.io.thermocline.test:checks";
     private static final String AUTH_NQN = "nqn.2024-01.io.thermocline.test:checks-auth";

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.target;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -41,7 +42,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -56,7 +56,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>{@code -Dthermocline.fuzz.cases=N} (default 2000 per test) and
  * {@code -Dthermocline.fuzz.seed=S} (default: random, printed) repeat or widen a run.
  */
-@Timeout(600)
+@ScaledTimeout(600)
 class NvmeTcpTargetFuzzTest {
     private static final String NQN = "nqn.2024-01.io.thermocline.test:fuzz";
     private static final String AUTH_NQN = "nqn.2024-01.io.thermocline.test:fuzz-auth";

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.target;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,7 +34,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,7 +42,7 @@ import org.junit.jupiter.api.io.TempDir;
  * borrow another host's identity, end another host's association, or take every connection and
  * controller. Each test plays the misbehaving peer with raw PDUs and checks that the target holds.
  */
-@Timeout(120)
+@ScaledTimeout(120)
 class NvmeTcpTargetIsolationTest {
     private static final String NQN = "nqn.2024-01.io.thermocline.test:isolation";
     private static final String HOST_B = "nqn.2014-08.org.nvmexpress:uuid:99999999-8888-7777-6666-555555555555";
