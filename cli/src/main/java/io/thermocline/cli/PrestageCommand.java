@@ -14,6 +14,7 @@ import io.thermocline.engine.TierStatus;
 import io.thermocline.tier.ListPage;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectKey;
+import io.thermocline.tier.support.ContainedPaths;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierException;
@@ -75,8 +76,8 @@ import picocli.CommandLine.Parameters;
             "  s3://BUCKET/PREFIX/      objects under a prefix of the backing S3 tier (BUCKET must be its bucket)",
             "  DIRECTORY                local files, put into the engine under --prefix, then staged",
             "  .../model.safetensors.index.json   (local or s3://) the index and the shards its weight_map names",
-            "When a prefix or directory holds a model.safetensors.index.json, only the index and the shards it "
-            + "names are staged (--all stages everything).",
+            "A prefix or directory is staged whole: the index with its shards, config.json, the tokenizer files and "
+            + "every other file (--index-only, --include and --exclude narrow it: see Selection).",
             "",
             "When another process owns the data root (a serving process), prestage attaches to it and its "
             + "requests go through the shared region; the owner does the copies.",
@@ -91,6 +92,7 @@ import picocli.CommandLine.Parameters;
             "  thermocline prestage /data/llama-3-8b --prefix models/llama-3-8b/ --to local --parallel 8 --verify",
             "  thermocline prestage s3://models/thermocline/llama-3-8b/ --to local --dry-run --order size",
             "  thermocline prestage s3://models/thermocline/llama-3-8b/ --to local --json > result.json",
+            "  thermocline prestage s3://models/thermocline/llama-3-8b/ --to local --exclude '*.bin' --exclude 'original/*'",
             "",
             "Exit codes: 0 every object is on the tier; 1 partly done (the table says which failed and why); "
             + "2 usage error (bad option, source, configuration or index JSON; nothing was staged); "
@@ -138,8 +140,8 @@ final class PrestageCommand implements Callable<Integer> {
             description = "Key prefix for files of a local directory (default: the directory's name and '/').")
     String keyPrefix;
 
-    @Option(names = "--all", description = "Stage every object of the prefix or directory, even when an index names the shards.")
-    boolean all;
+    @CommandLine.Mixin
+    ModelSelection.Options selectionOptions;
 
     @Option(names = "--json", description = "Print the result as one JSON object on stdout (progress stays on stderr).")
     boolean json;
@@ -188,6 +190,7 @@ final class PrestageCommand implements Callable<Integer> {
         } catch (SourceException e) {
             throw new CommandLine.ParameterException(cmd, e.getMessage());
         }
+        ModelSelection selection = selectionOptions.selection();
         EngineConfig config = engineOptions.load(cmd);
         List<String> names = config.tiers().stream().map(TierDefinition::name).toList();
         if (!names.contains(to)) {
@@ -221,7 +224,7 @@ final class PrestageCommand implements Callable<Integer> {
             }
             Plan plan;
             try {
-                plan = src.resolve(engine, config, all);
+                plan = src.resolve(engine, config, selection);
             } catch (SourceException e) {
                 throw new CommandLine.ParameterException(cmd, e.getMessage());
             }
@@ -230,7 +233,7 @@ final class PrestageCommand implements Callable<Integer> {
                 out.printf("prestage %s -> %s: %d objects, %s%s%s%n", plan.description(), to, items.size(),
                         ByteSizeConverter.format(items.stream().mapToLong(Item::size).sum()),
                         plan.index() != null ? ", from " + plan.index() : "",
-                        plan.notInIndex() > 0 ? " (" + plan.notInIndex() + " other objects not named by the index; --all stages them)" : "");
+                        plan.notInIndex() > 0 ? " (" + plan.notInIndex() + " other objects left out by " + selection.describe() + ")" : "");
                 out.println(engine.isOwner() ? "this process owns " + engine.dataRoot() + " and copies itself"
                         : "attached to the owner of " + engine.dataRoot() + ": requests go through the shared region");
                 out.flush();
@@ -567,7 +570,7 @@ final class PrestageCommand implements Callable<Integer> {
     /** A parsed SOURCE argument; resolving it needs the engine (to list and stat). */
     sealed interface Source {
 
-        Plan resolve(TierEngine engine, EngineConfig config, boolean all) throws Exception;
+        Plan resolve(TierEngine engine, EngineConfig config, ModelSelection selection) throws Exception;
 
         static Source parse(String arg, String keyPrefix) {
             if (arg.startsWith("s3://")) {
@@ -627,9 +630,11 @@ final class PrestageCommand implements Callable<Integer> {
         for (var it = map.fields(); it.hasNext(); ) {
             var e = it.next();
             String f = e.getValue().isTextual() ? e.getValue().asText() : "";
-            if (f.isEmpty() || f.startsWith("/") || f.contains("..") || f.contains("\\")) {
-                throw new SourceException(where + ": weight_map." + e.getKey() + " is " + e.getValue()
-                        + " (expected: a shard file name relative to the index, such as model-00001-of-00004.safetensors)");
+            java.util.Optional<String> rule = e.getValue().isTextual() ? ContainedPaths.invalidBecause(f) : java.util.Optional.of("not a string");
+            if (rule.isPresent() || f.contains("\\")) {
+                throw new SourceException(where + ": weight_map." + e.getKey() + " is " + e.getValue() + ": "
+                        + rule.orElse("it contains '\\'") + " (expected: a shard file name relative to the index, such as "
+                        + "model-00001-of-00004.safetensors)");
             }
             files.add(f);
         }
@@ -640,7 +645,7 @@ final class PrestageCommand implements Callable<Integer> {
     record S3Source(String bucket, String path) implements Source {
 
         @Override
-        public Plan resolve(TierEngine engine, EngineConfig config, boolean all) throws Exception {
+        public Plan resolve(TierEngine engine, EngineConfig config, ModelSelection selection) throws Exception {
             TierDefinition backing = config.tiers().getLast();
             String where = backing.description();
             if (!where.startsWith("s3://")) {
@@ -667,13 +672,15 @@ final class PrestageCommand implements Callable<Integer> {
                     byte[] bytes = readSmall(tier, indexKey, "s3://" + bucket + "/" + path);
                     List<String> shards = shardsOf(bytes, "s3://" + bucket + "/" + path);
                     List<Item> items = new ArrayList<>();
-                    items.add(new Item(indexKey, bytes.length, null, -1));
-                    List<ObjectKey> keys = shards.stream().map(f -> ObjectKey.of(dir + f)).toList();
+                    if (selection.accepts(rel.substring(dir.length()))) {
+                        items.add(new Item(indexKey, bytes.length, null, -1));
+                    }
+                    List<ObjectKey> keys = shards.stream().filter(selection::accepts).map(f -> ObjectKey.of(dir + f)).toList();
                     long[] sizes = sizes(tier, keys, "named by " + rel);
                     for (int i = 0; i < keys.size(); i++) {
                         items.add(new Item(keys.get(i), sizes[i], null, i));
                     }
-                    return new Plan("s3://" + bucket + "/" + path, items, rel, 0);
+                    return new Plan("s3://" + bucket + "/" + path, items, rel, 1 + shards.size() - items.size());
                 }
                 String prefix = rel.isEmpty() || rel.endsWith("/") ? rel : rel + "/";
                 List<ObjectKey> keys = new ArrayList<>();
@@ -690,38 +697,55 @@ final class PrestageCommand implements Callable<Integer> {
                     throw new SourceException("SOURCE: no objects under s3://" + bucket + "/" + tierPrefix + prefix);
                 }
                 ObjectKey indexKey = ObjectKey.of(prefix + INDEX_NAME);
-                if (!all && keys.contains(indexKey)) {
+                // the index's order first (index, then its shards), then the other objects
+                java.util.Map<ObjectKey, Integer> positions = new java.util.HashMap<>();
+                String indexName = null;
+                if (keys.contains(indexKey)) {
                     byte[] bytes = readSmall(tier, indexKey, "s3://" + bucket + "/" + tierPrefix + indexKey);
                     List<String> shards = shardsOf(bytes, "s3://" + bucket + "/" + tierPrefix + indexKey);
-                    List<Item> items = new ArrayList<>();
-                    items.add(new Item(indexKey, bytes.length, null, -1));
-                    List<ObjectKey> named = shards.stream().map(f -> ObjectKey.of(prefix + f)).toList();
-                    long[] sizes = sizes(tier, named, "named by " + indexKey);
-                    for (int i = 0; i < named.size(); i++) {
-                        items.add(new Item(named.get(i), sizes[i], null, i));
+                    positions.put(indexKey, -1);
+                    for (int i = 0; i < shards.size(); i++) {
+                        ObjectKey shard = ObjectKey.of(prefix + shards.get(i));
+                        if (!keys.contains(shard)) {
+                            throw new SourceException(shard + " (named by " + indexKey + ") is not in the backing tier; nothing was staged");
+                        }
+                        positions.putIfAbsent(shard, i);
                     }
-                    return new Plan("s3://" + bucket + "/" + tierPrefix + prefix, items, indexKey.toString(),
-                            keys.size() - items.size());
+                    indexName = indexKey.toString();
                 }
+                List<ObjectKey> chosen = keys.stream()
+                        .filter(k -> !selection.indexOnly() || positions.isEmpty() || positions.containsKey(k))
+                        .filter(k -> selection.accepts(k.value().substring(prefix.length())))
+                        .toList();
                 List<Item> items = new ArrayList<>();
-                long[] sizes = sizes(tier, keys, "listed");
-                for (int i = 0; i < keys.size(); i++) {
-                    items.add(new Item(keys.get(i), sizes[i], null, Integer.MAX_VALUE));
+                long[] sizes = sizes(tier, chosen, "listed");
+                for (int i = 0; i < chosen.size(); i++) {
+                    items.add(new Item(chosen.get(i), sizes[i], null, positions.getOrDefault(chosen.get(i), Integer.MAX_VALUE)));
                 }
-                return new Plan("s3://" + bucket + "/" + tierPrefix + prefix, items, null, 0);
+                if (items.isEmpty()) {
+                    throw new SourceException("SOURCE: " + selection.describe() + " selects none of the " + keys.size()
+                            + " objects under s3://" + bucket + "/" + tierPrefix + prefix);
+                }
+                return new Plan("s3://" + bucket + "/" + tierPrefix + prefix, items, indexName, keys.size() - items.size());
             }
         }
 
-        /** The sizes of {@code keys}, asked for all at once (the S3 client bounds the requests in flight). */
+        /**
+         * The sizes of {@code keys}, asked for all at once (the S3 client bounds the requests in
+         * flight); from S3Tier.describe (a HEAD), which unlike stat does not read another tool's
+         * objects to make their checksums.
+         */
         private static long[] sizes(Tier tier, List<ObjectKey> keys, String why) {
-            List<CompletableFuture<Optional<ObjectInfo>>> stats = keys.stream().map(tier::stat).toList();
+            List<CompletableFuture<Optional<Long>>> stats = keys.stream().map(k -> tier instanceof io.thermocline.tier.s3.S3Tier s3
+                    ? s3.describe(k).thenApply(d -> d.map(io.thermocline.tier.s3.S3ObjectDescription::sizeInBytes))
+                    : tier.stat(k).thenApply(i -> i.map(ObjectInfo::sizeInBytes))).toList();
             long[] out = new long[keys.size()];
             for (int i = 0; i < out.length; i++) {
-                Optional<ObjectInfo> info = stats.get(i).join();
-                if (info.isEmpty()) {
+                Optional<Long> size = stats.get(i).join();
+                if (size.isEmpty()) {
                     throw new SourceException(keys.get(i) + " (" + why + ") is not in the backing tier; nothing was staged");
                 }
-                out[i] = info.get().sizeInBytes();
+                out[i] = size.get();
             }
             return out;
         }
@@ -754,26 +778,30 @@ final class PrestageCommand implements Callable<Integer> {
     record LocalSource(Path dir, Path index, String keyPrefix) implements Source {
 
         @Override
-        public Plan resolve(TierEngine engine, EngineConfig config, boolean all) throws Exception {
+        public Plan resolve(TierEngine engine, EngineConfig config, ModelSelection selection) throws Exception {
             String prefix = keyPrefix != null ? keyPrefix : dir.getFileName() + "/";
             if (!prefix.isEmpty() && !prefix.endsWith("/")) {
                 prefix = prefix + "/";
             }
-            Path idx = index != null ? index : all ? null : dir.resolve(INDEX_NAME);
+            Path idx = index != null ? index : selection.indexOnly() ? dir.resolve(INDEX_NAME) : null;
             if (idx != null && Files.isRegularFile(idx)) {
                 if (Files.size(idx) > MAX_INDEX_BYTES) {
                     throw new SourceException(idx + ": " + Files.size(idx) + " bytes (expected: an index of at most " + MAX_INDEX_BYTES + " bytes)");
                 }
                 List<String> shards = shardsOf(Files.readAllBytes(idx), idx.toString());
                 List<Item> items = new ArrayList<>();
-                items.add(new Item(ObjectKey.of(prefix + idx.getFileName()), Files.size(idx), idx, -1));
+                if (selection.accepts(idx.getFileName().toString())) {
+                    items.add(new Item(ObjectKey.of(prefix + idx.getFileName()), Files.size(idx), idx, -1));
+                }
                 for (int i = 0; i < shards.size(); i++) {
-                    Path f = dir.resolve(shards.get(i));
+                    Path f = ContainedPaths.resolve(dir, shards.get(i), idx + ": shard");
                     if (!Files.isRegularFile(f)) {
                         throw new SourceException(idx + " names " + shards.get(i) + ", but " + f + " does not exist (expected: "
                                 + "every shard of the weight_map beside the index); nothing was staged");
                     }
-                    items.add(new Item(ObjectKey.of(prefix + shards.get(i)), Files.size(f), f, i));
+                    if (selection.accepts(shards.get(i))) {
+                        items.add(new Item(ObjectKey.of(prefix + shards.get(i)), Files.size(f), f, i));
+                    }
                 }
                 long others;
                 try (var files = Files.walk(dir)) {
@@ -782,16 +810,33 @@ final class PrestageCommand implements Callable<Integer> {
                 return new Plan(index != null ? index.toString() : dir.toString(), items, idx.toString(), (int) Math.max(0, others));
             }
             List<Item> items = new ArrayList<>();
+            java.util.Map<String, Integer> positions = new java.util.HashMap<>();
+            Path beside = dir.resolve(INDEX_NAME);
+            if (Files.isRegularFile(beside) && Files.size(beside) <= MAX_INDEX_BYTES) {
+                positions.put(INDEX_NAME, -1);
+                List<String> shards = shardsOf(Files.readAllBytes(beside), beside.toString());
+                for (int i = 0; i < shards.size(); i++) {
+                    positions.putIfAbsent(shards.get(i), i);
+                }
+            }
+            int all = 0;
             try (var files = Files.walk(dir)) {
                 for (Path f : files.filter(Files::isRegularFile).sorted().toList()) {
                     String rel = dir.relativize(f).toString().replace('\\', '/');
-                    items.add(new Item(ObjectKey.of(prefix + rel), Files.size(f), f, Integer.MAX_VALUE));
+                    ContainedPaths.resolve(dir, rel, "file name"); // a key that maps back inside a directory
+                    all++;
+                    if (selection.accepts(rel)) {
+                        items.add(new Item(ObjectKey.of(prefix + rel), Files.size(f), f, positions.getOrDefault(rel, Integer.MAX_VALUE)));
+                    }
                 }
             }
-            if (items.isEmpty()) {
+            if (all == 0) {
                 throw new SourceException("SOURCE: " + dir + " holds no files");
             }
-            return new Plan(dir.toString(), items, null, 0);
+            if (items.isEmpty()) {
+                throw new SourceException("SOURCE: " + selection.describe() + " selects none of the " + all + " files of " + dir);
+            }
+            return new Plan(dir.toString(), items, positions.isEmpty() ? null : beside.toString(), all - items.size());
         }
     }
 }

@@ -211,8 +211,10 @@ final class Owner implements AutoCloseable {
         for (EngineTier t : tiers) {
             if (t.tier instanceof S3Tier s3) {
                 try {
-                    // uploads of puts cut off after a checkpoint stay for the next put of their file
-                    n += s3.abortIncompleteUploads(putResume::has).join();
+                    // uploads of puts cut off after a checkpoint stay for the next put of their file, and the
+                    // uploads of other data roots sharing the prefix are theirs (reclaimed only by age)
+                    n += (s3.uploadOwner().isPresent() ? s3.abortOwnIncompleteUploads(putResume::has)
+                            : s3.abortIncompleteUploads(putResume::has)).join();
                 } catch (RuntimeException e) {
                     log.warn("cannot list incomplete uploads on tier {}: {}", t.name(), TierException.unwrap(e).toString());
                 }
@@ -328,6 +330,65 @@ final class Owner implements AutoCloseable {
             } finally {
                 l.unlock();
             }
+        });
+    }
+
+    /**
+     * For a record made from another tool's S3 object (its info names the S3 version's ETag, see
+     * {@link S3Tier#sourceETag}): asks the backing tier for the object's ETag now (one HEAD), and if
+     * the object was replaced or deleted, makes the record stale: its copies on the other tiers
+     * are dropped (readers drained first) and the record is forgotten, so that nothing serves the
+     * old bytes as current and the next stage or read imports the new version. The S3 object
+     * itself is left alone. Completes with whether the record was stale. When S3 cannot be asked,
+     * the record stays (completes false) and the failure is logged: a staged copy that was
+     * verified stays readable while the backing tier is away.
+     */
+    CompletableFuture<Boolean> refreshForeign(ObjectKey key) {
+        ObjectRecord rec = records.get(key);
+        EngineTier b = engine.backing();
+        if (rec == null || !(b.tier instanceof S3Tier s3)) {
+            return CompletableFuture.completedFuture(false);
+        }
+        Optional<String> recorded = S3Tier.sourceETag(rec.info());
+        if (recorded.isEmpty()) {
+            return CompletableFuture.completedFuture(false);
+        }
+        return s3.describe(key).handle((d, t) -> {
+            if (t != null) {
+                log.warn("cannot ask {} whether {} changed (its copies stay as recorded): {}", b.name(), key,
+                        TierException.unwrap(t).toString());
+                return Optional.<String>of(recorded.get());
+            }
+            return d.map(io.thermocline.tier.s3.S3ObjectDescription::eTag);
+        }).thenCompose(now -> {
+            if (now.isPresent() && now.get().equals(recorded.get())) {
+                return CompletableFuture.completedFuture(false);
+            }
+            boolean[] stale = new boolean[1];
+            return exclusive(key, () -> {
+                ObjectRecord cur = records.get(key);
+                if (cur == null || !S3Tier.sourceETag(cur.info()).equals(recorded)) {
+                    return; // made stale (or imported anew) meanwhile
+                }
+                log.info("{} on {} was replaced by another tool (ETag {} -> {}): its staged copies are stale; dropping them",
+                        key, b.name(), recorded.get(), now.orElse("(deleted)"));
+                for (EngineTier t : tiers) {
+                    ObjectRecord r = records.get(key);
+                    if (t != b && r != null && r.on(t.id)) {
+                        if (Integer.bitCount(r.tiers()) == 1) {
+                            // the only copy left: forget it from the catalog, then take it off the tier
+                            commit(key, null, -1);
+                            deleteQuietly(t.id, key, "dropping a stale copy");
+                        } else {
+                            drop(key, t, true);
+                        }
+                    }
+                }
+                if (records.get(key) != null) {
+                    commit(key, null, -1);
+                }
+                stale[0] = true;
+            }).thenApply(v -> stale[0]);
         });
     }
 
@@ -693,6 +754,7 @@ final class Owner implements AutoCloseable {
             try {
                 List<ObjectKey> todo = new ArrayList<>();
                 for (ObjectKey k : keys) {
+                    refreshForeign(k).join();
                     ObjectRecord rec = records.get(k);
                     if (rec == null && importFromBacking(k).join()) {
                         rec = records.get(k);
@@ -926,8 +988,8 @@ final class Owner implements AutoCloseable {
         try {
             f = switch (r.type()) {
                 case STAGE -> {
-                    ObjectRecord rec = records.get(r.key());
-                    CompletableFuture<Boolean> known = rec != null ? CompletableFuture.completedFuture(true) : importFromBacking(r.key());
+                    CompletableFuture<Boolean> known = refreshForeign(r.key()).thenCompose(stale -> records.get(r.key()) != null
+                            ? CompletableFuture.completedFuture(true) : importFromBacking(r.key()));
                     yield known.thenCompose(found -> {
                         ObjectRecord cur = records.get(r.key());
                         if (!found || cur == null) {
