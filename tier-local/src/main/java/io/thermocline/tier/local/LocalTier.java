@@ -411,13 +411,11 @@ public final class LocalTier implements Tier {
         return async("delete " + key, () -> {
             namespace.lock();
             try {
-                Entry entry = index.remove(key.value());
+                Entry entry = current(key); // follows what another process of the root did
                 if (entry == null) {
                     return false;
                 }
-                synchronized (accounting) {
-                    usedInBytes -= entry.footprint();
-                }
+                dropLocked(key, entry);
                 // the data file first: a crash between the two leaves a sidecar without a file,
                 // which the next open drops, never a plain file that looks staged
                 Path path = locationOf(key, entry.escaped());
@@ -823,31 +821,88 @@ public final class LocalTier implements Tier {
 
     /**
      * The index entry of a key if its data file is still the one its sidecar names (same inode,
-     * size and mtime, inside the root); otherwise quarantines it and returns null. Blocking.
+     * size and mtime, inside the root). When the index misses the key or its file differs, the
+     * sidecar on disk decides: another process of this root (the owner, while this one is attached)
+     * may have published, replaced or deleted the object since this one scanned, and the index
+     * follows what that process did. Only a file that differs from the record on disk too is
+     * quarantined. Returns null if there is no current object. Blocking.
      */
     private Entry current(ObjectKey key) throws IOException {
         Entry entry = index.get(key.value());
-        if (entry == null) {
-            return null;
-        }
-        String problem = checkFile(key, entry);
-        if (problem == null) {
+        if (entry != null && checkFile(key, entry) == null) {
             return entry;
         }
         namespace.lock();
         try {
             Entry now = index.get(key.value());
+            if (now != null && checkFile(key, now) == null) {
+                return now; // a publish of this process was between the two
+            }
+            Entry onDisk = entryOnDisk(key);
+            if (onDisk != null && !onDisk.equals(now) && checkFile(key, onDisk) == null) {
+                replaceLocked(key, now, onDisk); // published or replaced by another process
+                return onDisk;
+            }
             if (now == null) {
                 return null;
             }
-            problem = checkFile(key, now); // a publish may have been between the two
-            if (problem == null) {
-                return now;
+            String problem = checkFile(key, now);
+            if (problem.endsWith(" is missing")) {
+                // deleted by another process (or by hand): nothing is left to keep; a sidecar
+                // without its file is removed by the next open's scan
+                dropLocked(key, now);
+                log.info("local tier {}: {}: {}; dropped from the index", name, key, problem);
+                return null;
+            }
+            if (onDisk != null && !onDisk.identity().equals(now.identity())) {
+                // the record moved on and the file is neither the old nor the new one: another
+                // process's publish is half done (its sidecar is written before its rename)
+                return null;
             }
             quarantineLocked(key, now, problem);
             return null;
         } finally {
             namespace.unlock();
+        }
+    }
+
+    /**
+     * The entry the sidecar of a key describes, if it is a committed record of that key whose size
+     * agrees with the file it names; null if there is none or it cannot be read (the next open's
+     * scan deals with a damaged one). Does not look at the data file.
+     */
+    private Entry entryOnDisk(ObjectKey key) throws IOException {
+        SumFile.Sum sum;
+        try {
+            sum = readSum(sumPathOf(key));
+        } catch (NoSuchFileException e) {
+            return null;
+        } catch (CorruptObjectFileException e) {
+            log.debug("local tier {}: record of {} unreadable: {}", name, key, e.getMessage());
+            return null;
+        }
+        if (sum.state() != SumFile.STATE_COMMITTED || !sum.info().key().equals(key)
+            || (!sum.escaped() && KeyPaths.plainRelative(key).isEmpty())
+            || sum.identity().size() != sum.info().sizeInBytes()) {
+            return null;
+        }
+        return new Entry(SumFile.footprint(sum.info().sizeInBytes(), sum.recordLength()), sum.escaped(), sum.identity());
+    }
+
+    /** Puts {@code entry} in the index in place of {@code previous} (or nothing), keeping the usage right. */
+    private void replaceLocked(ObjectKey key, Entry previous, Entry entry) {
+        index.put(key.value(), entry);
+        synchronized (accounting) {
+            usedInBytes += entry.footprint() - (previous == null ? 0 : previous.footprint());
+        }
+    }
+
+    /** Drops an entry from the index, keeping the usage right; touches no file. */
+    private void dropLocked(ObjectKey key, Entry entry) {
+        if (index.remove(key.value(), entry)) {
+            synchronized (accounting) {
+                usedInBytes -= entry.footprint();
+            }
         }
     }
 
@@ -884,7 +939,10 @@ public final class LocalTier implements Tier {
      * and returns null. Blocking.
      */
     private Current currentWithInfo(ObjectKey key) throws IOException {
-        for (int attempt = 0; attempt < 8; attempt++) {
+        for (int attempt = 0; attempt < 12; attempt++) {
+            if (attempt > 0) {
+                pauseBeforeLookingAgain(attempt - 1);
+            }
             Entry entry = current(key);
             if (entry == null) {
                 return null;
@@ -910,7 +968,14 @@ public final class LocalTier implements Tier {
                     }
                     problem = "its record " + sumPathOf(key) + " names key " + sum.info().key() + " and file "
                               + sum.identity() + ", expected " + entry.identity();
+                    Entry onDisk = entryOnDisk(key);
+                    if (onDisk != null && !onDisk.identity().equals(entry.identity())) {
+                        continue; // another process is replacing the object: its rename follows its record
+                    }
                 } catch (NoSuchFileException e) {
+                    if (!Files.exists(locationOf(key, entry.escaped()), LinkOption.NOFOLLOW_LINKS)) {
+                        continue; // deleted by another process meanwhile: current() drops it
+                    }
                     problem = "its record " + sumPathOf(key) + " is missing";
                 } catch (CorruptObjectFileException e) {
                     problem = e.getMessage();
@@ -922,6 +987,15 @@ public final class LocalTier implements Tier {
             }
         }
         return null;
+    }
+
+    private static void pauseBeforeLookingAgain(int attempt) throws java.io.InterruptedIOException {
+        try {
+            Thread.sleep(1L << Math.min(attempt, 6));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted waiting for another process's publish");
+        }
     }
 
     private static boolean matches(SumFile.Sum sum, ObjectKey key, Entry entry) {
