@@ -10,8 +10,9 @@
 #
 # The image lands in CACHE_ROOT/<kernel-release>-<key>/, where key hashes this script and the init
 # script, and is reused while that directory holds its "complete" marker. apt-get runs only when a
-# tool or the kernel package is missing. The kernel package is the one linux-image-amd64 depends on,
-# unless THERMOCLINE_GUEST_KERNEL_PACKAGE names another (e.g. linux-image-6.1.0-56-amd64).
+# tool or the kernel package is missing. The kernel package is the newest generic amd64 kernel apt
+# knows (linux-image-<release>-amd64-unsigned, or the one linux-image-amd64 depends on, whichever is
+# newer), unless THERMOCLINE_GUEST_KERNEL_PACKAGE names another (e.g. linux-image-6.1.0-56-amd64).
 #
 # On success the last two lines on stdout are KERNEL_RELEASE=... and IMAGE_DIR=...
 # Exit status 3 means the guest cannot be had on this machine; the line "UNAVAILABLE: <reason>" on
@@ -91,13 +92,21 @@ flock 9
 
 key=$(cat "$0" "$init_script" | sha256sum | cut -c1-12)
 
+# The newest generic amd64 kernel apt knows (bookworm's linux-image-amd64 stays on 6.1, but bookworm
+# also carries 6.12 as linux-image-6.12.*-amd64-unsigned, which has NVMe in-band authentication and
+# NVMe/TCP TLS), else the one linux-image-amd64 depends on.
 resolve_kernel_package() {
   if [ -n "${THERMOCLINE_GUEST_KERNEL_PACKAGE:-}" ]; then
     echo "$THERMOCLINE_GUEST_KERNEL_PACKAGE"
     return
   fi
-  apt-cache depends linux-image-amd64 2>/dev/null \
-    | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+  {
+    apt-cache depends linux-image-amd64 2>/dev/null \
+      | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+    apt-cache search --names-only '^linux-image-[0-9][0-9.]*[-+][a-z0-9.+~]*-?amd64-unsigned$' 2>/dev/null \
+      | awk '{ print $1 }' | grep -v -e -cloud- -e -rt-
+  } | awk 'NF { r = $1; sub(/^linux-image-/, "", r); sub(/-unsigned$/, "", r); print r " " $1 }' \
+    | sort -V -k1,1 | tail -n 1 | awk '{ print $2 }'
 }
 
 package=$(resolve_kernel_package)

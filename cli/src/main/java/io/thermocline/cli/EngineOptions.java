@@ -56,7 +56,7 @@ final class EngineOptions {
         Path file = configFile(env);
         if (file == null) {
             throw new CommandLine.ParameterException(cmd, "no engine configuration: pass --config FILE (or set THERMOCLINE_CONFIG, "
-                    + "or write ~/.config/thermocline/thermocline.yaml); the README's 'Engine configuration file' section has an example");
+                    + "or write ~/.config/thermocline/thermocline.yaml); docs/configuration.md has an example");
         }
         if (!Files.isRegularFile(file)) {
             throw new CommandLine.ParameterException(cmd, "--config: " + file + " (expected: an existing YAML file)");

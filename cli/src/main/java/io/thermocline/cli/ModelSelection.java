@@ -146,18 +146,55 @@ final class ModelSelection {
                 + "that name it).")
         boolean all;
 
-        private final List<Filter> filters = new ArrayList<>();
-
         @Option(names = "--include", paramLabel = "GLOB", description = "Select the objects whose path relative to the "
                 + "model prefix matches GLOB again (after an --exclude). Repeatable; see Selection below.")
-        void include(String glob) {
-            filters.add(parse("--include", true, glob));
-        }
+        List<String> includes = new ArrayList<>();
 
         @Option(names = "--exclude", paramLabel = "GLOB", description = "Leave out the objects whose path relative to the "
                 + "model prefix matches GLOB. Repeatable; see Selection below.")
-        void exclude(String glob) {
-            filters.add(parse("--exclude", false, glob));
+        List<String> excludes = new ArrayList<>();
+
+        /**
+         * The filters in the order they were given: picocli keeps each option's values in order,
+         * the command line says how the two interleave.
+         */
+        private List<Filter> filters() {
+            List<Filter> filters = new ArrayList<>();
+            var parsed = spec.commandLine().getParseResult();
+            List<String> args = parsed == null ? List.of() : parsed.originalArgs();
+            int in = 0;
+            int ex = 0;
+            for (int i = 0; i < args.size(); i++) {
+                String a = args.get(i);
+                if (a.equals("--")) {
+                    break;
+                }
+                for (String option : List.of("--include", "--exclude")) {
+                    boolean include = option.equals("--include");
+                    String glob = null;
+                    if (a.equals(option) && i + 1 < args.size()) {
+                        glob = args.get(++i);
+                    } else if (a.startsWith(option + "=")) {
+                        glob = a.substring(option.length() + 1);
+                    }
+                    if (glob != null) {
+                        // the same value picocli took for the option, in the same position
+                        List<String> values = include ? includes : excludes;
+                        int at = include ? in++ : ex++;
+                        if (at >= values.size() || !values.get(at).equals(glob)) {
+                            throw new CommandLine.ParameterException(spec.commandLine(), option + ": cannot tell the order of "
+                                    + "--include and --exclude from the command line (expected: each as its own argument)");
+                        }
+                        filters.add(parse(option, include, glob));
+                        break;
+                    }
+                }
+            }
+            if (in != includes.size() || ex != excludes.size()) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--include/--exclude: cannot tell their order "
+                        + "from the command line (expected: each as its own argument, such as --exclude '*.bin')");
+            }
+            return filters;
         }
 
         private Filter parse(String option, boolean include, String glob) {
@@ -173,7 +210,7 @@ final class ModelSelection {
                 throw new CommandLine.ParameterException(spec.commandLine(),
                         "--index-only and --all: choose one (--all, every object, is the default)");
             }
-            return new ModelSelection(indexOnly, filters);
+            return new ModelSelection(indexOnly, filters());
         }
     }
 

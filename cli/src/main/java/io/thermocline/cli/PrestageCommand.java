@@ -14,6 +14,7 @@ import io.thermocline.engine.TierStatus;
 import io.thermocline.tier.ListPage;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectKey;
+import io.thermocline.tier.support.ContainedPaths;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierException;
@@ -661,9 +662,11 @@ final class PrestageCommand implements Callable<Integer> {
         for (var it = map.fields(); it.hasNext(); ) {
             var e = it.next();
             String f = e.getValue().isTextual() ? e.getValue().asText() : "";
-            if (f.isEmpty() || f.startsWith("/") || f.contains("..") || f.contains("\\")) {
-                throw new SourceException(where + ": weight_map." + e.getKey() + " is " + e.getValue()
-                        + " (expected: a shard file name relative to the index, such as model-00001-of-00004.safetensors)");
+            java.util.Optional<String> rule = e.getValue().isTextual() ? ContainedPaths.invalidBecause(f) : java.util.Optional.of("not a string");
+            if (rule.isPresent() || f.contains("\\")) {
+                throw new SourceException(where + ": weight_map." + e.getKey() + " is " + e.getValue() + ": "
+                        + rule.orElse("it contains '\\'") + " (expected: a shard file name relative to the index, such as "
+                        + "model-00001-of-00004.safetensors)");
             }
             files.add(f);
         }
@@ -823,7 +826,7 @@ final class PrestageCommand implements Callable<Integer> {
                     items.add(new Item(ObjectKey.of(prefix + idx.getFileName()), Files.size(idx), idx, -1));
                 }
                 for (int i = 0; i < shards.size(); i++) {
-                    Path f = dir.resolve(shards.get(i));
+                    Path f = ContainedPaths.resolve(dir, shards.get(i), idx + ": shard");
                     if (!Files.isRegularFile(f)) {
                         throw new SourceException(idx + " names " + shards.get(i) + ", but " + f + " does not exist (expected: "
                                 + "every shard of the weight_map beside the index); nothing was staged");
@@ -852,6 +855,7 @@ final class PrestageCommand implements Callable<Integer> {
             try (var files = Files.walk(dir)) {
                 for (Path f : files.filter(Files::isRegularFile).sorted().toList()) {
                     String rel = dir.relativize(f).toString().replace('\\', '/');
+                    ContainedPaths.resolve(dir, rel, "file name"); // a key that maps back inside a directory
                     all++;
                     if (selection.accepts(rel)) {
                         items.add(new Item(ObjectKey.of(prefix + rel), Files.size(f), f, positions.getOrDefault(rel, Integer.MAX_VALUE)));

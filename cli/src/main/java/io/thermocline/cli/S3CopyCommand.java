@@ -3,6 +3,7 @@ package io.thermocline.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ListPage;
 import io.thermocline.tier.ObjectInfo;
 import io.thermocline.tier.ObjectKey;
@@ -12,6 +13,7 @@ import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.s3.S3Tier;
 import io.thermocline.tier.s3.S3TierConfig;
+import io.thermocline.tier.support.ContainedPaths;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.URI;
@@ -133,15 +135,17 @@ final class S3CopyCommand implements Callable<Integer> {
 
     private int download(S3Tier tier, S3Location from, Path dir) throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        // the source is a directory: s3://b/model means the keys under model/, not model-instruct/...
+        String under = from.prefix().isEmpty() || from.prefix().endsWith("/") ? from.prefix() : from.prefix() + "/";
         List<ObjectKey> keys = new ArrayList<>();
         ObjectKey after = null;
         do {
-            ListPage page = tier.list(from.prefix(), after, 1000).join();
+            ListPage page = tier.list(under, after, 1000).join();
             keys.addAll(page.keys());
             after = page.nextStartAfter().orElse(null);
         } while (after != null);
         if (keys.isEmpty()) {
-            spec.commandLine().getErr().println("thermocline: nothing under s3://" + from.bucket() + "/" + from.prefix());
+            spec.commandLine().getErr().println("thermocline: nothing under s3://" + from.bucket() + "/" + under);
             return 1;
         }
         long t0 = System.nanoTime();
@@ -150,8 +154,25 @@ final class S3CopyCommand implements Callable<Integer> {
         // Two objects at a time: one object's tail (last ranges, fsync, rename) overlaps the next one's first GETs.
         Semaphore objects = new Semaphore(OBJECTS_IN_FLIGHT);
         List<CompletableFuture<Void>> all = new ArrayList<>();
+        int markers = 0;
         for (ObjectKey key : keys) {
-            Path target = dir.resolve(key.value().substring(from.prefix().length()));
+            String relative = key.value().substring(under.length());
+            if (relative.isEmpty() || relative.endsWith("/")) {
+                markers++; // a "folder" marker (a zero-byte object named like a directory) is no file
+                continue;
+            }
+            Path target;
+            try {
+                // no key may land outside the destination: not "/x", "a/../..", "a//b", nor a NUL
+                target = ContainedPaths.resolve(dir, relative, "object key " + key + ", relative name");
+            } catch (InvalidArgumentException e) {
+                synchronized (out) {
+                    failures.incrementAndGet();
+                    spec.commandLine().getErr().println("thermocline: " + key + ": " + e.getMessage());
+                    result(key.value(), dir, -1, 0, e.getMessage());
+                }
+                continue;
+            }
             objects.acquire();
             all.add(tier.download(key, target, parallel, rangeSize, bytes::addAndGet).handle((info, t) -> {
                 synchronized (out) {
@@ -175,7 +196,10 @@ final class S3CopyCommand implements Callable<Integer> {
         }
         CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).join();
         int failed = failures.get();
-        summary(out, "download", keys.size() - failed, keys.size(), bytes.get(), t0);
+        if (markers > 0) {
+            spec.commandLine().getErr().println("thermocline: skipped " + markers + " folder marker(s) (keys ending in '/')");
+        }
+        summary(out, "download", keys.size() - markers - failed, keys.size() - markers, bytes.get(), t0);
         return failed == 0 ? 0 : 1;
     }
 

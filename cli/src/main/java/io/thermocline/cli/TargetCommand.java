@@ -109,6 +109,35 @@ final class TargetCommand implements Runnable {
                         + "instead of being sent from it with sendfile.")
         private boolean directIo;
 
+        @Option(names = "--max-connections", paramLabel = "N",
+                description = "Connections open at once; more are closed as they arrive (default: 4096; YAML limits.max-connections).")
+        private Integer maxConnections;
+
+        @Option(names = "--max-connections-per-address", paramLabel = "N",
+                description = "Connections open at once from one source IP address (default: 512).")
+        private Integer maxConnectionsPerAddress;
+
+        @Option(names = "--max-unconnected", paramLabel = "N",
+                description = "Connections open at once that have not completed a Connect (default: 256).")
+        private Integer maxUnconnected;
+
+        @Option(names = "--max-controllers-per-host", paramLabel = "N",
+                description = "Controllers one host NQN may hold, discovery ones included; more Connects get "
+                        + "Controller Busy (default: 128).")
+        private Integer maxControllersPerHost;
+
+        @Option(names = "--max-unsent-bytes", paramLabel = "SIZE", converter = ByteSizeConverter.class,
+                description = "Queued responses above which a connection stops reading commands (default: 4MiB).")
+        private Long maxUnsentBytes;
+
+        @Option(names = "--max-r2t-bytes-per-controller", paramLabel = "SIZE", converter = ByteSizeConverter.class,
+                description = "Write buffers one controller holds for data asked for with R2T (default: 64MiB).")
+        private Long maxR2tBytesPerController;
+
+        @Option(names = "--h2c-data-timeout", paramLabel = "DURATION", converter = DurationConverter.class,
+                description = "An R2T left unanswered this long ends its connection (default: 30s).")
+        private java.time.Duration h2cDataTimeout;
+
         /** Counted down to stop serving (by the shutdown hook, or by tests). */
         final CountDownLatch stop = new CountDownLatch(1);
         /** Counted down once the target is closed. */
@@ -168,6 +197,14 @@ final class TargetCommand implements Runnable {
                 } catch (IllegalArgumentException e) {
                     throw new CommandLine.ParameterException(cmd, "--config " + config + ": " + e.getMessage());
                 }
+            }
+            TargetLimits limits = (hosts == null ? TargetLimits.NONE : hosts.limits()).overriddenBy(new TargetLimits(
+                    maxConnections, maxConnectionsPerAddress, maxUnconnected, maxControllersPerHost, maxUnsentBytes,
+                    maxR2tBytesPerController, h2cDataTimeout));
+            try {
+                limits.apply(builder);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(cmd, "target limits: " + e.getMessage());
             }
             Namespace namespace = Namespace.openFile(file, size == null ? -1 : size, blockSize, directIo);
             NvmeTcpTarget target = builder.subsystem(subsystem.namespace(namespace).build()).build();

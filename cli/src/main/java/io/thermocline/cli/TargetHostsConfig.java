@@ -32,11 +32,13 @@ import java.util.Set;
  *     dhchap-dhgroup: ffdhe2048                   # default null (no DH exchange); needs dhchap-key
  *     tls-key: "NVMeTLSkey-1:01:...:"             # TLS 1.3 PSK; any tls-key makes the port TLS-only
  *     tls-key-derivation: rfc8446                 # or nvme-cli-compat; default rfc8446
+ * limits:                                         # optional: see {@link TargetLimits}
+ *   max-connections-per-address: 64
  * </pre>
  *
  * <p>Immutable once loaded.
  */
-record TargetHostsConfig(List<Host> hosts) {
+record TargetHostsConfig(List<Host> hosts, TargetLimits limits) {
     private static final Set<String> HOST_KEYS = Set.of("nqn", "dhchap-key", "dhchap-ctrl-key", "dhchap-hash",
             "dhchap-dhgroup", "tls-key", "tls-key-derivation");
 
@@ -46,6 +48,11 @@ record TargetHostsConfig(List<Host> hosts) {
 
     TargetHostsConfig {
         hosts = List.copyOf(hosts);
+        limits = limits == null ? TargetLimits.NONE : limits;
+    }
+
+    TargetHostsConfig(List<Host> hosts) {
+        this(hosts, TargetLimits.NONE);
     }
 
     /**
@@ -66,8 +73,8 @@ record TargetHostsConfig(List<Host> hosts) {
         }
         for (Iterator<String> names = root.fieldNames(); names.hasNext(); ) {
             String name = names.next();
-            if (!name.equals("hosts")) {
-                throw new IllegalArgumentException(file + ": unknown key '" + name + "' (expected: hosts)");
+            if (!name.equals("hosts") && !name.equals("limits")) {
+                throw new IllegalArgumentException(file + ": unknown key '" + name + "' (expected: hosts, limits)");
             }
         }
         JsonNode list = root.path("hosts");
@@ -78,7 +85,7 @@ record TargetHostsConfig(List<Host> hosts) {
         for (int i = 0; i < list.size(); i++) {
             hosts.add(host(file + ": hosts[" + i + "]", list.get(i)));
         }
-        return new TargetHostsConfig(hosts);
+        return new TargetHostsConfig(hosts, TargetLimits.parse(file + ": limits", root.get("limits")));
     }
 
     private static Host host(String where, JsonNode n) {

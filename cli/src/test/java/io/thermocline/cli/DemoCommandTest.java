@@ -1,10 +1,12 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -19,7 +21,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
@@ -40,7 +41,7 @@ class DemoCommandTest {
     }
 
     @Test
-    @Timeout(value = 180, unit = TimeUnit.SECONDS)
+    @ScaledTimeout(180)
     void demo_movesTheModelAcrossTiers_andStopsEverythingItStarted() throws Exception {
         Path data = dir.resolve("demo");
         assertEquals(0, run("demo", "--size", "8MiB", "--shards", "4", "--data-dir", data.toString(), "--keep"), err::toString);
@@ -65,7 +66,7 @@ class DemoCommandTest {
         // nothing left running: both servers' ports refuse connections, and no server or host threads remain
         assertRefused(port(text, "embedded S3 server at http://127\\.0\\.0\\.1:(\\d+)"));
         assertRefused(port(text, "NVMe/TCP target at 127\\.0\\.0\\.1:(\\d+)"));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
         List<String> left;
         do {
             left = Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive).map(Thread::getName)
@@ -78,7 +79,7 @@ class DemoCommandTest {
     }
 
     @Test
-    @Timeout(value = 180, unit = TimeUnit.SECONDS)
+    @ScaledTimeout(180)
     void demo_asAProcess_withJson_printsThePlacementOnStdout_andRemovesItsTemporaryDirectory() throws Exception {
         Path tmp = Files.createDirectories(dir.resolve("tmp"));
         Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),

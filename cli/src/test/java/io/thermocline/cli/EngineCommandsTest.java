@@ -1,5 +1,6 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -17,14 +18,13 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * ls, stat, heat, tiers, pin, unpin and evict in this process, against an engine over two file
  * tiers that owns its data root while each command runs: their text and JSON, and their exit codes.
  */
-@Timeout(120)
+@ScaledTimeout(120)
 class EngineCommandsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String KEY = "m/a.bin";

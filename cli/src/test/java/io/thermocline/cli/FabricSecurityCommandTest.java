@@ -1,11 +1,13 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import io.thermocline.nvmeof.auth.DhchapSecret;
 import io.thermocline.nvmeof.auth.TlsPsk;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -15,7 +17,6 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
@@ -24,7 +25,7 @@ import picocli.CommandLine;
  * serve --config}, both run in this JVM through their command lines: the target's hosts, secrets
  * and TLS keys come from the YAML file, the host's from nvme-cli's flags.
  */
-@Timeout(120)
+@ScaledTimeout(120)
 class FabricSecurityCommandTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:cli-security";
     private static final String AUTH_HOST = "nqn.2014-08.org.nvmexpress:uuid:5d1e0c8a-7b41-4c0e-9a61-1f2e3d4c5b01";
@@ -57,7 +58,7 @@ class FabricSecurityCommandTest {
         cl.setErr(new PrintWriter(serveErr, true));
         serving = Thread.ofPlatform().start(() -> cl.execute("--port", "0", "--nqn", NQN, "--file", dir.resolve("ns").toString(),
                 "--size", "4MiB", "--config", config.toString()));
-        long deadline = System.nanoTime() + 30_000_000_000L;
+        long deadline = System.nanoTime() + TestTimeouts.seconds(30).toNanos();
         while (!serveOut.toString().contains("\n") && serving.isAlive() && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }
@@ -70,7 +71,7 @@ class FabricSecurityCommandTest {
     void stop() throws InterruptedException {
         if (serve != null) {
             serve.stop.countDown();
-            serving.join(30_000);
+            serving.join(TestTimeouts.millis(30));
         }
     }
 

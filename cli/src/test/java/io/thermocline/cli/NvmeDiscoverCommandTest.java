@@ -1,5 +1,6 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,6 +9,7 @@ import io.thermocline.nvmeof.target.DiscoveryReferral;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,11 +18,10 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code thermocline nvme discover} with a discovery.conf file, referrals and a persistent connection, against Java targets. */
-@Timeout(60)
+@ScaledTimeout(60)
 class NvmeDiscoverCommandTest {
     private static final String HOST = "nqn.2014-08.org.nvmexpress:uuid:2b7c1d9e-0c55-4e0b-a1a4-7f3f5a9d6c02";
 
@@ -144,7 +145,7 @@ class NvmeDiscoverCommandTest {
     void persistent_printsASubsystemAddedWhileConnected() throws Exception {
         CompletableFuture<Integer> code = CompletableFuture.supplyAsync(() -> run("nvme", "discover", "-a", "127.0.0.1", "-s",
                 Integer.toString(port(first)), "-q", HOST, "-p", "-k", "2", "--exit-after", "6s"));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
         while (!out.toString().contains("Generation counter 1") && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }
@@ -156,7 +157,7 @@ class NvmeDiscoverCommandTest {
         }
         assertThat(out.toString()).contains("Discovery Log Page Change: generation 1 -> 2, 1 new, 0 gone")
                 .contains("+ nvme subsystem nqn.2026-11.io.thermocline:disc-late 127.0.0.1:" + port(first));
-        assertEquals(0, code.get(20, TimeUnit.SECONDS), err.toString());
+        assertEquals(0, code.get(TestTimeouts.millis(20), TimeUnit.MILLISECONDS), err.toString());
         assertTrue(err.toString().isEmpty() || !err.toString().contains("thermocline:"), err.toString());
     }
 }

@@ -1,5 +1,6 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -15,6 +16,7 @@ import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.s3.EmbeddedS3Server;
 import io.thermocline.tier.s3.S3Tier;
 import io.thermocline.tier.s3.S3TierConfig;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -37,7 +39,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
@@ -47,7 +48,7 @@ import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
  * runs them) against the embedded S3 server, a local tier and a file-backed fabric tier: an
  * interrupted prestage resumed, {@code --json} parsed, exit codes, and bad input.
  */
-@Timeout(value = 5, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 5, unit = TimeUnit.MINUTES)
 class PrestageProcessTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -244,7 +245,7 @@ class PrestageProcessTest {
         assertEquals(0, resumed.code(), resumed.err());
         JsonNode result = resumed.json();
         assertEquals(0, result.get("failed").asInt());
-        assertEquals(4, result.get("staged").asInt() + result.get("already").asInt());
+        assertEquals(5, result.get("staged").asInt() + result.get("already").asInt(), "the index, its three shards and README.md");
         assertEquals(0, result.get("exit_code").asInt());
         Matcher reused = Pattern.compile("took (\\d+) of (\\d+) chunks from a cut-off earlier copy").matcher(resumed.err());
         int chunks = 0;
@@ -255,14 +256,14 @@ class PrestageProcessTest {
 
         Run ls = run("ls", "llama/", "--config", conf.toString(), "--json");
         assertEquals(0, ls.code(), ls.err());
-        assertEquals(4, ls.json().size());
+        assertEquals(5, ls.json().size(), "the index, its three shards and README.md");
         for (JsonNode o : ls.json()) {
             assertThat(o.get("tiers").toString()).contains("\"local\"").contains("\"s3\"");
             assertEquals("READY", o.get("state").asText());
         }
         Run verify = run("prestage", src, "--to", "local", "--config", conf.toString(), "--verify");
         assertEquals(0, verify.code(), verify.err());
-        assertThat(verify.out()).contains("0 staged, 4 already on local, 0 failed").contains("ok (local)");
+        assertThat(verify.out()).contains("0 staged, 5 already on local, 0 failed").contains("ok (local)");
         assertThat(shards).hasSize(3);
         assertEquals(0, tmpFilesOfLocalTier());
         try (Stream<Path> kept = Files.list(dir.resolve("root").resolve("resume"))) {
@@ -462,7 +463,7 @@ class PrestageProcessTest {
             Run again = run("prestage", src, "--to", "local", "--config", conf.toString(), "--json");
             assertEquals(0, again.code(), again.err());
             assertEquals(0, again.json().get("failed").asInt());
-            assertEquals(3, again.json().get("staged").asInt() + again.json().get("already").asInt());
+            assertEquals(4, again.json().get("staged").asInt() + again.json().get("already").asInt(), "the index, its two shards and README.md");
         }
     }
 
@@ -500,7 +501,7 @@ class PrestageProcessTest {
             try (BufferedReader err = awaitProgress(p, 40)) {
                 CompletableFuture.runAsync(() -> read(p.getErrorStream()));
                 // the uploads at 12 MiB/s take seconds: kill once the puts have checkpointed, before they commit
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                long deadline = System.nanoTime() + TestTimeouts.seconds(20).toNanos();
                 while (putRecords() < 2 && p.isAlive() && System.nanoTime() < deadline) {
                     Thread.sleep(20);
                 }
@@ -559,5 +560,100 @@ class PrestageProcessTest {
         assertEquals(1, clash.code(), clash.err());
         assertEquals(1, clash.json().get("failed").asInt());
         assertThat(clash.out()).contains("other content").contains("choose another --prefix");
+    }
+
+    // ---- a model that another tool uploaded
+
+    /** A plain SDK client on the embedded server: what aws s3 sync or boto3 would do, no Thermocline code. */
+    private software.amazon.awssdk.services.s3.S3Client plainClient() {
+        return software.amazon.awssdk.services.s3.S3Client.builder().endpointOverride(server.endpoint()).forcePathStyle(true)
+                .region(software.amazon.awssdk.regions.Region.of(server.region()))
+                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(), server.secretKey())))
+                .build();
+    }
+
+    private static void multipart(software.amazon.awssdk.services.s3.S3Client s3, String bucket, String key, byte[] bytes, int partSize) {
+        String id = s3.createMultipartUpload(b -> b.bucket(bucket).key(key)
+                .checksumAlgorithm(software.amazon.awssdk.services.s3.model.ChecksumAlgorithm.CRC32_C)).uploadId();
+        List<software.amazon.awssdk.services.s3.model.CompletedPart> parts = new ArrayList<>();
+        for (int off = 0, n = 1; off < bytes.length; off += partSize, n++) {
+            int number = n;
+            byte[] part = java.util.Arrays.copyOfRange(bytes, off, Math.min(bytes.length, off + partSize));
+            var r = s3.uploadPart(b -> b.bucket(bucket).key(key).uploadId(id).partNumber(number)
+                    .checksumAlgorithm(software.amazon.awssdk.services.s3.model.ChecksumAlgorithm.CRC32_C),
+                    software.amazon.awssdk.core.sync.RequestBody.fromBytes(part));
+            parts.add(software.amazon.awssdk.services.s3.model.CompletedPart.builder().partNumber(number).eTag(r.eTag())
+                    .checksumCRC32C(r.checksumCRC32C()).build());
+        }
+        s3.completeMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(id).multipartUpload(m -> m.parts(parts)));
+    }
+
+    private static String crc32cHex(byte[] b) {
+        return String.format("%08x", io.thermocline.tier.Crc32c.of(b, 0, b.length));
+    }
+
+    @Test
+    void aModelAnotherToolUploaded_isStagedWhole_verified_andRestagedWhenAnObjectIsReplaced() throws Exception {
+        Path conf = config("");
+        String c = conf.toString();
+        Random random = new Random(17);
+        byte[] shard1 = new byte[(int) (11 * MIB + 3)];
+        byte[] shard2 = new byte[(int) (2 * MIB + 5)];
+        random.nextBytes(shard1);
+        random.nextBytes(shard2);
+        byte[] index = ("{\"metadata\":{},\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\","
+                + "\"b\":\"model-00002-of-00002.safetensors\"}}").getBytes(StandardCharsets.UTF_8);
+        Map<String, byte[]> small = Map.of(PrestageCommand.INDEX_NAME, index, "config.json", "{\"model_type\":\"llama\"}".getBytes(),
+                "tokenizer.json", "{\"version\":\"1.0\"}".getBytes(), "original/params.json", "{}".getBytes());
+        try (var s3 = plainClient()) {
+            multipart(s3, bucket, "tc/hf/model-00001-of-00002.safetensors", shard1, 5 * (int) MIB);
+            s3.putObject(b -> b.bucket(bucket).key("tc/hf/model-00002-of-00002.safetensors"),
+                    software.amazon.awssdk.core.sync.RequestBody.fromBytes(shard2));
+            for (var e : small.entrySet()) {
+                s3.putObject(b -> b.bucket(bucket).key("tc/hf/" + e.getKey()), software.amazon.awssdk.core.sync.RequestBody.fromBytes(e.getValue()));
+            }
+        }
+        String src = "s3://" + bucket + "/tc/hf/";
+
+        // the selection: whole by default; --index-only; AWS-CLI filters, the last match deciding
+        Run whole = run("prestage", src, "--to", "local", "--config", c, "--dry-run", "--json");
+        assertEquals(0, whole.code(), whole.err());
+        assertEquals(6, whole.json().get("objects").size(), whole.out());
+        Run indexOnly = run("prestage", src, "--to", "local", "--config", c, "--dry-run", "--json", "--index-only");
+        assertEquals(List.of("hf/" + PrestageCommand.INDEX_NAME, "hf/model-00001-of-00002.safetensors", "hf/model-00002-of-00002.safetensors"),
+                indexOnly.json().get("objects").findValuesAsText("key"));
+        Run json = run("prestage", src, "--to", "local", "--config", c, "--dry-run", "--json",
+                "--exclude", "*", "--include", "*.json", "--exclude", "original/*");
+        assertThat(json.json().get("objects").findValuesAsText("key")).containsExactlyInAnyOrder(
+                "hf/" + PrestageCommand.INDEX_NAME, "hf/config.json", "hf/tokenizer.json");
+
+        // staged and read back through the engine (--verify), equal to what was uploaded
+        Run staged = run("prestage", src, "--to", "local", "--config", c, "--json", "--verify");
+        assertEquals(0, staged.code(), staged.err());
+        for (JsonNode o : staged.json().get("objects")) {
+            assertThat(o.get("tiers").toString()).as(o.toString()).contains("local");
+        }
+        Run stat = run("stat", "hf/model-00001-of-00002.safetensors", "--config", c, "--json");
+        assertEquals(0, stat.code(), stat.err());
+        assertEquals(crc32cHex(shard1), stat.json().get("crc32c").asText());
+        assertThat(stat.json().get("tiers").toString()).contains("local").contains("s3");
+
+        // another tool replaces a shard: its staged copy is stale, and the next prestage restages it
+        byte[] replaced = new byte[(int) (3 * MIB)];
+        random.nextBytes(replaced);
+        try (var s3 = plainClient()) {
+            s3.putObject(b -> b.bucket(bucket).key("tc/hf/model-00002-of-00002.safetensors"),
+                    software.amazon.awssdk.core.sync.RequestBody.fromBytes(replaced));
+        }
+        Run again = run("prestage", src, "--to", "local", "--config", c, "--json", "--verify");
+        assertEquals(0, again.code(), again.err());
+        for (JsonNode o : again.json().get("objects")) {
+            String expected = o.get("key").asText().equals("hf/model-00002-of-00002.safetensors") ? "staged" : "already";
+            assertEquals(expected, o.get("result").asText(), o.toString());
+        }
+        Run after = run("stat", "hf/model-00002-of-00002.safetensors", "--config", c, "--json");
+        assertEquals(crc32cHex(replaced), after.json().get("crc32c").asText());
+        assertEquals(replaced.length, after.json().get("size").asLong());
+        assertThat(after.json().get("tiers").toString()).contains("local");
     }
 }

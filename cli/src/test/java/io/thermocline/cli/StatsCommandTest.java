@@ -1,18 +1,19 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.StringWriter;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-@Timeout(60)
+@ScaledTimeout(60)
 class StatsCommandTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:stats-test";
     private static final String HOST = "nqn.2014-08.org.nvmexpress:uuid:2b7c1d9e-0c55-4e0b-a1a4-7f3f5a9d6c02";
@@ -74,7 +75,7 @@ class StatsCommandTest {
             assertThat(err.toString()).contains("--bs 4096 / --size 8388608");
         }
         // the refused runs had connected: their event loops are stopped, not left behind
-        long deadline = System.nanoTime() + 5_000_000_000L;
+        long deadline = System.nanoTime() + TestTimeouts.seconds(5).toNanos();
         while (hostLoopThreads() > 0 && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }

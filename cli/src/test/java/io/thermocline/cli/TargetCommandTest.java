@@ -3,6 +3,7 @@ package io.thermocline.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.DataInputStream;
 import java.io.OutputStream;
 import java.io.PrintWriter;
@@ -45,7 +46,7 @@ class TargetCommandTest {
         int[] exit = {-1};
         Thread running = Thread.ofPlatform().start(() -> exit[0] = cl.execute("--port", "0", "--nqn", NQN,
                 "--file", file.toString(), "--size", "4MiB", "--block-size", "512", "--allow-any-host"));
-        long deadline = System.nanoTime() + 30_000_000_000L;
+        long deadline = System.nanoTime() + TestTimeouts.seconds(30).toNanos();
         while (!serveOut.toString().contains("\n") && running.isAlive() && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }
@@ -76,7 +77,7 @@ class TargetCommandTest {
             }
         } finally {
             serve.stop.countDown();
-            running.join(30_000);
+            running.join(TestTimeouts.millis(30));
         }
         assertThat(running.isAlive()).isFalse();
         assertEquals(0, exit[0]);

@@ -3,6 +3,7 @@ package io.thermocline.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -81,7 +82,7 @@ class ThermoclineCommandTest {
         cl.setOut(new PrintWriter(serveOut, true));
         Thread running = Thread.ofPlatform().start(() -> cl.execute("--dir", dir.resolve("s3").toString(),
                 "--access-key", "demo", "--secret-key", "demo-secret", "--bucket", "models"));
-        long deadline = System.nanoTime() + 30_000_000_000L;
+        long deadline = System.nanoTime() + TestTimeouts.seconds(30).toNanos();
         while (!serveOut.toString().contains("Serving until") && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }
@@ -98,7 +99,7 @@ class ThermoclineCommandTest {
             assertEquals("hi", s3.getObjectAsBytes(b -> b.bucket("models").key("a.txt")).asUtf8String());
         } finally {
             serve.stop.countDown();
-            running.join(30_000);
+            running.join(TestTimeouts.millis(30));
         }
         assertThat(running.isAlive()).isFalse();
     }

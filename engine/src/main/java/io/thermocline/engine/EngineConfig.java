@@ -25,6 +25,7 @@ import java.util.Set;
  *   <tr><td>dataRoot</td><td>{@code data-root}</td><td>(required)</td><td>directory of the catalog and the owner lock</td></tr>
  *   <tr><td>regionPath</td><td>{@code region.path}</td><td>{@code /dev/shm/thermocline-<hash of data root>}</td><td>the shared region's file</td></tr>
  *   <tr><td>regionMaxObjects</td><td>{@code region.max-objects}</td><td>1 048 576</td><td>objects the region can describe</td></tr>
+ *   <tr><td>regionGroup</td><td>{@code region.group}</td><td>none (mode 0600, the current user only)</td><td>a group whose members share the region (mode 0660)</td></tr>
  *   <tr><td>tiers</td><td>{@code tiers}</td><td>(required, at least two)</td><td>fastest first; the last is the backing (durable) tier</td></tr>
  *   <tr><td>parallelChunks</td><td>{@code stager.parallel-chunks}</td><td>4</td><td>chunks of one move in flight at once</td></tr>
  *   <tr><td>plannerInterval</td><td>{@code stager.planner-interval}</td><td>1s</td><td>how often the owner re-plans from heat and usage</td></tr>
@@ -45,6 +46,7 @@ public final class EngineConfig {
     private final Path dataRoot;
     private final Path regionPath;
     private final long regionMaxObjects;
+    private final String regionGroup;
     private final List<TierDefinition> tiers;
     private final PolicyConfig policy;
     private final int parallelChunks;
@@ -62,6 +64,10 @@ public final class EngineConfig {
             throw new EngineConfigException("region.max-objects", b.regionMaxObjects, "an integer >= 16");
         }
         this.regionMaxObjects = b.regionMaxObjects;
+        if (b.regionGroup != null && !b.regionGroup.matches("[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")) {
+            throw new EngineConfigException("region.group", b.regionGroup, "a group name of letters, digits, '_', '.' and '-'");
+        }
+        this.regionGroup = b.regionGroup;
         if (b.tiers.size() < 2 || b.tiers.size() > 8) {
             throw new EngineConfigException("tiers", b.tiers.size() + " tiers",
                     "2 to 8 tiers, fastest first, the last one the backing (durable) tier");
@@ -125,6 +131,11 @@ public final class EngineConfig {
         return regionMaxObjects;
     }
 
+    /** The group whose members share the region, or null: only the current user. */
+    public String regionGroup() {
+        return regionGroup;
+    }
+
     /** Fastest first; the last is the backing tier. */
     public List<TierDefinition> tiers() {
         return tiers;
@@ -168,6 +179,7 @@ public final class EngineConfig {
         private final Path dataRoot;
         private Path regionPath;
         private long regionMaxObjects = DEFAULT_REGION_MAX_OBJECTS;
+        private String regionGroup;
         private final List<TierDefinition> tiers = new ArrayList<>();
         private PolicyConfig policy;
         private int parallelChunks = DEFAULT_PARALLEL_CHUNKS;
@@ -184,6 +196,7 @@ public final class EngineConfig {
 
         public Builder regionPath(Path v) { this.regionPath = v; return this; }
         public Builder regionMaxObjects(long v) { this.regionMaxObjects = v; return this; }
+        public Builder regionGroup(String v) { this.regionGroup = v; return this; }
         /** Adds a tier after those added so far (fastest first; the last added is the backing tier). */
         public Builder tier(TierDefinition v) { this.tiers.add(v); return this; }
         /** Heat half-life, admission and rules; its tier list is replaced by the tiers' specs. */

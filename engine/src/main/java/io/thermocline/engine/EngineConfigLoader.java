@@ -88,7 +88,7 @@ public final class EngineConfigLoader {
     private static final Set<String> TOP_KEYS = Set.of("data-root", "region", "stager", "ownership", "tiers", "heat",
             "admission", "rules");
     private static final Map<String, Set<String>> SECTIONS = Map.of(
-            "region", Set.of("path", "max-objects"),
+            "region", Set.of("path", "max-objects", "group"),
             "stager", Set.of("parallel-chunks", "planner-interval", "drain-grace"),
             "ownership", Set.of("check-interval", "request-timeout"),
             "heat", Set.of("half-life"),
@@ -331,6 +331,9 @@ public final class EngineConfigLoader {
             }
             if (region.has("max-objects")) {
                 b.regionMaxObjects(integer(region.get("max-objects"), "region.max-objects", 16, Integer.MAX_VALUE));
+            }
+            if (region.has("group")) {
+                b.regionGroup(text(region.get("group"), "region.group"));
             }
         }
         JsonNode stager = section(root, "stager");

@@ -211,8 +211,10 @@ final class Owner implements AutoCloseable {
         for (EngineTier t : tiers) {
             if (t.tier instanceof S3Tier s3) {
                 try {
-                    // uploads of puts cut off after a checkpoint stay for the next put of their file
-                    n += s3.abortIncompleteUploads(putResume::has).join();
+                    // uploads of puts cut off after a checkpoint stay for the next put of their file, and the
+                    // uploads of other data roots sharing the prefix are theirs (reclaimed only by age)
+                    n += (s3.uploadOwner().isPresent() ? s3.abortOwnIncompleteUploads(putResume::has)
+                            : s3.abortIncompleteUploads(putResume::has)).join();
                 } catch (RuntimeException e) {
                     log.warn("cannot list incomplete uploads on tier {}: {}", t.name(), TierException.unwrap(e).toString());
                 }

@@ -121,6 +121,7 @@ public final class TierEngine implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the data root " + root + ": " + e.getMessage(), e);
         }
+        String rootId = dataRootId(root);
         FileChannel lockChannel;
         try {
             lockChannel = FileChannel.open(root.resolve("owner.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
@@ -129,7 +130,8 @@ public final class TierEngine implements AutoCloseable {
         }
         FileLock lock = tryLock(lockChannel);
         RegionConfig rc = RegionConfig.builder(config.regionPath()).maxObjects(config.regionMaxObjects())
-                .tierCount(config.tiers().size()).heatHalfLife(config.policy().halfLife()).clock(config.clock()).build();
+                .tierCount(config.tiers().size()).heatHalfLife(config.policy().halfLife()).clock(config.clock())
+                .group(config.regionGroup()).build();
         SharedRegion region = null;
         List<EngineTier> tiers = new ArrayList<>();
         try {
@@ -141,6 +143,9 @@ public final class TierEngine implements AutoCloseable {
                 if (lock != null || d.sharedReadable()) {
                     try {
                         t = d.opener().open();
+                        if (t instanceof io.thermocline.tier.s3.S3Tier s3) {
+                            s3.recordUploadsAs(rootId); // other data roots on the prefix leave this one's uploads alone
+                        }
                     } catch (Exception e) {
                         throw new TierUnavailableException("cannot open tier " + d.name() + " (" + d.description() + "): "
                                 + (e.getMessage() != null ? e.getMessage() : e.toString()), false, e);
@@ -175,11 +180,46 @@ public final class TierEngine implements AutoCloseable {
         }
     }
 
+    /**
+     * The data root's stable id: 32 random hex digits in {@code <root>/id}, made by the first
+     * process that opens the root (published with link(2), which never replaces, so that all agree).
+     * It names the data root's multipart uploads on S3 tiers that several data roots share.
+     */
+    static String dataRootId(Path root) {
+        Path file = root.resolve("id");
+        try {
+            if (!Files.exists(file)) {
+                Path tmp = root.resolve("id.new-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+                byte[] random = new byte[16];
+                new java.security.SecureRandom().nextBytes(random);
+                Files.writeString(tmp, java.util.HexFormat.of().formatHex(random) + "\n", StandardOpenOption.CREATE_NEW,
+                        StandardOpenOption.WRITE, StandardOpenOption.DSYNC);
+                try {
+                    Files.createLink(file, tmp);
+                } catch (java.nio.file.FileAlreadyExistsException e) {
+                    // another process was first: its id it is
+                } finally {
+                    Files.deleteIfExists(tmp);
+                }
+            }
+            String id = Files.readString(file).strip();
+            if (!id.matches("[0-9a-f]{32}")) {
+                throw new EngineException(file + ": '" + id + "' (expected: the data root's id, 32 hex digits); remove the file "
+                        + "to make a new one, after aborting the root's incomplete uploads", null);
+            }
+            return id;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read or make the data root's id " + file + ": " + e.getMessage(), e);
+        }
+    }
+
     private static SharedRegion attachOrWait(RegionConfig rc, EngineConfig config) {
         long deadline = System.nanoTime() + config.requestTimeout().toNanos();
         while (true) {
             try {
                 return SharedRegion.attach(rc);
+            } catch (io.thermocline.region.RegionAccessException e) {
+                throw e; // a file nobody should map: waiting does not make it trustworthy
             } catch (RuntimeException e) {
                 if (System.nanoTime() > deadline) {
                     throw new EngineException("another process owns " + config.dataRoot() + " but its shared region "

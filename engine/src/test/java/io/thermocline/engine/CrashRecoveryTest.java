@@ -8,6 +8,7 @@ import io.thermocline.tier.Tier;
 import io.thermocline.tier.TierUsage;
 import io.thermocline.tier.s3.EmbeddedS3Server;
 import io.thermocline.tier.s3.S3Tier;
+import io.thermocline.tier.testkit.TestTimeouts;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -110,7 +111,7 @@ class CrashRecoveryTest {
         });
         List<String> lines = new ArrayList<>();
         try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(60).toNanos();
             while (true) {
                 String line = out.poll(100, TimeUnit.MILLISECONDS);
                 if (line != null) {
@@ -130,7 +131,7 @@ class CrashRecoveryTest {
                 fail("trial " + trial + ": the owner (pid " + child.pid() + ") outlived SIGKILL");
             }
         }
-        reader.join(10_000);
+        reader.join(TestTimeouts.millis(10));
         out.drainTo(lines);
         return lines;
     }
@@ -156,7 +157,7 @@ class CrashRecoveryTest {
             assertTrue(e.isOwner(), "trial " + trial + ": the engine did not take ownership after the owner was killed");
             // recovery resumes the uploads of dirty objects: let them finish so that their
             // multipart uploads are not mistaken for leftovers of the killed owner
-            long quiet = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            long quiet = System.nanoTime() + TestTimeouts.seconds(120).toNanos();
             while (e.owner().queued() > 0) {
                 if (System.nanoTime() > quiet) {
                     fail("trial " + trial + ": recovery's moves did not finish: " + e.owner().queued() + " queued");

@@ -53,6 +53,7 @@ class EngineConfigLoaderTest {
         EngineConfig c = parse(MINIMAL);
         assertEquals(dir.resolve("root"), c.dataRoot());
         assertEquals(EngineConfig.DEFAULT_REGION_MAX_OBJECTS, c.regionMaxObjects());
+        assertEquals(null, c.regionGroup());
         assertEquals(EngineConfig.DEFAULT_PARALLEL_CHUNKS, c.parallelChunks());
         assertEquals(EngineConfig.DEFAULT_PLANNER_INTERVAL, c.plannerInterval());
         assertEquals(EngineConfig.DEFAULT_DRAIN_GRACE, c.drainGrace());
@@ -69,7 +70,7 @@ class EngineConfigLoaderTest {
     void parse_everyKey_reachesTheEngineAndThePolicy() {
         EngineConfig c = parse("""
                 data-root: /var/lib/thermocline
-                region: {path: /dev/shm/tc-test, max-objects: 5000}
+                region: {path: /dev/shm/tc-test, max-objects: 5000, group: thermocline}
                 stager: {parallel-chunks: 8, planner-interval: 250ms, drain-grace: 0}
                 ownership: {check-interval: 2s, request-timeout: 5m}
                 heat: {half-life: 30m}
@@ -90,6 +91,7 @@ class EngineConfigLoaderTest {
                 """);
         assertEquals(Path.of("/dev/shm/tc-test"), c.regionPath());
         assertEquals(5000, c.regionMaxObjects());
+        assertEquals("thermocline", c.regionGroup());
         assertEquals(8, c.parallelChunks());
         assertEquals(Duration.ofMillis(250), c.plannerInterval());
         assertEquals(Duration.ZERO, c.drainGrace());
@@ -206,11 +208,11 @@ class EngineConfigLoaderTest {
     }
 
     @Test
-    void load_theReadmeExample_parses() throws Exception {
-        Path readme = Path.of("..", "README.md");
+    void load_theDocumentedExample_parses() throws Exception {
+        Path readme = Path.of("..", "docs", "configuration.md");
         String text = Files.readString(readme);
         Matcher m = Pattern.compile("<!-- engine-config-example -->\\s*```yaml\\n(.*?)```", Pattern.DOTALL).matcher(text);
-        assertTrue(m.find(), "README.md has the example configuration after <!-- engine-config-example -->");
+        assertTrue(m.find(), "docs/configuration.md has the example configuration after <!-- engine-config-example -->");
         Path file = dir.resolve("thermocline.yaml");
         Files.writeString(file, m.group(1));
         EngineConfig c = EngineConfigLoader.load(file);

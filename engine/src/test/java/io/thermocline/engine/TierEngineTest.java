@@ -9,6 +9,7 @@ import io.thermocline.tier.ObjectKey;
 import io.thermocline.tier.ObjectNotFoundException;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.s3.EmbeddedS3Server;
+import io.thermocline.tier.testkit.TestTimeouts;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -77,14 +78,8 @@ class TierEngineTest {
         return PolicyConfig.builder().rules(List.of(rules)).build();
     }
 
-    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(10);
-        }
+    private static void await(String what, BooleanSupplier condition) {
+        TestTimeouts.await(what, Duration.ofSeconds(20), condition);
     }
 
     private static List<String> tiersOf(TierEngine e, String key) {
@@ -262,7 +257,7 @@ class TierEngineTest {
             return tiersOf(e, "idle/y").equals(List.of("s3"));
         });
         assertEquals(List.of("fabric"), tiersOf(e, "scratch/x"));
-        try (var files = Files.walk(dir.resolve("local").resolve("objects"))) {
+        try (var files = Files.walk(dir.resolve("local").resolve("files"))) {
             assertEquals(0, files.filter(Files::isRegularFile).count(), "copies left on the local tier");
         }
     }

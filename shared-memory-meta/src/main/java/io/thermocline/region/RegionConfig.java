@@ -25,6 +25,8 @@ import java.util.Objects;
  *   <tr><td>ringSlots</td><td>1024</td><td>requests waiting at once</td></tr>
  *   <tr><td>heatHalfLife</td><td>10 minutes</td><td>half-life of decayed heat</td></tr>
  *   <tr><td>ringStallTimeout</td><td>5 seconds</td><td>how long a claimed, unpublished request from a dead producer blocks the ring</td></tr>
+ *   <tr><td>group</td><td>none</td><td>a group whose members share the region: created mode 0660 with that group
+ *       (instead of 0600), and a region of another member of that group is attached</td></tr>
  *   <tr><td>clock</td><td>system</td><td>time source for heat and leases (tests inject one)</td></tr>
  * </table>
  */
@@ -40,6 +42,7 @@ public final class RegionConfig {
     private final Duration heatHalfLife;
     private final Duration ringStallTimeout;
     private final InstantSource clock;
+    private final java.util.Optional<String> group;
 
     private RegionConfig(Builder b) {
         this.path = Objects.requireNonNull(b.path, "path");
@@ -52,6 +55,11 @@ public final class RegionConfig {
         this.heatHalfLife = Objects.requireNonNull(b.heatHalfLife, "heatHalfLife");
         this.ringStallTimeout = Objects.requireNonNull(b.ringStallTimeout, "ringStallTimeout");
         this.clock = Objects.requireNonNull(b.clock, "clock");
+        this.group = java.util.Optional.ofNullable(b.group);
+        if (b.group != null && !b.group.matches("[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")) {
+            throw new IllegalArgumentException("group: '" + b.group + "' (expected: a group name of letters, digits, '_', '.' "
+                    + "and '-')");
+        }
         if (maxObjects < 1 || maxObjects > 1L << 31) {
             throw new IllegalArgumentException("maxObjects: " + maxObjects + " (expected: 1..2147483648)");
         }
@@ -89,7 +97,16 @@ public final class RegionConfig {
     public Builder toBuilder() {
         return new Builder(path).maxObjects(maxObjects).arenaBytesPerObject(arenaBytesPerObject).tierCount(tierCount)
                 .leaseCount(leaseCount).resultCount(resultCount).ringSlots(ringSlots).heatHalfLife(heatHalfLife)
-                .ringStallTimeout(ringStallTimeout).clock(clock);
+                .ringStallTimeout(ringStallTimeout).clock(clock).group(group.orElse(null));
+    }
+
+    /**
+     * The group whose members share the region, if one is configured: the region is then
+     * created with that group and mode 0660, and attaching accepts a region of that group made
+     * by another user. Without one, only the current user's own region of mode 0600 is accepted.
+     */
+    public java.util.Optional<String> group() {
+        return group;
     }
 
     public Path path() {
@@ -116,7 +133,7 @@ public final class RegionConfig {
         return "RegionConfig[path=" + path + ", maxObjects=" + maxObjects + ", arenaBytesPerObject=" + arenaBytesPerObject
                + ", tierCount=" + tierCount + ", leaseCount=" + leaseCount + ", resultCount=" + resultCount
                + ", ringSlots=" + ringSlots + ", heatHalfLife=" + heatHalfLife + ", ringStallTimeout=" + ringStallTimeout
-               + ", regionLength=" + geometry().regionLength() + "]";
+               + group.map(g -> ", group=" + g).orElse("") + ", regionLength=" + geometry().regionLength() + "]";
     }
 
     /** Builds a {@link RegionConfig}; not thread-safe. */
@@ -131,6 +148,7 @@ public final class RegionConfig {
         private Duration heatHalfLife = Duration.ofMinutes(10);
         private Duration ringStallTimeout = Duration.ofSeconds(5);
         private InstantSource clock = InstantSource.system();
+        private String group;
 
         private Builder(Path path) {
             this.path = path;
@@ -178,6 +196,12 @@ public final class RegionConfig {
 
         public Builder clock(InstantSource clock) {
             this.clock = clock;
+            return this;
+        }
+
+        /** A group whose members share the region (see {@link RegionConfig#group()}); null for none. */
+        public Builder group(String group) {
+            this.group = group;
             return this;
         }
 

@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  * {@link #results()}), without a daemon and without a syscall per lookup. The layout is
  * {@link RegionLayout}.
  *
- * <p><b>Open modes.</b> {@link #create} builds a fresh region in a temporary file (mode 0600),
+ * <p><b>Open modes.</b> {@link #create} builds a fresh region in a temporary file (mode 0600, or
+ * 0660 with {@link RegionConfig#group()}),
  * writes the version last, and renames it into place, so no process ever maps a half-built
  * region. {@link #attach} maps an existing one after validating magic, major version, geometry
  * and header checksum, and fails with {@link RegionCorruptException} naming the file and field.
@@ -76,16 +77,30 @@ public final class SharedRegion implements AutoCloseable {
         this.tiers = new TierCounters(seg, g);
     }
 
-    /** Creates a fresh, empty region at {@code config.path()}, replacing whatever file was there. */
+    /**
+     * Creates a fresh, empty region at {@code config.path()}, replacing the region file that was
+     * there: in a new file (created exclusively, under an unpredictable name, mode 0600 or 0660
+     * with the configured group) renamed into place.
+     *
+     * @throws RegionAccessException if what is at the path is a symbolic link or a file the current
+     *     user cannot trust (it is not replaced)
+     */
     public static SharedRegion create(RegionConfig config) {
         Path path = config.path();
         Geometry g = config.geometry();
-        boolean regularFile = !Files.exists(path) || Files.isRegularFile(path);
-        Path target = regularFile ? path.resolveSibling(path.getFileName() + ".creating-" + ProcessHandle.current().pid()) : path;
+        boolean exists = Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        if (exists) {
+            // never through a link, and never into a device or file someone else prepared
+            RegionFileAccess.check(path, config);
+        }
+        boolean regularFile = !exists || Files.isRegularFile(path, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        // an unpredictable name, created with O_EXCL (createFile), so nobody can have put a file or link there first
+        Path target = regularFile ? path.resolveSibling(path.getFileName() + ".creating-" + ProcessHandle.current().pid() + "-"
+                + java.util.HexFormat.of().toHexDigits(new java.security.SecureRandom().nextLong())) : path;
         try {
             if (regularFile) {
-                Files.deleteIfExists(target);
                 Files.createFile(target, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+                RegionFileAccess.protectNew(target, config);
             }
             Arena arena = Arena.ofShared();
             boolean success = false;
@@ -126,20 +141,30 @@ public final class SharedRegion implements AutoCloseable {
     }
 
     /**
-     * Maps an existing region after validating it.
+     * Maps an existing region after validating it: first who made it (the current user, or the
+     * configured group, with no access for others, and not through a symbolic link), then its
+     * contents.
      *
+     * @throws RegionAccessException if the file is not one the current user can trust
      * @throws RegionCorruptException if it is not a valid region (the message names the file and field)
      * @throws UncheckedIOException wrapping {@link NoSuchFileException} if there is none
      */
     public static SharedRegion attach(RegionConfig config) {
         Path path = config.path();
+        if (Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            RegionFileAccess.check(path, config);
+        }
         Arena arena = Arena.ofShared();
         boolean success = false;
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            long length = Files.isRegularFile(path) ? ch.size() : config.geometry().regionLength();
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
+                java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            Object fileKey = Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class,
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS).fileKey();
+            // checked again on the file now open: it is the one the first check saw, or is checked as what it now is
+            RegionFileAccess.check(path, config);
+            long length = Files.isRegularFile(path, java.nio.file.LinkOption.NOFOLLOW_LINKS) ? ch.size() : config.geometry().regionLength();
             MemorySegment seg = ch.map(FileChannel.MapMode.READ_WRITE, 0, length, arena);
             Geometry g = readHeader(seg, length, path.toString());
-            Object fileKey = Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
             SharedRegion region = new SharedRegion(config, path, fileKey, arena, seg, g);
             success = true;
             return region;
@@ -152,7 +177,10 @@ public final class SharedRegion implements AutoCloseable {
         }
     }
 
-    /** Attaches, or creates the region when it is missing or invalid (logging why). */
+    /**
+     * Attaches, or creates the region when it is missing or invalid (logging why). A file the
+     * current user cannot trust ({@link RegionAccessException}) is neither attached nor replaced.
+     */
     public static SharedRegion openOrCreate(RegionConfig config) {
         try {
             return attach(config);

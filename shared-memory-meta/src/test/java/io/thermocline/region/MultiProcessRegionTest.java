@@ -1,10 +1,12 @@
 package io.thermocline.region;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.thermocline.tier.testkit.ChildJvm;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -16,11 +18,10 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Several real JVMs on one region: consistency under concurrent writers, and processes killed mid-operation. */
-@Timeout(value = 180, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+@ScaledTimeout(value = 180, separateThread = true)
 class MultiProcessRegionTest {
 
     @TempDir
@@ -61,7 +62,7 @@ class MultiProcessRegionTest {
         Map<String, Long> finalVersions = new HashMap<>();
         for (int w = 0; w < workers; w++) {
             Process p = children.get(w);
-            String out = outputs.get(w).get(150, TimeUnit.SECONDS);
+            String out = outputs.get(w).get(TestTimeouts.millis(150), TimeUnit.MILLISECONDS);
             assertTrue(p.waitFor(30, TimeUnit.SECONDS));
             assertEquals(0, p.exitValue(), "worker " + w + " failed:\n" + out);
             for (String line : out.split("\n")) {

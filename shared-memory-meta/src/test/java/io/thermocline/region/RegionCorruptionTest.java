@@ -1,21 +1,20 @@
 package io.thermocline.region;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.io.RandomAccessFile;
 import java.nio.file.Path;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Random bytes over the header, slots and arena: the region is reported invalid or the damaged
  * entries are rejected; nothing else escapes, nothing reads outside the mapping, nothing hangs.
  */
-@Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+@ScaledTimeout(value = 120, separateThread = true)
 class RegionCorruptionTest {
 
     private static final int KEYS = 500;

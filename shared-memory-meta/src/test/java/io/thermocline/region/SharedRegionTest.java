@@ -61,7 +61,7 @@ class SharedRegionTest {
     void putLookupDelete_roundTrip_andAreSeenByAnotherMapping() {
         ObjectTable t = region.table();
         RegionKey k = RegionKey.of("models/a/model-00001.safetensors");
-        assertEquals(ObjectTable.PutResult.INSERTED, t.put(k, values(100, 1, "local:objects/ab/cd.obj"), -1));
+        assertEquals(ObjectTable.PutResult.INSERTED, t.put(k, values(100, 1, "local:files/ab/cd.safetensors"), -1));
         try (SharedRegion other = SharedRegion.attach(config)) {
             EntryView v = new EntryView();
             assertTrue(other.table().lookup(k, v));
@@ -72,7 +72,7 @@ class SharedRegionTest {
             assertEquals(0b101, v.tiers());
             assertEquals(2, v.preferredTier());
             assertTrue(v.onTier(2) && !v.onTier(1));
-            assertEquals("local:objects/ab/cd.obj", new String(v.locator(), StandardCharsets.UTF_8));
+            assertEquals("local:files/ab/cd.safetensors", new String(v.locator(), StandardCharsets.UTF_8));
             assertEquals(ObjectTable.PutResult.UPDATED, other.table().put(k, values(200, 2, "fabric:extent 7"), 1));
         }
         EntryView v = new EntryView();

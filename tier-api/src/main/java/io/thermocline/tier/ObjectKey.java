@@ -56,6 +56,14 @@ public record ObjectKey(String value) implements Comparable<ObjectKey> {
         return value;
     }
 
+    /**
+     * Why {@code value} is not a valid key (the rule it breaks), or empty if it is one: for code
+     * that meets names it did not make, such as a listing of foreign objects.
+     */
+    public static java.util.Optional<String> invalidBecause(String value) {
+        return java.util.Optional.ofNullable(brokenRule(Objects.requireNonNull(value, "value")));
+    }
+
     /** Returns the rule {@code value} breaks, or null if it is a valid key. */
     static String brokenRule(String value) {
         if (value.isEmpty()) {

@@ -1,5 +1,6 @@
 package io.thermocline.examples.checkpoint;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,22 +9,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.thermocline.engine.ObjectStatus;
 import io.thermocline.engine.TierEngine;
 import io.thermocline.examples.EmbeddedTiers;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@ScaledTimeout(120)
 class CheckpointerTest {
 
     private static final String PREFIX = "checkpoints/run-1/";
@@ -52,14 +53,8 @@ class CheckpointerTest {
         tiers.close();
     }
 
-    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(20);
-        }
+    private static void await(String what, BooleanSupplier condition) {
+        TestTimeouts.await(what, Duration.ofSeconds(60), condition);
     }
 
     private void runTo(long step) {

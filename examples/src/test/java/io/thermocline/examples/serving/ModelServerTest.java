@@ -1,5 +1,6 @@
 package io.thermocline.examples.serving;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,6 +11,7 @@ import io.thermocline.engine.TierEngine;
 import io.thermocline.examples.EmbeddedTiers;
 import io.thermocline.placement.Rule;
 import io.thermocline.tier.ObjectKey;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
@@ -22,17 +24,15 @@ import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@ScaledTimeout(120)
 class ModelServerTest {
 
     private static final String PREFIX = "models/test/";
@@ -194,7 +194,7 @@ class ModelServerTest {
     }
 
     private static void awaitReads(AtomicLong reads, long atLeast) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(30).toNanos();
         while (reads.get() < atLeast) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("serving reads stalled at " + reads.get());

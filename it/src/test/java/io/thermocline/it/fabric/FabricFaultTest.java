@@ -1,5 +1,6 @@
 package io.thermocline.it.fabric;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,6 +16,7 @@ import io.thermocline.nvmeof.pdu.AnaState;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,7 +26,6 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,7 +43,7 @@ import org.slf4j.LoggerFactory;
  * about two minutes, most of it the flapping path: {@code -Dthermocline.flap.seconds=N} (default
  * 60) sets how long it flaps.
  */
-@Timeout(value = 150, unit = TimeUnit.SECONDS)
+@ScaledTimeout(150)
 class FabricFaultTest {
     private static final Logger log = LoggerFactory.getLogger(FabricFaultTest.class);
     private static final String NQN = "nqn.2026-11.io.thermocline:fabric-faults";
@@ -120,14 +121,18 @@ class FabricFaultTest {
         p.reset();
     }
 
-    private static void await(BooleanSupplier condition, long seconds, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not within " + seconds + " s: " + what);
-            }
-            Thread.sleep(20);
-        }
+    private static void await(BooleanSupplier condition, long seconds, String what) {
+        TestTimeouts.await(what, Duration.ofSeconds(seconds), condition);
+    }
+
+    /**
+     * Lets the load run for at least {@code millis} and until it has acknowledged more writes than
+     * before, so that what follows always sees I/O in flight, however slowly a loaded machine runs it.
+     */
+    private static void running(WriteLoad load, long millis) throws InterruptedException {
+        long before = load.acks();
+        Thread.sleep(millis);
+        await(() -> load.acks() > before || load.errors() > 0, 30, "the write load making progress");
     }
 
     private void finish(WriteLoad load, boolean errorsAllowed) throws Exception {
@@ -147,15 +152,14 @@ class FabricFaultTest {
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
         closing.add(load);
         load.start();
-        Thread.sleep(1500);
+        running(load, 1500);
         down(proxyA);
-        Thread.sleep(1000);
-        assertEquals(NvmeTcpController.State.RECONNECTING, d.paths().getFirst().state());
+        await(() -> d.paths().getFirst().state() == NvmeTcpController.State.RECONNECTING, 10, "path A reconnecting");
         proxyA.refuse(false);
         await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE, 10, "path A reconnected");
-        Thread.sleep(1000);
+        running(load, 1000);
         finish(load, false);
-        assertTrue(load.longestGapMillis() < 2000, "I/O stalled " + load.longestGapMillis() + " ms after a reset (expected a failover at once)");
+        assertTrue(load.longestGapMillis() < TestTimeouts.millis(2), "I/O stalled " + load.longestGapMillis() + " ms after a reset (expected a failover at once)");
     }
 
     @Test
@@ -164,7 +168,7 @@ class FabricFaultTest {
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
         closing.add(load);
         load.start();
-        Thread.sleep(1000);
+        running(load, 1000);
         proxyA.blackhole(true);
         long start = System.nanoTime();
         await(() -> d.paths().getFirst().state() != NvmeTcpController.State.LIVE, 10, "the silent path noticed");
@@ -172,10 +176,10 @@ class FabricFaultTest {
         Thread.sleep(1500);
         proxyA.blackhole(false);
         await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE, 10, "path A reconnected");
-        Thread.sleep(1000);
+        running(load, 1000);
         finish(load, false);
         log.info("blackhole noticed after {} ms (keep-alive-tmo {} ms)", noticedMillis, KATO.toMillis());
-        assertTrue(noticedMillis < KATO.toMillis() + 2000, "noticed after " + noticedMillis + " ms (expected about keep-alive-tmo)");
+        assertTrue(noticedMillis < KATO.toMillis() + TestTimeouts.millis(2), "noticed after " + noticedMillis + " ms (expected about keep-alive-tmo)");
     }
 
     @Test
@@ -184,14 +188,14 @@ class FabricFaultTest {
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
         closing.add(load);
         load.start();
-        Thread.sleep(1000);
+        running(load, 1000);
         // commands still reach target A and are carried out; their completions never come back
         proxyA.cut(TcpFaultProxy.Direction.TO_HOST, true);
         await(() -> d.paths().getFirst().state() != NvmeTcpController.State.LIVE, 10, "the one-way cut noticed");
         Thread.sleep(1000);
         proxyA.cut(TcpFaultProxy.Direction.TO_HOST, false);
         await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE, 10, "path A reconnected");
-        Thread.sleep(500);
+        running(load, 500);
         finish(load, false);
         assertTrue(proxyA.droppedBytes() > 0, "the cut dropped completions");
     }
@@ -213,7 +217,7 @@ class FabricFaultTest {
             flaps++;
         }
         await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE, 10, "path A reconnected");
-        Thread.sleep(500);
+        running(load, 500);
         finish(load, false);
         long reconnects = d.paths().getFirst().reconnectAttempts();
         log.info("{} flaps in {} s, {} reconnect attempts", flaps, seconds, reconnects);
@@ -231,16 +235,15 @@ class FabricFaultTest {
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
         closing.add(load);
         load.start();
-        Thread.sleep(2000);
+        running(load, 2000);
         long before = load.acks();
         first.kill();
-        Thread.sleep(1000);
-        assertEquals(NvmeTcpController.State.RECONNECTING, c.state());
+        await(() -> c.state() == NvmeTcpController.State.RECONNECTING, 10, "the host reconnecting to the killed target");
         TargetProcess second = TargetProcess.start(file, SIZE, NQN, host.hostNqn(), port);
         closing.add(second);
         await(() -> c.state() == NvmeTcpController.State.LIVE, 15, "reconnected to the restarted target");
         long resumed = load.acks();
-        Thread.sleep(2000);
+        running(load, 2000);
         finish(load, false);
         assertTrue(before > 0 && load.acks() > resumed, "writes before " + before + ", after the restart " + (load.acks() - resumed));
     }
@@ -271,7 +274,8 @@ class FabricFaultTest {
             long refusedA = targetA.anaRefusals();
             long refusedB = targetB.anaRefusals();
             long acks = load.acks();
-            Thread.sleep(700);
+            // a window of writes long enough to have reached the refused path, had the host still used it
+            await(() -> load.acks() > acks + DEPTH, 10, "writes going on with A " + step[0] + ", B " + step[1]);
             assertEquals(refusedA, targetA.anaRefusals(), "I/O sent to A while the host knew it was " + step[0]);
             assertEquals(refusedB, targetB.anaRefusals(), "I/O sent to B while the host knew it was " + step[1]);
             assertTrue(load.acks() > acks, "writes went on with A " + step[0] + ", B " + step[1]);
@@ -285,14 +289,14 @@ class FabricFaultTest {
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
         closing.add(load);
         load.start();
-        Thread.sleep(1000);
+        running(load, 1000);
         down(proxyA);
         down(proxyB);
         Thread.sleep(3000);
         proxyA.refuse(false);
         proxyB.refuse(false);
         await(() -> d.paths().stream().allMatch(p -> p.state() == NvmeTcpController.State.LIVE), 10, "both paths back");
-        Thread.sleep(1000);
+        running(load, 1000);
         finish(load, false);
         assertTrue(load.longestGapMillis() >= 2500, "I/O stalled only " + load.longestGapMillis() + " ms while every path was down for 3 s");
     }
@@ -304,7 +308,7 @@ class FabricFaultTest {
         WriteLoad load = new WriteLoad(d, DEPTH, CHUNKS_PER_SLOT, CHUNK);
         closing.add(load);
         load.start();
-        Thread.sleep(1000);
+        running(load, 1000);
         long downAt = System.nanoTime();
         down(proxyA);
         down(proxyB);
@@ -316,7 +320,7 @@ class FabricFaultTest {
         String message = load.errorSamples().getFirst().getMessage();
         log.info("first error {} ms after every path went down: {}", failedAfterMillis, message);
         assertTrue(message.contains("no usable path") && message.contains("DELETED"), message);
-        assertTrue(failedAfterMillis >= ctrlLoss.toMillis() - RECONNECT.toMillis() - 200 && failedAfterMillis < ctrlLoss.toMillis() + 3000,
+        assertTrue(failedAfterMillis >= ctrlLoss.toMillis() - RECONNECT.toMillis() - 200 && failedAfterMillis < ctrlLoss.toMillis() + TestTimeouts.millis(3),
                 "failed " + failedAfterMillis + " ms after the paths went down (expected about ctrl-loss-tmo, " + ctrlLoss.toMillis() + " ms)");
         assertTrue(d.paths().stream().allMatch(p -> p.state() == NvmeTcpController.State.DELETED), d.paths().toString());
         finish(load, true);

@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -195,10 +196,10 @@ public final class KernelGuest implements AutoCloseable {
             hook = new Thread(() -> kill(started), "kernel-guest-kill-" + qemu.pid());
             Runtime.getRuntime().addShutdownHook(hook);
 
-            long deadline = System.nanoTime() + options.bootTimeout.toNanos();
+            long deadline = System.nanoTime() + TestTimeouts.scaled(options.bootTimeout).toNanos();
             channel = awaitCommandSocket(qemu, commandSocket, qemuLog, deadline);
             awaitReady(qemu, console, qemuLog, deadline);
-            GuestChannel.Answer ping = channel.exec("echo pong", Duration.ofSeconds(20));
+            GuestChannel.Answer ping = channel.exec("echo pong", TestTimeouts.seconds(20));
             if (ping.exitCode() != 0 || !new String(ping.output(), StandardCharsets.UTF_8).trim().equals("pong")) {
                 throw new IOException("the guest booted but does not answer commands properly: " + ping);
             }
@@ -292,20 +293,44 @@ public final class KernelGuest implements AutoCloseable {
         return workDir.resolve("console.log");
     }
 
-    /** Runs {@code command} with the guest's {@code sh} (busybox), waiting at most 60 s. */
+    /** Runs {@code command} with the guest's {@code sh} (busybox), waiting at most 60 s (scaled). */
     public ExecResult exec(String command) throws IOException {
         return exec(command, DEFAULT_TIMEOUT);
     }
 
     /**
      * Runs {@code command} with the guest's {@code sh} (busybox) as root; the guest kills it after
-     * {@code timeout}. Commands run one at a time. A command that leaves a process in the background
-     * must redirect that process's output.
+     * {@code timeout} multiplied by the test-wide scale ({@link TestTimeouts}). Commands run one at a
+     * time. A command that leaves a process in the background must redirect that process's output.
      */
     public ExecResult exec(String command, Duration timeout) throws IOException {
-        GuestChannel.Answer answer = channel.exec(command, timeout);
+        GuestChannel.Answer answer;
+        try {
+            answer = channel.exec(command, TestTimeouts.scaled(timeout));
+        } catch (IOException e) {
+            throw withGuestState(e);
+        }
         return new ExecResult(command, answer.exitCode(), new String(answer.output(), StandardCharsets.UTF_8),
                 answer.elapsed());
+    }
+
+    /**
+     * A failed exchange with the guest, with what the guest left behind when it is gone: qemu's exit
+     * status and the tail of the console (a kernel oops or panic lands there), so that a crash in CI
+     * explains itself.
+     */
+    private IOException withGuestState(IOException e) {
+        try {
+            qemu.waitFor(2, TimeUnit.SECONDS);
+        } catch (InterruptedException interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (qemu.isAlive()) {
+            return e;
+        }
+        return new IOException(e.getMessage() + "\nqemu (guest kernel " + kernelRelease() + ") exited with status "
+                + qemu.exitValue() + "; console:\n" + tail(read(consoleLog())) + "\nqemu:\n"
+                + tail(read(workDir.resolve("qemu.log"))), e);
     }
 
     /** Like {@link #exec(String, Duration)}, but a non-zero exit status is an {@link IOException}. */
@@ -442,8 +467,11 @@ public final class KernelGuest implements AutoCloseable {
 
     /**
      * Connects the guest kernel's NVMe/TCP host to subsystem {@code nqn} at {@code address:port}
-     * ({@code nvme connect}, one I/O queue per guest CPU) and waits up to 10 s for the controller to
-     * be live with at least one namespace.
+     * ({@code nvme connect}, one I/O queue per guest CPU) and waits up to 10 s (scaled by
+     * {@link TestTimeouts}) for the controller to be live with a block device for every namespace
+     * in its active namespace list ({@code nvme list-ns}, Identify CNS 02h, NVMe Base 2.0 §5.17.2.2).
+     * The kernel attaches namespaces one by one from a scan work item after the connect returns,
+     * so the first block device to appear says nothing about the others.
      */
     public NvmeConnection nvmeConnect(String address, int port, String nqn, boolean headerDigest, boolean dataDigest)
             throws IOException {
@@ -469,6 +497,7 @@ public final class KernelGuest implements AutoCloseable {
                 tries=0
                 while :; do
                   ctrl=
+                  active=
                   for c in /sys/class/nvme/nvme*; do
                     [ "$(cat "$c/subsysnqn" 2>/dev/null)" = "%3$s" ] || continue
                     [ "$(cat "$c/transport" 2>/dev/null)" = tcp ] || continue
@@ -478,24 +507,38 @@ public final class KernelGuest implements AutoCloseable {
                     esac
                   done
                   namespaces=
+                  nsids=" "
                   for b in /sys/block/nvme*; do
                     name=${b##*/}
                     case "$name" in nvme*c*) continue ;; esac
                     [ "$(cat "$b/device/subsysnqn" 2>/dev/null)" = "%3$s" ] || continue
                     nsid=$(cat "$b/nsid" 2>/dev/null || echo "${name##*n}")
                     namespaces="$namespaces namespace=/dev/$name,$nsid,$(cat "$b/queue/logical_block_size"),$(cat "$b/size")"
+                    nsids="$nsids$nsid "
                   done
+                  # every active namespace of the controller must have its block device: the
+                  # kernel's scan attaches them one at a time after the connect has returned
+                  complete=
                   if [ -n "$ctrl" ] && [ -n "$namespaces" ]; then
+                    complete=yes
+                    if active=$(nvme list-ns "/dev/$ctrl" 2>/dev/null); then
+                      for hex in $(echo "$active" | sed -n 's/^\\[ *[0-9]*\\]: *0x\\([0-9a-fA-F]*\\).*$/\\1/p'); do
+                        case "$nsids" in *" $((0x$hex)) "*) ;; *) complete= ;; esac
+                      done
+                    fi
+                  fi
+                  if [ -n "$complete" ]; then
                     echo "controller=$ctrl"
                     for n in $namespaces; do echo "$n"; done
                     exit 0
                   fi
                   tries=$((tries + 1))
-                  [ "$tries" -le 100 ] || { echo "connected, but no live controller with namespaces"; exit 1; }
+                  [ "$tries" -le %5$d ] || { echo "connected, but no live controller with all its active namespaces" \\
+                      "(controller: ${ctrl:-none}; block devices:${namespaces:- none}; active list: $active)"; exit 1; }
                   sleep 0.1
                 done
                 """.formatted(address, port, nqn, (headerDigest ? "-g " : "") + (dataDigest ? "-G " : "")
-                + String.join(" ", extraOptions));
+                + String.join(" ", extraOptions), TestTimeouts.millis(10) / 100);
         String output = execOk(script, DEFAULT_TIMEOUT).output();
         Matcher controller = Pattern.compile("(?m)^controller=(\\S+)$").matcher(output);
         if (!controller.find()) {

@@ -1,8 +1,10 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.BufferedReader;
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -26,7 +28,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -37,7 +38,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * the host (guest -> 10.0.2.100:4420 -> 127.0.0.1:P -> guest:4420), which exercises both forwards,
  * several connections at once (one per queue), digests and O_DIRECT I/O.
  */
-@Timeout(value = 5, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 5, unit = TimeUnit.MINUTES)
 class KernelGuestTest {
 
     private static final String NQN_512 = "nqn.2025-01.io.thermocline:kernel-guest-test-512";
@@ -116,7 +117,7 @@ class KernelGuestTest {
                     String line = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8))
                             .readLine();
                     lineRequests.add(line);
-                    twoLineConnections.await(15, TimeUnit.SECONDS);
+                    twoLineConnections.await(TestTimeouts.millis(15), TimeUnit.MILLISECONDS);
                     OutputStream out = socket.getOutputStream();
                     out.write(("pong " + number + " " + line + "\n").getBytes(StandardCharsets.UTF_8));
                     out.flush();

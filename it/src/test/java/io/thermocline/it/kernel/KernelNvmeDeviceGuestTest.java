@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -20,7 +21,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
  * {@code KernelNvmeDevice} on the real Linux NVMe over Fabrics host, with the JVM inside a qemu
@@ -36,7 +36,7 @@ import org.junit.jupiter.api.Timeout;
  * {@code -D}{@value #ENABLE_PROPERTY}{@code =false} skips it, saying so. Without qemu or the guest
  * image's packages it is skipped with the reason, like every {@link KernelGuest} test.
  */
-@Timeout(value = 30, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 30, unit = TimeUnit.MINUTES)
 class KernelNvmeDeviceGuestTest {
 
     static final String ENABLE_PROPERTY = "thermocline.kernelNvme.guest";

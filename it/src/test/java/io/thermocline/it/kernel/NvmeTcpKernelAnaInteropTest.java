@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -9,6 +10,7 @@ import io.thermocline.nvmeof.pdu.AnaState;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.net.InetAddress;
@@ -21,15 +23,14 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
- * The Linux kernel's native NVMe multipath (6.1, in a qemu guest) against two ports of one
+ * The Linux kernel's native NVMe multipath (Debian's, in a qemu guest) against two ports of one
  * Thermocline subsystem that reports ANA: the kernel reads the ANA log page, takes an ANA Change
  * notice, shows each path's state in sysfs, and keeps I/O going through the usable path while the
  * other is Inaccessible. Without qemu the test is skipped with the reason.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelAnaInteropTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:java-ana-target";
     private static final long NAMESPACE_BYTES = 64L << 20;
@@ -97,7 +98,7 @@ class NvmeTcpKernelAnaInteropTest {
     }
 
     private static void awaitAnaState(KernelGuest guest, String ctrl, String expected) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(15).toNanos();
         String state = anaState(guest, ctrl);
         while (!state.equals(expected) && System.nanoTime() < deadline) {
             Thread.sleep(200);

@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -22,6 +23,7 @@ import io.thermocline.nvmeof.host.NvmeTcpHostOptions;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -39,12 +41,11 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * DH-HMAC-CHAP interoperability with the Linux kernel (Debian's 6.1 in a qemu guest), both ways:
+ * DH-HMAC-CHAP interoperability with the Linux kernel (Debian's 6.12 in a qemu guest), both ways:
  * Thermocline's host against nvmet configured through configfs ({@code hosts/<nqn>/dhchap_key},
  * {@code dhchap_ctrl_key}, {@code dhchap_hash}, {@code dhchap_dhgroup}), and the kernel's host
  * ({@code nvme connect --dhchap-secret --dhchap-ctrl-secret}) against the Java target; with the
@@ -52,16 +53,18 @@ import org.junit.jupiter.params.provider.CsvSource;
  *
  * <p>Needs a guest kernel built with CONFIG_NVME_TARGET_AUTH (nvmet) and CONFIG_NVME_AUTH (host);
  * each direction is probed once and its tests are skipped, saying which is missing, without it.
- * Debian's 6.1 (bookworm's default) has neither; bookworm's 6.12 has both:
- * {@code THERMOCLINE_GUEST_KERNEL_PACKAGE=linux-image-6.12.107+deb12-amd64-unsigned} boots that one.
+ * Debian's 6.1 (bookworm's default) has neither; bookworm's 6.12 has both, and the
+ * guest image takes it where apt knows it (docs/kernel-tests.md).
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelAuthInteropTest {
     private static final String KERNEL_NQN = "nqn.2026-11.io.thermocline:kernel-auth";
     private static final String JAVA_NQN = "nqn.2026-11.io.thermocline:java-auth";
     private static final long NAMESPACE_BYTES = 16L << 20;
     private static final SecureRandom RANDOM = new SecureRandom();
-    private static final String KERNEL_PACKAGE_HINT = "THERMOCLINE_GUEST_KERNEL_PACKAGE=linux-image-6.12.107+deb12-amd64-unsigned";
+    private static final String KERNEL_PACKAGE_HINT = "a kernel of 6.7 or later: the guest image takes the newest amd64 kernel package apt knows "
+            + "(bookworm and bookworm-backports carry linux-image-6.12.*-amd64-unsigned), or the one THERMOCLINE_GUEST_KERNEL_PACKAGE names; "
+            + "see docs/kernel-tests.md";
 
     private static SharedKernelGuest shared;
     private static NvmeTcpTarget javaTarget;
@@ -95,7 +98,7 @@ class NvmeTcpKernelAuthInteropTest {
                 + "ls /sys/kernel/config/nvmet/hosts/nqn.2026-11.io.thermocline:probe");
         if (!probe.output().contains("dhchap_key")) {
             targetAuthMissing = "the guest kernel " + guest.kernelRelease() + " has no nvmet in-band authentication "
-                    + "(CONFIG_NVME_TARGET_AUTH: no hosts/<nqn>/dhchap_key in configfs; bookworm's 6.12 has it: set " + KERNEL_PACKAGE_HINT + ")";
+                    + "(CONFIG_NVME_TARGET_AUTH: no hosts/<nqn>/dhchap_key in configfs; bookworm's 6.12 has it; the guest needs " + KERNEL_PACKAGE_HINT + ")";
             System.err.println("SKIPPED: " + targetAuthMissing);
         }
         // The host's DH-HMAC-CHAP code is drivers/nvme/common (nvme-common.ko in 6.1, nvme-auth.ko later), built
@@ -105,7 +108,7 @@ class NvmeTcpKernelAuthInteropTest {
                 + "find $m -name 'nvme-common.ko*' -o -name 'nvme-auth.ko*'");
         if (common.output().isBlank()) {
             hostAuthMissing = "the guest kernel " + guest.kernelRelease() + " has no nvme host in-band authentication "
-                    + "(CONFIG_NVME_AUTH: no nvme-common or nvme-auth module, built in or loadable; bookworm's 6.12 has it: set "
+                    + "(CONFIG_NVME_AUTH: no nvme-common or nvme-auth module, built in or loadable; bookworm's 6.12 has it; the guest needs "
                     + KERNEL_PACKAGE_HINT + ")";
             System.err.println("SKIPPED: " + hostAuthMissing);
         }
@@ -229,7 +232,7 @@ class NvmeTcpKernelAuthInteropTest {
             assertArrayEquals(data, back.array());
             assertEquals(KernelGuest.sha256(data), guest.sha256Direct(kernelTarget.backingDevice(), offset, data.length));
             // re-authentication: nvmet runs a new transaction on every queue and the association stays
-            c.reauthenticate().get(120, TimeUnit.SECONDS);
+            c.reauthenticate().get(TestTimeouts.millis(120), TimeUnit.MILLISECONDS);
             random.nextBytes(data);
             d.write(offset, ByteBuffer.wrap(data)).join();
             back.clear();
@@ -309,7 +312,7 @@ class NvmeTcpKernelAuthInteropTest {
             // rewriting the host secret (the same one) makes Linux re-authenticate every queue of the controller
             guest.execOk("printf '%s' '" + KEYS.host(name) + "' > /sys/class/nvme/" + conn.controller() + "/dhchap_secret",
                     Duration.ofSeconds(30));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(60).toNanos();
             while (javaTarget.authentications() < before + queues && System.nanoTime() < deadline) {
                 Thread.sleep(50);
             }

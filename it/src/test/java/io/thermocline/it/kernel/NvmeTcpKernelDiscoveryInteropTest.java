@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -18,6 +19,7 @@ import io.thermocline.nvmeof.target.DiscoveryReferral;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -35,10 +37,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
- * Discovery against the Linux kernel (6.1, in a qemu guest), both ways:
+ * Discovery against the Linux kernel (Debian's, in a qemu guest), both ways:
  * <ul>
  *   <li>the kernel's host ({@code nvme discover}) against Thermocline's target: the log it sees is
  *       filtered by its host NQN and lists a referral; with {@code --persistent} the kernel keeps
@@ -50,7 +51,7 @@ import org.junit.jupiter.api.Timeout;
  * </ul>
  * One guest boots for the class; without qemu the tests are skipped with the reason.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelDiscoveryInteropTest {
     private static final String JAVA_NQN = "nqn.2026-11.io.thermocline:java-disc-";
     private static final String KERNEL_NQN = "nqn.2026-11.io.thermocline:kernel-disc-";
@@ -145,7 +146,7 @@ class NvmeTcpKernelDiscoveryInteropTest {
             assertTrue(reread.contains(JAVA_NQN + "late"), "the persistent controller's log lists the new subsystem: " + reread);
             if (traced) {
                 String trace = "";
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
                 while (!trace.contains("0x70f002") && System.nanoTime() < deadline) {
                     Thread.sleep(200);
                     trace = guest.execOk("cat /sys/kernel/tracing/trace", Duration.ofSeconds(10)).output();

@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,12 +30,11 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Interoperability with the Linux kernel's NVMe/TCP stack (6.1, in a qemu guest), both ways:
+ * Interoperability with the Linux kernel's NVMe/TCP stack (Debian's, in a qemu guest), both ways:
  *
  * <ul>
  *   <li>Thermocline's user-space host against the kernel's nvmet-tcp target (null_blk namespaces):
@@ -47,7 +47,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Each direction runs at 512-byte and 4 KiB LBAs, with no digests, header digests, data digests,
  * and both. One guest boots for the class; without qemu the tests are skipped with the reason.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelInteropTest {
     private static final String KERNEL_NQN = "nqn.2026-11.io.thermocline:kernel-target-";
     private static final String JAVA_NQN = "nqn.2026-11.io.thermocline:java-target-";

@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
@@ -12,6 +13,7 @@ import io.thermocline.nvmeof.host.NvmeTcpController;
 import io.thermocline.nvmeof.host.NvmeTcpHostOptions;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.VendorIdentify;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -21,15 +23,14 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
  * The read latency split against a target that is not Thermocline: the Linux kernel's nvmet-tcp
- * (6.1, in a qemu guest). Its Identify Controller has nothing of ours in the vendor specific
+ * (Debian's, in a qemu guest). Its Identify Controller has nothing of ours in the vendor specific
  * area, so the user-space host does not opt in, and every read is reported as host time and
  * round trip only. Without qemu the test is skipped with the reason.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelLatencyInteropTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:kernel-latency";
     private static final long NAMESPACE_BYTES = 16L << 20;
@@ -80,7 +81,7 @@ class NvmeTcpKernelLatencyInteropTest {
             ByteBuffer buf = ByteBuffer.allocateDirect(4096);
             for (int i = 0; i < READS; i++) {
                 buf.clear();
-                d.read((long) i * 4096, buf).get(60, TimeUnit.SECONDS);
+                d.read((long) i * 4096, buf).get(TestTimeouts.millis(60), TimeUnit.MILLISECONDS);
             }
             FabricReadLatency.Snapshot s = c.readLatency().snapshot();
             assertEquals(READS, s.reads());

@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -24,7 +25,6 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
  * The Linux kernel's nvme-tcp host (6.1, in a qemu guest) as one tenant of a Java target subsystem
@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Timeout;
  * Features C0h), gets standard completions although Identify Controller advertises them in its
  * vendor specific area. Without qemu the test is skipped with the reason.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelTenantsInteropTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:tenants";
     private static final String OTHER_HOST = "nqn.2014-08.org.nvmexpress:uuid:0b9c6a4e-5f3d-4a7e-9c1b-2d8e7f6a5b4c";

@@ -1,5 +1,6 @@
 package io.thermocline.it.kernel;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -32,7 +33,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -51,22 +51,24 @@ import org.junit.jupiter.params.provider.CsvSource;
  * command line ({@code --tls-key}, which nvme-cli 2.13 inserts under a version 1 identity); each
  * writes and reads back through the other side. SHA-384 keys ({@code NVMeTLSkey-1:02:}) do not
  * get through tlshd 1.0.0 either way: each side rejects the other's PSK binder, which fits tlshd
- * not telling GnuTLS the key's hash (GnuTLS takes SHA-256 for an external PSK); see the README.
+ * not telling GnuTLS the key's hash (GnuTLS takes SHA-256 for an external PSK); see docs/nvme-tcp-security.md.
  *
  * <p>Needs, in the guest, a kernel of 6.7 or later with CONFIG_NVME_TCP_TLS and
  * CONFIG_NVME_TARGET_TCP_TLS (Debian's 6.1, bookworm's default, has neither; bookworm's 6.12 has
- * both: {@code THERMOCLINE_GUEST_KERNEL_PACKAGE=linux-image-6.12.107+deb12-amd64-unsigned}), and
+ * both, and the guest image takes it where apt knows it: docs/kernel-tests.md), and
  * the handshake daemon tlshd with keyutils and an nvme-cli that knows {@code --tls}: bookworm has
  * neither, so {@link GuestTlsTools} takes them from Debian trixie and shares them with the guest.
  * Without any of these every test is skipped, saying which is missing.
  */
-@Timeout(value = 10, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 10, unit = TimeUnit.MINUTES)
 class NvmeTcpKernelTlsInteropTest {
     private static final String KERNEL_NQN = "nqn.2026-11.io.thermocline:kernel-tls";
     private static final String JAVA_NQN = "nqn.2026-11.io.thermocline:java-tls";
     private static final long NAMESPACE_BYTES = 16L << 20;
     private static final SecureRandom RANDOM = new SecureRandom();
-    private static final String KERNEL_PACKAGE_HINT = "THERMOCLINE_GUEST_KERNEL_PACKAGE=linux-image-6.12.107+deb12-amd64-unsigned";
+    private static final String KERNEL_PACKAGE_HINT = "a kernel of 6.7 or later: the guest image takes the newest amd64 kernel package apt knows "
+            + "(bookworm and bookworm-backports carry linux-image-6.12.*-amd64-unsigned), or the one THERMOCLINE_GUEST_KERNEL_PACKAGE names; "
+            + "see docs/kernel-tests.md";
     private static final String TOOLS = "/opt/tls-tools";
 
     /** The kernel hosts' NQNs and keys, one per kernel-host test, known to the Java target. */
@@ -117,7 +119,7 @@ class NvmeTcpKernelTlsInteropTest {
         KernelGuest guest = shared.get();
         if (!kernelAtLeast(guest.kernelRelease(), 6, 7)) {
             missing = "the guest kernel " + guest.kernelRelease() + " has no NVMe/TCP TLS (needs 6.7 or later with "
-                    + "CONFIG_NVME_TCP_TLS and CONFIG_NVME_TARGET_TCP_TLS; bookworm's 6.12 has both: set " + KERNEL_PACKAGE_HINT + ")";
+                    + "CONFIG_NVME_TCP_TLS and CONFIG_NVME_TARGET_TCP_TLS; bookworm's 6.12 has both; the guest needs " + KERNEL_PACKAGE_HINT + ")";
             System.err.println("SKIPPED: " + missing);
             return;
         }

@@ -1,6 +1,7 @@
 package io.thermocline.it.s3;
 
 import io.thermocline.tier.s3.EmbeddedS3Server;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.File;
 import java.io.IOException;
 import java.net.HttpURLConnection;
@@ -122,7 +123,7 @@ final class S3Backend implements AutoCloseable {
             }
         };
         URI endpoint = URI.create("http://127.0.0.1:" + port);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(30).toNanos();
         while (!live(endpoint)) {
             if (!process.isAlive() || System.nanoTime() > deadline) {
                 try {

@@ -12,19 +12,17 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
  * The contract every {@link BlockDevice} passes: geometry, alignment and range checks, round
  * trips with any kind of buffer, concurrent writes, flush durability across a reopen, trim and
  * write-zeroes semantics.
  */
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@ScaledTimeout(120)
 public abstract class BlockDeviceContractTest {
 
     private final List<BlockDevice> opened = new ArrayList<>();

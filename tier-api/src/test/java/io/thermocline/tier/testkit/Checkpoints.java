@@ -18,7 +18,7 @@ public final class Checkpoints {
      * @return the last point, or empty if the tier does not resume writers
      */
     public static Optional<ResumePoint> covering(ObjectWriter w, long prefix, long atLeast) {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(30).toNanos();
         Optional<ResumePoint> point = w.checkpoint(prefix).join();
         while (point.isPresent() && point.get().length() < atLeast && System.nanoTime() < deadline) {
             try {

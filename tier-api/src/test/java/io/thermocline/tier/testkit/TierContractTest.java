@@ -32,13 +32,11 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
  * The contract every {@link Tier} implementation passes. Extend it, implement the three hooks,
@@ -49,7 +47,7 @@ import org.junit.jupiter.api.Timeout;
  * exercised without large files; one test streams a large object with the default chunk size.
  * Content comes from {@link TestData}, so no test holds a whole large object in memory.
  */
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@ScaledTimeout(120)
 public abstract class TierContractTest {
 
     /** Chunk size used by most tests: 16 KiB. */

@@ -212,35 +212,40 @@ public final class LocalTier implements Tier {
     @Override
     public CompletableFuture<Optional<ObjectInfo>> stat(ObjectKey key) {
         return async("stat " + key, () -> {
-            Entry entry = current(key);
-            if (entry == null) {
-                return Optional.empty();
-            }
-            ObjectInfo info = infoOf(key, entry);
-            return Optional.ofNullable(info);
+            Current current = currentWithInfo(key);
+            return current == null ? Optional.<ObjectInfo>empty() : Optional.of(current.info());
         });
     }
 
     @Override
     public CompletableFuture<ObjectReader> openReader(ObjectKey key) {
         return async("open " + key, () -> {
-            Entry entry = current(key);
-            if (entry == null) {
-                throw new ObjectNotFoundException(name, key);
+            Current current = null;
+            FileChannel ch = null;
+            for (int attempt = 0; attempt < 8 && ch == null; attempt++) {
+                current = currentWithInfo(key);
+                if (current == null) {
+                    throw new ObjectNotFoundException(name, key);
+                }
+                Path path = locationOf(key, current.entry().escaped());
+                FileChannel opened;
+                try {
+                    opened = FileChannel.open(path, dataOptions(StandardOpenOption.READ));
+                } catch (NoSuchFileException e) {
+                    continue; // deleted or replaced meanwhile: look again
+                }
+                if (index.get(key.value()) == current.entry() && current.entry().identity().equals(identityOf(path))) {
+                    ch = opened;
+                } else {
+                    opened.close(); // replaced meanwhile: look again
+                }
             }
-            FileChannel ch;
-            try {
-                ch = FileChannel.open(locationOf(key, entry.escaped()), dataOptions(StandardOpenOption.READ));
-            } catch (NoSuchFileException e) {
+            if (ch == null) {
                 throw new ObjectNotFoundException(name, key);
             }
             boolean success = false;
             try {
-                ObjectInfo info = infoOf(key, entry);
-                if (info == null || current(key) != entry) {
-                    throw new ObjectNotFoundException(name, key); // quarantined or replaced meanwhile
-                }
-                LocalObjectReader reader = new LocalObjectReader(this, info, ch, entry);
+                LocalObjectReader reader = new LocalObjectReader(this, current.info(), ch, current.entry());
                 success = true;
                 return reader;
             } finally {
@@ -406,13 +411,11 @@ public final class LocalTier implements Tier {
         return async("delete " + key, () -> {
             namespace.lock();
             try {
-                Entry entry = index.remove(key.value());
+                Entry entry = current(key); // follows what another process of the root did
                 if (entry == null) {
                     return false;
                 }
-                synchronized (accounting) {
-                    usedInBytes -= entry.footprint();
-                }
+                dropLocked(key, entry);
                 // the data file first: a crash between the two leaves a sidecar without a file,
                 // which the next open drops, never a plain file that looks staged
                 Path path = locationOf(key, entry.escaped());
@@ -818,31 +821,88 @@ public final class LocalTier implements Tier {
 
     /**
      * The index entry of a key if its data file is still the one its sidecar names (same inode,
-     * size and mtime, inside the root); otherwise quarantines it and returns null. Blocking.
+     * size and mtime, inside the root). When the index misses the key or its file differs, the
+     * sidecar on disk decides: another process of this root (the owner, while this one is attached)
+     * may have published, replaced or deleted the object since this one scanned, and the index
+     * follows what that process did. Only a file that differs from the record on disk too is
+     * quarantined. Returns null if there is no current object. Blocking.
      */
     private Entry current(ObjectKey key) throws IOException {
         Entry entry = index.get(key.value());
-        if (entry == null) {
-            return null;
-        }
-        String problem = checkFile(key, entry);
-        if (problem == null) {
+        if (entry != null && checkFile(key, entry) == null) {
             return entry;
         }
         namespace.lock();
         try {
             Entry now = index.get(key.value());
+            if (now != null && checkFile(key, now) == null) {
+                return now; // a publish of this process was between the two
+            }
+            Entry onDisk = entryOnDisk(key);
+            if (onDisk != null && !onDisk.equals(now) && checkFile(key, onDisk) == null) {
+                replaceLocked(key, now, onDisk); // published or replaced by another process
+                return onDisk;
+            }
             if (now == null) {
                 return null;
             }
-            problem = checkFile(key, now); // a publish may have been between the two
-            if (problem == null) {
-                return now;
+            String problem = checkFile(key, now);
+            if (problem.endsWith(" is missing")) {
+                // deleted by another process (or by hand): nothing is left to keep; a sidecar
+                // without its file is removed by the next open's scan
+                dropLocked(key, now);
+                log.info("local tier {}: {}: {}; dropped from the index", name, key, problem);
+                return null;
+            }
+            if (onDisk != null && !onDisk.identity().equals(now.identity())) {
+                // the record moved on and the file is neither the old nor the new one: another
+                // process's publish is half done (its sidecar is written before its rename)
+                return null;
             }
             quarantineLocked(key, now, problem);
             return null;
         } finally {
             namespace.unlock();
+        }
+    }
+
+    /**
+     * The entry the sidecar of a key describes, if it is a committed record of that key whose size
+     * agrees with the file it names; null if there is none or it cannot be read (the next open's
+     * scan deals with a damaged one). Does not look at the data file.
+     */
+    private Entry entryOnDisk(ObjectKey key) throws IOException {
+        SumFile.Sum sum;
+        try {
+            sum = readSum(sumPathOf(key));
+        } catch (NoSuchFileException e) {
+            return null;
+        } catch (CorruptObjectFileException e) {
+            log.debug("local tier {}: record of {} unreadable: {}", name, key, e.getMessage());
+            return null;
+        }
+        if (sum.state() != SumFile.STATE_COMMITTED || !sum.info().key().equals(key)
+            || (!sum.escaped() && KeyPaths.plainRelative(key).isEmpty())
+            || sum.identity().size() != sum.info().sizeInBytes()) {
+            return null;
+        }
+        return new Entry(SumFile.footprint(sum.info().sizeInBytes(), sum.recordLength()), sum.escaped(), sum.identity());
+    }
+
+    /** Puts {@code entry} in the index in place of {@code previous} (or nothing), keeping the usage right. */
+    private void replaceLocked(ObjectKey key, Entry previous, Entry entry) {
+        index.put(key.value(), entry);
+        synchronized (accounting) {
+            usedInBytes += entry.footprint() - (previous == null ? 0 : previous.footprint());
+        }
+    }
+
+    /** Drops an entry from the index, keeping the usage right; touches no file. */
+    private void dropLocked(ObjectKey key, Entry entry) {
+        if (index.remove(key.value(), entry)) {
+            synchronized (accounting) {
+                usedInBytes -= entry.footprint();
+            }
         }
     }
 
@@ -869,25 +929,78 @@ public final class LocalTier implements Tier {
         return null;
     }
 
-    /** Reads an entry's sidecar; quarantines the object and returns null if it is damaged. */
-    private ObjectInfo infoOf(ObjectKey key, Entry entry) throws IOException {
-        Path sum = sumPathOf(key);
-        try {
-            SumFile.Sum decoded = readSum(sum);
-            if (!decoded.info().key().equals(key) || !decoded.identity().equals(entry.identity())) {
-                if (index.get(key.value()) != entry) {
-                    return null; // replaced meanwhile
-                }
-                throw new CorruptObjectFileException(sum.toString(), 0, "it names key " + decoded.info().key()
-                        + " and file " + decoded.identity() + ", expected " + key + " and " + entry.identity());
+    /** A committed object whose file and record agree. */
+    private record Current(Entry entry, ObjectInfo info) {
+    }
+
+    /**
+     * The entry and record of a key whose data file and sidecar both match the index; quarantines
+     * the object if they do not (deciding under the namespace lock, where no publish is half done)
+     * and returns null. Blocking.
+     */
+    private Current currentWithInfo(ObjectKey key) throws IOException {
+        for (int attempt = 0; attempt < 12; attempt++) {
+            if (attempt > 0) {
+                pauseBeforeLookingAgain(attempt - 1);
             }
-            return decoded.info();
-        } catch (NoSuchFileException e) {
-            return null; // deleted meanwhile
-        } catch (CorruptObjectFileException e) {
-            quarantine(key, entry, e.getMessage());
-            return null;
+            Entry entry = current(key);
+            if (entry == null) {
+                return null;
+            }
+            try {
+                SumFile.Sum sum = readSum(sumPathOf(key));
+                if (matches(sum, key, entry)) {
+                    return new Current(entry, sum.info());
+                }
+            } catch (NoSuchFileException | CorruptObjectFileException e) {
+                // decided below
+            }
+            namespace.lock();
+            try {
+                if (index.get(key.value()) != entry) {
+                    continue; // replaced or deleted meanwhile: look again
+                }
+                String problem;
+                try {
+                    SumFile.Sum sum = readSum(sumPathOf(key));
+                    if (matches(sum, key, entry)) {
+                        return new Current(entry, sum.info());
+                    }
+                    problem = "its record " + sumPathOf(key) + " names key " + sum.info().key() + " and file "
+                              + sum.identity() + ", expected " + entry.identity();
+                    Entry onDisk = entryOnDisk(key);
+                    if (onDisk != null && !onDisk.identity().equals(entry.identity())) {
+                        continue; // another process is replacing the object: its rename follows its record
+                    }
+                } catch (NoSuchFileException e) {
+                    if (!Files.exists(locationOf(key, entry.escaped()), LinkOption.NOFOLLOW_LINKS)) {
+                        continue; // deleted by another process meanwhile: current() drops it
+                    }
+                    problem = "its record " + sumPathOf(key) + " is missing";
+                } catch (CorruptObjectFileException e) {
+                    problem = e.getMessage();
+                }
+                quarantineLocked(key, entry, problem);
+                return null;
+            } finally {
+                namespace.unlock();
+            }
         }
+        return null;
+    }
+
+    private static void pauseBeforeLookingAgain(int attempt) throws java.io.InterruptedIOException {
+        try {
+            Thread.sleep(1L << Math.min(attempt, 6));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted waiting for another process's publish");
+        }
+    }
+
+    private static boolean matches(SumFile.Sum sum, ObjectKey key, Entry entry) {
+        return sum.state() == SumFile.STATE_COMMITTED && sum.info().key().equals(key)
+               && sum.identity().equals(entry.identity()) && sum.escaped() == entry.escaped();
     }
 
     /** Quarantines a key if its index entry is still {@code entry}: a reader found its bytes damaged. */

@@ -9,9 +9,10 @@ import java.nio.ByteOrder;
 import java.util.Map;
 
 /**
- * The layout of one object file. The file is self-describing, so the object directory alone
- * rebuilds the tier's index after a crash; the object's bytes start at offset 0 so they can be
- * read with O_DIRECT at their own offsets.
+ * The former layout of one object file ({@code objects/xx/<sha-256 of key>.obj}), which
+ * {@link LocalTier} now only reads, to convert such roots into plain files with a {@link SumFile}
+ * sidecar at open; also the 4 KiB alignment helpers. The file was self-describing: the object's
+ * bytes from offset 0, then a trailer.
  *
  * <pre>
  *  0                      size        dataEnd = alignUp(size, 4096)              fileEnd
@@ -55,29 +56,6 @@ final class ObjectFileFormat {
     /** Length of the trailer record for an object with these descriptive fields. */
     static int recordLength(ObjectKey key, int chunkCount, String contentType, Map<String, String> userMetadata) {
         return ObjectInfoCodec.encodedLength(key, chunkCount, contentType, userMetadata);
-    }
-
-    /** Bytes the file occupies: data rounded up, plus the trailer and footer rounded up. */
-    static long footprint(long sizeInBytes, int recordLength) {
-        return alignUp(sizeInBytes) + alignUp((long) recordLength + FOOTER_LENGTH);
-    }
-
-    /**
-     * Encodes the trailer region (record, padding, footer) of an object into {@code dst}, which
-     * must have {@code alignUp(recordLength + FOOTER_LENGTH)} bytes remaining. Advances its position.
-     */
-    static void writeTrailer(ObjectInfo info, ByteBuffer dst) {
-        int start = dst.position();
-        int recordLength = ObjectInfoCodec.encodedLength(info);
-        int regionLength = (int) alignUp((long) recordLength + FOOTER_LENGTH);
-        ByteBuffer b = dst.slice(start, regionLength).order(ByteOrder.LITTLE_ENDIAN);
-        ObjectInfoCodec.encode(info, b);
-        while (b.position() < regionLength - FOOTER_LENGTH) {
-            b.put((byte) 0);
-        }
-        int recordCrc = Crc32c.of(b.slice(0, recordLength));
-        b.putLong(alignUp(info.sizeInBytes())).putInt(recordLength).putInt(recordCrc);
-        dst.position(start + regionLength);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.thermocline.tier.local;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,11 +19,10 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Crash safety of LocalTier with real processes: a writer killed mid-object, and damaged object files. */
-@Timeout(value = 90, unit = TimeUnit.SECONDS)
+@ScaledTimeout(90)
 class LocalTierCrashTest {
 
     @TempDir

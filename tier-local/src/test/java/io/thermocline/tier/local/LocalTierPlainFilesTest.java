@@ -196,6 +196,42 @@ class LocalTierPlainFilesTest {
     }
 
     @Test
+    void aSecondInstanceOnTheRoot_followsWhatTheFirstPublishesReplacesAndDeletes_quarantiningNothing() throws Exception {
+        // as an attached process follows the owner: each instance keeps its own index
+        try (LocalTier owner = open(false); LocalTier attached = open(false)) {
+            ObjectKey key = ObjectKey.of("models/m/model.safetensors");
+            assertEquals(Optional.empty(), attached.stat(key).join());
+
+            put(owner, key.value(), 61, 300_000);
+            assertArrayEquals(bytes(61, 300_000), readThroughTier(attached, key.value()), "published after the scan");
+            assertEquals(Optional.of(owner.filesRoot().resolve(key.value())), attached.plainPath(key));
+            assertEquals(1, attached.usage().objectCount());
+
+            put(owner, key.value(), 62, 200_000); // replaced: a new inode under the same name
+            assertArrayEquals(bytes(62, 200_000), readThroughTier(attached, key.value()), "replaced after the first read");
+            assertEquals(200_000, attached.stat(key).join().orElseThrow().sizeInBytes());
+
+            assertTrue(owner.delete(key).join());
+            assertEquals(Optional.empty(), attached.stat(key).join());
+            assertEquals(Optional.empty(), attached.plainPath(key));
+            assertEquals(0, attached.usage().objectCount());
+            assertEquals(0, attached.usage().usedInBytes());
+
+            put(owner, "models/m/config.json", 63, 500);
+            assertTrue(attached.delete(ObjectKey.of("models/m/config.json")).join(), "a delete of what the other published");
+            assertEquals(Optional.empty(), owner.stat(ObjectKey.of("models/m/config.json")).join());
+        }
+        Path quarantine = dir.resolve("tier").resolve("quarantine");
+        assertTrue(!Files.exists(quarantine) || isEmpty(quarantine), "nothing was quarantined");
+    }
+
+    private static boolean isEmpty(Path directory) throws IOException {
+        try (Stream<Path> s = Files.list(directory)) {
+            return s.findAny().isEmpty();
+        }
+    }
+
+    @Test
     void deletingAnObjectThatAProcessHasMapped_keepsTheMappingValid() throws Exception {
         int size = 3 << 20;
         try (LocalTier tier = open(false)) {

@@ -64,6 +64,7 @@ public final class TlsPskHandler extends ChannelDuplexHandler {
     private final ArrayDeque<Object[]> pending = new ArrayDeque<>();
     private final String description;
     private boolean handshakeDone;
+    private volatile String pskIdentity;
     /** Reused copies between Netty's buffers and the protocol's arrays (event loop only). */
     private byte[] inScratch = new byte[16 << 10];
     private final byte[] outScratch = new byte[CHUNK];
@@ -165,6 +166,7 @@ public final class TlsPskHandler extends ChannelDuplexHandler {
                     String identity = new String(id, StandardCharsets.UTF_8);
                     byte[] key = pskByIdentity.apply(identity);
                     if (key != null) {
+                        self[0].pskIdentity = identity;
                         return new BasicTlsPSKExternal(id, crypto.createSecret(key),
                                 key.length == 48 ? PRFAlgorithm.tls13_hkdf_sha384 : PRFAlgorithm.tls13_hkdf_sha256);
                     }
@@ -192,6 +194,14 @@ public final class TlsPskHandler extends ChannelDuplexHandler {
         }, "TLS from a host");
         self[0] = h;
         return h;
+    }
+
+    /**
+     * On the controller's side, the PSK identity the handshake selected ({@code NVMe0Rhh <hostnqn>
+     * <subnqn>...}), which binds the connection to that host and subsystem; {@code null} before.
+     */
+    public String pskIdentity() {
+        return pskIdentity;
     }
 
     /** Whether the handshake has completed. */

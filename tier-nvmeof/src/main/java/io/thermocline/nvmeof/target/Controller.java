@@ -45,6 +45,9 @@ final class Controller {
     final QueueConnection admin;
 
     private final Map<Integer, QueueConnection> ioQueues = new HashMap<>();
+    /** Bytes of Write buffers this controller's queues hold for R2T data not yet arrived, and who waits for some. */
+    private long r2tBytes;
+    private final java.util.Set<QueueConnection> r2tWaiters = new java.util.LinkedHashSet<>();
     private int cc;
     private int csts;
     private int grantedIoQueues = -1;
@@ -177,6 +180,47 @@ final class Controller {
 
     synchronized void removeIoQueue(int qid, QueueConnection queue) {
         ioQueues.remove(qid, queue);
+    }
+
+    /** Whether I/O queue {@code qid} is connected. */
+    synchronized boolean hasIoQueue(int qid) {
+        return ioQueues.containsKey(qid);
+    }
+
+    /**
+     * Takes {@code bytes} of this controller's budget for Write buffers waiting for R2T data
+     * ({@link TargetConfig#maxR2tBytesPerController()}); when it would be exceeded, remembers
+     * {@code queue} to call back ({@link QueueConnection#r2tBudgetFreed}) once buffers free, and
+     * returns false. A Write when none is held always fits, so that no size can wait forever.
+     */
+    synchronized boolean reserveR2tBytes(long bytes, QueueConnection queue) {
+        if (r2tBytes > 0 && r2tBytes + bytes > target.config().maxR2tBytesPerController()) {
+            r2tWaiters.add(queue);
+            return false;
+        }
+        r2tBytes += bytes;
+        return true;
+    }
+
+    void releaseR2tBytes(long bytes) {
+        List<QueueConnection> wake;
+        synchronized (this) {
+            r2tBytes -= bytes;
+            wake = new ArrayList<>(r2tWaiters);
+            r2tWaiters.clear();
+        }
+        for (QueueConnection q : wake) {
+            q.r2tBudgetFreed();
+        }
+    }
+
+    synchronized void forgetR2tWaiter(QueueConnection queue) {
+        r2tWaiters.remove(queue);
+    }
+
+    /** Bytes of Write buffers held now for R2T data not yet arrived (for tests). */
+    synchronized long r2tBytesHeld() {
+        return r2tBytes;
     }
 
     /** How many I/O queues the host may create: what Set Features Number of Queues granted, else the maximum. */

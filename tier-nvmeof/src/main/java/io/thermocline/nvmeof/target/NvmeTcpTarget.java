@@ -127,6 +127,13 @@ public final class NvmeTcpTarget implements AutoCloseable {
     private final int cntlidMax;
     private final int anaTransitionSeconds;
     private final Set<QueueConnection> connections = ConcurrentHashMap.newKeySet();
+    /** Open connections by source address, and those without a successful Connect yet; under {@link #limits}. */
+    private final Map<InetAddress, Integer> connectionsByAddress = new java.util.HashMap<>();
+    private int unconnected;
+    /** Controllers by host NQN; under {@link #limits}. */
+    private final Map<String, Integer> controllersByHost = new java.util.HashMap<>();
+    private final Object limits = new Object();
+    private final AtomicLong refusedConnections = new AtomicLong();
     /** Read-only channels for zero-copy reads, by namespace; filled by start(), read-only after. */
     private final Map<Namespace, FileChannel> zeroCopy = Collections.synchronizedMap(new IdentityHashMap<>());
     /** ANA state by subsystem NQN and group; absent means Optimized. */
@@ -158,7 +165,9 @@ public final class NvmeTcpTarget implements AutoCloseable {
         this.referrals = List.copyOf(b.referrals);
         this.tlsKeys = Map.copyOf(b.tlsKeys);
         this.config = new TargetConfig(b.maxH2cData, b.inCapsuleDataSize, b.maxQueueSize, b.maxIoQueues, b.mdts,
-                b.c2hSuccess, b.maxC2hDataPerPdu, b.portId, b.connectTimeout, b.shutdownTimeout);
+                b.c2hSuccess, b.maxC2hDataPerPdu, b.portId, b.connectTimeout, b.shutdownTimeout, b.maxUnsentBytes,
+                b.h2cDataTimeout, b.maxR2tBytesPerController, b.maxConnections, b.maxConnectionsPerAddress,
+                b.maxUnconnected, b.maxControllersPerHost);
         b.anaStates.forEach((nqn, groups) -> anaStates.put(nqn, new ConcurrentHashMap<>(groups)));
         this.anaTransitionSeconds = b.anaTransitionSeconds;
         this.cntlidMin = b.cntlidMin;
@@ -222,6 +231,11 @@ public final class NvmeTcpTarget implements AutoCloseable {
                     .option(ChannelOption.SO_BACKLOG, 128)
                     .option(ChannelOption.SO_REUSEADDR, true)
                     .childOption(ChannelOption.TCP_NODELAY, true)
+                    // a host that vanished without a FIN or RST is found and its connection reaped
+                    .childOption(ChannelOption.SO_KEEPALIVE, true)
+                    // backpressure: above the high mark a connection stops reading (QueueConnection)
+                    .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK,
+                            new io.netty.channel.WriteBufferWaterMark(config.maxUnsentBytes() / 2, config.maxUnsentBytes()))
                     .childHandler(new ChannelInitializer<>() {
                         @Override
                         protected void initChannel(Channel ch) {
@@ -666,29 +680,117 @@ public final class NvmeTcpTarget implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Takes one of the {@link TargetConfig#maxControllersPerHost()} controllers host {@code hostNqn}
+     * may hold; false when it holds them all. Given back by {@link #controllerReleased}.
+     */
+    boolean reserveController(String hostNqn) {
+        synchronized (limits) {
+            int held = controllersByHost.getOrDefault(hostNqn, 0);
+            if (held >= config.maxControllersPerHost()) {
+                return false;
+            }
+            controllersByHost.put(hostNqn, held + 1);
+            return true;
+        }
+    }
+
+    void controllerReleased(String hostNqn) {
+        synchronized (limits) {
+            controllersByHost.computeIfPresent(hostNqn, (k, n) -> n <= 1 ? null : n - 1);
+        }
+    }
+
     Controller controller(int cntlid) {
         return controllers.get(cntlid);
     }
 
     void forgetController(Controller c) {
-        controllers.remove(c.cntlid, c);
+        if (controllers.remove(c.cntlid, c)) {
+            controllerReleased(c.hostNqn);
+        }
     }
 
     int controllerCount() {
         return controllers.size();
     }
 
+    /**
+     * Admits a new connection within the limits (in total, per source address, not yet connected);
+     * false, and nothing counted, when one is reached or the target is closing.
+     */
     boolean connectionOpened(QueueConnection q) {
-        connections.add(q);
-        if (closing) {
-            connections.remove(q);
-            return false;
+        InetAddress from = q.channel().remoteAddress() instanceof InetSocketAddress a ? a.getAddress() : null;
+        synchronized (limits) {
+            String refusal = null;
+            int fromThere = from == null ? 0 : connectionsByAddress.getOrDefault(from, 0);
+            if (connections.size() >= config.maxConnections()) {
+                refusal = connections.size() + " connections are open (the most allowed: max-connections "
+                        + config.maxConnections() + ")";
+            } else if (fromThere >= config.maxConnectionsPerAddress()) {
+                refusal = fromThere + " connections from " + from.getHostAddress()
+                        + " are open (the most allowed: max-connections-per-address " + config.maxConnectionsPerAddress() + ")";
+            } else if (unconnected >= config.maxUnconnected()) {
+                refusal = unconnected + " connections have not completed a Connect yet (the most allowed: "
+                        + "max-unconnected " + config.maxUnconnected() + ")";
+            }
+            if (refusal != null) {
+                long n = refusedConnections.incrementAndGet();
+                if (n == 1 || Long.bitCount(n) == 1) {  // once, then at powers of two: a flood does not flood the log
+                    log.warn("refusing a connection from {}: {} ({} refused so far)", q.channel().remoteAddress(), refusal, n);
+                }
+                return false;
+            }
+            connections.add(q);
+            if (closing) {
+                connections.remove(q);
+                return false;
+            }
+            if (from != null) {
+                connectionsByAddress.merge(from, 1, Integer::sum);
+            }
+            unconnected++;
+            return true;
         }
-        return true;
     }
 
-    void connectionClosed(QueueConnection q) {
-        connections.remove(q);
+    /** A counted connection completed its Connect: it no longer counts as not yet connected. */
+    void connectionConnected(QueueConnection q) {
+        synchronized (limits) {
+            if (connections.contains(q)) {
+                unconnected--;
+            }
+        }
+    }
+
+    /** A connection admitted by {@link #connectionOpened} closed; {@code connected} says whether its Connect succeeded. */
+    void connectionClosed(QueueConnection q, boolean connected) {
+        InetAddress from = q.channel().remoteAddress() instanceof InetSocketAddress a ? a.getAddress() : null;
+        synchronized (limits) {
+            if (!connections.remove(q)) {
+                return;
+            }
+            if (from != null) {
+                connectionsByAddress.computeIfPresent(from, (k, n) -> n <= 1 ? null : n - 1);
+            }
+            if (!connected) {
+                unconnected--;
+            }
+        }
+    }
+
+    /** Connections refused because a connection limit was reached. */
+    public long refusedConnections() {
+        return refusedConnections.get();
+    }
+
+    /** The channels of the connections open now (for tests). */
+    List<Channel> openChannels() {
+        List<Channel> all = new ArrayList<>();
+        for (QueueConnection q : connections) {
+            all.add(q.channel());
+        }
+        return all;
     }
 
     /** Builds an {@link NvmeTcpTarget}. Not thread-safe. */
@@ -714,6 +816,13 @@ public final class NvmeTcpTarget implements AutoCloseable {
         private int cntlidMin = 1;
         private int cntlidMax = 0xFFEF;
         private boolean serviceTimeReporting = true;
+        private int maxUnsentBytes = 4 << 20;
+        private Duration h2cDataTimeout = Duration.ofSeconds(30);
+        private long maxR2tBytesPerController = 64L << 20;
+        private int maxConnections = 4096;
+        private int maxConnectionsPerAddress = 512;
+        private int maxUnconnected = 256;
+        private int maxControllersPerHost = 128;
 
         private Builder() {
             try {
@@ -902,6 +1011,68 @@ public final class NvmeTcpTarget implements AutoCloseable {
          */
         public Builder serviceTimeReporting(boolean on) {
             this.serviceTimeReporting = on;
+            return this;
+        }
+
+        /**
+         * The most bytes of responses a connection may have queued and not yet sent before it stops
+         * reading commands (it reads again once they fall below half); default 4 MiB. A host that
+         * does not read its socket so holds at most this, plus its queue's commands in flight.
+         */
+        public Builder maxUnsentBytes(int bytes) {
+            this.maxUnsentBytes = check("max unsent bytes", bytes, 64 * 1024, 1 << 30);
+            return this;
+        }
+
+        /**
+         * How long an R2T may go unanswered — no H2CData arriving for a Write that waits for data —
+         * before the connection is ended; default 30 s.
+         */
+        public Builder h2cDataTimeout(Duration timeout) {
+            this.h2cDataTimeout = checkPositive("H2C data timeout", timeout);
+            return this;
+        }
+
+        /**
+         * The most bytes of buffers the queues of one controller hold for Write data asked for with
+         * R2T and not yet received; further Writes get their R2T once buffers free. One Write is
+         * always let through, whatever its size. Default 64 MiB.
+         */
+        public Builder maxR2tBytesPerController(long bytes) {
+            if (bytes < 4096 || bytes > 1L << 40) {
+                throw new IllegalArgumentException("max R2T bytes per controller: " + bytes + " (expected 4096.." + (1L << 40) + ")");
+            }
+            this.maxR2tBytesPerController = bytes;
+            return this;
+        }
+
+        /** The most connections open at once; more are closed as they arrive. Default 4096. */
+        public Builder maxConnections(int connections) {
+            this.maxConnections = check("max connections", connections, 1, 1 << 20);
+            return this;
+        }
+
+        /** The most connections open at once from one source IP address; default 512. */
+        public Builder maxConnectionsPerAddress(int connections) {
+            this.maxConnectionsPerAddress = check("max connections per address", connections, 1, 1 << 20);
+            return this;
+        }
+
+        /**
+         * The most connections open at once that have not completed a Connect (they have the connect
+         * timeout to do so); default 256.
+         */
+        public Builder maxUnconnected(int connections) {
+            this.maxUnconnected = check("max unconnected connections", connections, 1, 1 << 20);
+            return this;
+        }
+
+        /**
+         * The most controllers one host NQN may hold at once, discovery controllers included; its
+         * next admin Connect is refused with Controller Busy. Default 128.
+         */
+        public Builder maxControllersPerHost(int controllers) {
+            this.maxControllersPerHost = check("max controllers per host", controllers, 1, 0xFFEF);
             return this;
         }
 

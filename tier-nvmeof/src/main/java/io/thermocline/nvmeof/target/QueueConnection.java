@@ -99,6 +99,8 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         long arrivalNanos;
         /** Data bytes the rate limiter charges for it. */
         long costBytes;
+        /** Bytes of its controller's R2T budget its data buffer holds (see {@link Controller#reserveR2tBytes}). */
+        long r2tReserved;
 
         Command(int cid, Sqe sqe) {
             this.cid = cid;
@@ -195,6 +197,23 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     /** I/O commands over the limiter's budget, in arrival order; at most the queue's size (they are in {@link #commands}). */
     private final java.util.ArrayDeque<Command> deferred = new java.util.ArrayDeque<>();
     private ScheduledFuture<?> deferTimer;
+    /**
+     * Responses (CapsuleResp, or a C2HData carrying SUCCESS) written but not yet sent: their
+     * commands still take a slot of the queue, as in Linux's nvmet, which frees a command when its
+     * response has gone out. So a host that does not read holds at most a queue's worth.
+     */
+    private int unsentResponses;
+    /** Writes waiting for their controller's R2T budget before their R2T goes out, in arrival order. */
+    private final java.util.ArrayDeque<Command> r2tWaiting = new java.util.ArrayDeque<>();
+    /** When the last H2CData arrived, or an R2T went out with none outstanding (System.nanoTime). */
+    private long lastH2cNanos;
+    private ScheduledFuture<?> h2cTimer;
+    /** This connection counted as connected with the target (its Connect succeeded). */
+    private boolean connectedCounted;
+    /** An I/O queue whose host must authenticate joins its controller only once it has (see connect). */
+    private boolean joinedController;
+    /** The last authentication step of this queue: the next runs after it, never beside it. */
+    private CompletableFuture<?> authTail = CompletableFuture.completedFuture(null);
 
     QueueConnection(NvmeTcpTarget target, PduSession session, PduEncoder encoder) {
         this.target = target;
@@ -245,8 +264,17 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             deferTimer.cancel(false);
             deferTimer = null;
         }
+        if (h2cTimer != null) {
+            h2cTimer.cancel(false);
+            h2cTimer = null;
+        }
         deferred.clear();  // their data is released with the commands below
+        r2tWaiting.clear();
+        if (controller != null) {
+            controller.forgetR2tWaiter(this);
+        }
         for (Command c : commands.values()) {
+            releaseR2tBudget(c);
             if (!c.ioInFlight) {
                 c.releaseData();
             }
@@ -264,11 +292,26 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         } else if (was != State.AWAIT_IC) {
             log.debug("{}: connection closed before a Connect succeeded", channel.remoteAddress());
         }
-        target.connectionClosed(this);
+        target.connectionClosed(this, connectedCounted);
         if (drained != null) {
             drained.trySuccess(null);
         }
         ctx.fireChannelInactive();
+    }
+
+    /**
+     * Backpressure: while more than the high water mark of responses waits to be sent (the host
+     * does not read, or reads slowly), read no more commands; read again below the low mark.
+     */
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        boolean writable = channel.isWritable();
+        if (channel.config().isAutoRead() != writable) {
+            channel.config().setAutoRead(writable);
+            log.debug("{} q{}: {} reading: {} bytes unsent", channel.remoteAddress(), qid, writable ? "resumes" : "stops",
+                    channel.unsafe().outboundBuffer() == null ? 0 : channel.unsafe().outboundBuffer().totalPendingWriteBytes());
+        }
+        ctx.fireChannelWritabilityChanged();
     }
 
     @Override
@@ -347,19 +390,29 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     /** A CapsuleCmd; owns {@code data} (possibly empty). */
     private void onCapsule(Sqe sqe, ByteBuf data) {
         int cid = sqe.commandId();
-        if (state == State.AWAIT_CONNECT
-                && (sqe.opcode() != NvmeOpcodes.FABRICS || sqe.fabricsType() != NvmeOpcodes.FCTYPE_CONNECT)) {
-            data.release();
-            log.warn("{}: the first command on a queue is {} (expected a Fabrics Connect): closing the connection",
-                    channel.remoteAddress(), sqe);
-            state = State.CLOSED;
-            ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(0, 0, 0, cid, status(NvmeStatus.COMMAND_SEQUENCE_ERROR))))
-                    .addListener(ChannelFutureListener.CLOSE);
-            return;
+        if (state == State.AWAIT_CONNECT) {
+            // FUSE and PSDT are checked before anything else, the Connect included (nvmet_req_init)
+            CommandChecks.Refusal bad = CommandChecks.fuseAndPsdt(sqe);
+            if (bad != null) {
+                data.release();
+                log.info("{}: command {} before Connect refused: {}", channel.remoteAddress(), sqe, bad.why());
+                sendCqe(cid, 0, status(bad.status()), 0);
+                return;
+            }
+            if (sqe.opcode() != NvmeOpcodes.FABRICS || sqe.fabricsType() != NvmeOpcodes.FCTYPE_CONNECT) {
+                // Invalid Opcode, as nvmet_parse_connect_cmd answers any other command on an unconnected queue
+                data.release();
+                log.warn("{}: the first command on a queue is {} (expected a Fabrics Connect): closing the connection",
+                        channel.remoteAddress(), sqe);
+                state = State.CLOSED;
+                ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(0, 0, 0, cid, status(NvmeStatus.INVALID_OPCODE))))
+                        .addListener(ChannelFutureListener.CLOSE);
+                return;
+            }
         }
         consumed++;
-        if (controller != null) {
-            controller.touch();
+        if (controller != null && (auth == null || authenticatedOnce)) {
+            controller.touch();  // a queue that has not authenticated keeps no association alive
         }
         if (commands.containsKey(cid)) {
             data.release();
@@ -369,10 +422,11 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         int limit = state == State.READY ? queueSize : 1;
-        if (commands.size() >= limit) {
+        if (commands.size() + unsentResponses >= limit) {
             data.release();
             fatal(FatalErrorStatus.PDU_SEQUENCE_ERROR, 0, "a command arrived with " + commands.size()
-                    + " in flight on a queue of " + limit + " entries (expected at most " + limit + ")",
+                    + " in flight and " + unsentResponses + " responses not yet sent on a queue of " + limit
+                    + " entries (expected at most " + limit + ")",
                     capsuleHeader(sqe));
             return;
         }
@@ -408,6 +462,12 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private void dispatch(Command cmd, ByteBuf data) {
         Sqe sqe = cmd.sqe;
         int opcode = sqe.opcode();
+        // NVMe Base 2.0 Figure 87, CDW0: FUSE bits 9:8, PSDT bits 15:14 — on every command, the
+        // Fabrics commands included, before anything else (nvmet_req_init)
+        if (refused(cmd, CommandChecks.fuseAndPsdt(sqe))) {
+            data.release();
+            return;
+        }
         if (auth != null && !authenticatedOnce && !(opcode == NvmeOpcodes.FABRICS
                 && (sqe.fabricsType() == NvmeOpcodes.FCTYPE_AUTH_SEND || sqe.fabricsType() == NvmeOpcodes.FCTYPE_AUTH_RECEIVE))) {
             data.release();
@@ -418,23 +478,18 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             fabrics(cmd, data);
             return;
         }
-        // NVMe Base 2.0 Figure 87, CDW0: FUSE bits 9:8, PSDT bits 15:14 (01b: SGL, the only form
-        // NVMe over Fabrics uses).
-        int flags = sqe.flags();
-        if ((flags & 0x03) != 0) {
-            data.release();
-            fail(cmd, NvmeStatus.INVALID_FIELD, "FUSE " + (flags & 3) + " (expected 0: fused operations are not supported)");
-            return;
-        }
-        if ((flags & 0xC0) != Sqe.FLAGS_SGL) {
-            data.release();
-            fail(cmd, NvmeStatus.INVALID_FIELD, "PSDT " + ((flags >>> 6) & 3) + " (expected 1: SGLs)");
-            return;
-        }
         if (!controller.ready()) {
             data.release();
-            fail(cmd, NvmeStatus.COMMAND_SEQUENCE_ERROR, "controller " + controller.cntlid
-                    + " is not ready (CSTS 0x" + Integer.toHexString(controller.csts()) + "; expected RDY after CC.EN=1)");
+            // a discovery controller answers Invalid Opcode until ready (nvmet_parse_discovery_cmd),
+            // any other Command Sequence Error (nvmet_check_ctrl_status)
+            fail(cmd, controller.discovery() ? NvmeStatus.INVALID_OPCODE : NvmeStatus.COMMAND_SEQUENCE_ERROR,
+                    "controller " + controller.cntlid + " is not ready (CSTS 0x" + Integer.toHexString(controller.csts())
+                            + "; expected RDY after CC.EN=1)");
+            return;
+        }
+        // in-capsule data only for commands that carry data to the controller (nvmet_tcp_map_data)
+        if (refused(cmd, CommandChecks.inCapsuleDirection(sqe))) {
+            data.release();
             return;
         }
         if (qid == 0) {
@@ -463,14 +518,14 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             case NvmeOpcodes.FCTYPE_PROPERTY_GET -> {
                 if (qid != 0) {
                     fail(cmd, NvmeStatus.INVALID_OPCODE, "Property Get on I/O queue " + qid + " (expected the admin queue)");
-                } else {
+                } else if (!refused(cmd, CommandChecks.noData(sqe))) {
                     propertyGet(cmd);
                 }
             }
             case NvmeOpcodes.FCTYPE_PROPERTY_SET -> {
                 if (qid != 0) {
                     fail(cmd, NvmeStatus.INVALID_OPCODE, "Property Set on I/O queue " + qid + " (expected the admin queue)");
-                } else {
+                } else if (!refused(cmd, CommandChecks.noData(sqe))) {
                     propertySet(cmd);
                 }
             }
@@ -478,7 +533,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 if (qid == 0) {
                     fail(cmd, NvmeStatus.INVALID_FIELD, "Disconnect on the admin queue (expected an I/O queue: "
                             + "the admin queue ends with its connection)");
-                } else {
+                } else if (!refused(cmd, CommandChecks.noData(sqe))) {
                     disconnect = cmd;
                     checkDisconnect();
                 }
@@ -494,15 +549,14 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     /** Connect (NVMe-oF 1.1 §3.3, Figure 20): its 1024 bytes of data come in the capsule or through R2T. */
     private void connect(Command cmd, ByteBuf data) {
         if (state != State.AWAIT_CONNECT) {
+            // a connected queue knows no Connect: Invalid Opcode (nvmet_parse_fabrics_admin_cmd / _io_cmd)
             data.release();
-            fail(cmd, NvmeStatus.CONNECT_CONTROLLER_BUSY, "Connect on queue " + qid + ", which is connected already");
+            fail(cmd, NvmeStatus.INVALID_OPCODE, "Connect on queue " + qid + ", which is connected already");
             return;
         }
-        long length = Integer.toUnsignedLong(cmd.sqe.sglLength());
-        if (length != Fabrics.CONNECT_DATA_LENGTH) {
+        if (refused(cmd, CommandChecks.transferLength(cmd.sqe, Fabrics.CONNECT_DATA_LENGTH,
+                "the Connect data, NVMe over Fabrics 1.1 Figure 20"))) {
             data.release();
-            fail(cmd, NvmeStatus.SGL_INVALID_DATA_LENGTH, "Connect data length " + length + " (expected "
-                    + Fabrics.CONNECT_DATA_LENGTH + ")");
             return;
         }
         receiveData(cmd, data, Fabrics.CONNECT_DATA_LENGTH, this::connectWithData);
@@ -532,16 +586,25 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         }
         String subnqn = d.subsystemNqn();
         String hostnqn = d.hostNqn();
+        // as the host sent them: shown escaped, never raw, in logs and messages
+        String subShown = CommandChecks.printable(subnqn);
+        String hostShown = CommandChecks.printable(hostnqn);
         if (hostnqn.isEmpty()) {
             refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_HOSTNQN_OFFSET,
                     "empty HOSTNQN (expected the host's NQN)");
+            return;
+        }
+        String tlsMismatch = tlsIdentityMismatch(hostnqn, subnqn);
+        if (tlsMismatch != null) {
+            log.warn("{}: Connect refused: {}", channel.remoteAddress(), tlsMismatch);
+            refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_HOST, 0, tlsMismatch);
             return;
         }
         boolean discovery = NvmeOpcodes.DISCOVERY_NQN.equals(subnqn);
         Subsystem subsystem = discovery ? null : target.subsystem(subnqn);
         if (!discovery && subsystem == null) {
             refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_SUBNQN_OFFSET,
-                    "SUBNQN '" + subnqn + "' is not a subsystem of this target (expected one of "
+                    "SUBNQN '" + subShown + "' is not a subsystem of this target (expected one of "
                             + target.subsystemNqns() + " or the discovery NQN)");
             return;
         }
@@ -558,17 +621,26 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 return;
             }
             if (!discovery && !subsystem.allows(hostnqn)) {
-                log.info("{}: host {} is not allowed to connect to {}", channel.remoteAddress(), hostnqn, subnqn);
-                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_HOST, 0, "host " + hostnqn + " is not in the allowed hosts of " + subnqn);
+                log.info("{}: host {} is not allowed to connect to {}", channel.remoteAddress(), hostShown, subShown);
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_HOST, IATTR_DATA | Fabrics.CONNECT_DATA_HOSTNQN_OFFSET,
+                        "host " + hostShown + " is not in the allowed hosts of " + subShown);
                 return;
             }
-            Controller c = target.newController(subsystem, hostnqn, d.hostId(), this, kato);
+            if (!target.reserveController(hostnqn)) {
+                refuseConnect(cmd, q, NvmeStatus.CONNECT_CONTROLLER_BUSY, 0, "host " + hostnqn + " holds "
+                        + config.maxControllersPerHost() + " controllers already (the most allowed: max-controllers-per-host)");
+                return;
+            }
+            // a discovery controller asked for no keep-alive gets one all the same (Linux nvmet: NVMET_DISC_KATO_MS)
+            int katoMillis = discovery && kato == 0 ? TargetConfig.DISCOVERY_KATO_MILLIS : kato;
+            Controller c = target.newController(subsystem, hostnqn, d.hostId(), this, katoMillis);
             if (c == null) {
+                target.controllerReleased(hostnqn);
                 refuseConnect(cmd, q, NvmeStatus.CONNECT_CONTROLLER_BUSY, 0, "every controller ID is in use");
                 return;
             }
             bind(c, 0, sqsize + 1, cattr);
-            log.info("{}: controller {} for host {} on {} (KATO {} ms{})", channel.remoteAddress(), c.cntlid, hostnqn,
+            log.info("{}: controller {} for host {} on {} (KATO {} ms{})", channel.remoteAddress(), c.cntlid, hostShown,
                     c.subsystemNqn(), c.katoMillis(), sqFlowControl ? "" : ", SQ flow control disabled");
             complete(cmd, 0, c.cntlid | startAuthentication(subsystem, hostnqn));
             c.armKeepAlive();
@@ -581,7 +653,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             Controller c = target.controller(d.controllerId());
             if (c == null || c.subsystem != subsystem || !c.hostNqn.equals(hostnqn)) {
                 refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, IATTR_DATA | Fabrics.CONNECT_DATA_CNTLID_OFFSET,
-                        "CNTLID " + d.controllerId() + " is no controller of host " + hostnqn + " on " + subnqn);
+                        "CNTLID " + d.controllerId() + " is no controller of host " + hostShown + " on " + subShown);
                 return;
             }
             if (!c.hostId.equals(d.hostId())) {
@@ -604,13 +676,20 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                         + " before it is enabled (expected CC.EN=1 and CSTS.RDY first)");
                 return;
             }
-            if (!c.addIoQueue(q, this)) {
-                refuseConnect(cmd, q, NvmeStatus.CONNECT_INVALID_PARAMETERS, Fabrics.CONNECT_QID_OFFSET,
+            // A queue whose host must authenticate takes its QID only once it has: until then it
+            // can neither hold a slot of the controller nor keep its association alive.
+            boolean mustAuthenticate = subsystem.hostAuthentication(hostnqn) != null;
+            if (mustAuthenticate ? c.hasIoQueue(q) : !c.addIoQueue(q, this)) {
+                // Command Sequence Error, as nvmet_install_queue answers for a queue created already
+                refuseConnect(cmd, q, NvmeStatus.COMMAND_SEQUENCE_ERROR, 0,
                         "QID " + q + " of controller " + c.cntlid + " is connected already");
                 return;
             }
+            joinedController = !mustAuthenticate;
             bind(c, q, sqsize + 1, cattr);
-            c.touch();
+            if (joinedController) {
+                c.touch();
+            }
             log.info("{}: I/O queue {} of controller {} ({} entries{})", channel.remoteAddress(), q, c.cntlid, queueSize,
                     sqFlowControl ? "" : ", SQ flow control disabled");
             complete(cmd, 0, startAuthentication(subsystem, hostnqn));
@@ -662,10 +741,21 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         int spsp1 = sqe.u8(Fabrics.AUTH_SPSP1_OFFSET);
         long length = Integer.toUnsignedLong(sqe.u32(Fabrics.AUTH_LENGTH_OFFSET));
         String what = send ? "Authentication Send" : "Authentication Receive";
-        if (secp != Fabrics.AUTH_SECP_NVME || spsp0 != AUTH_SPSP || spsp1 != AUTH_SPSP || length == 0 || length > AUTH_MAX_LENGTH) {
+        // nvmet_execute_auth_send/_receive: SECP, SPSP0, SPSP1, then TL/AL nonzero, then the SGL against TL/AL
+        if (secp != Fabrics.AUTH_SECP_NVME || spsp0 != AUTH_SPSP || spsp1 != AUTH_SPSP || length == 0) {
             data.release();
-            fail(cmd, NvmeStatus.INVALID_FIELD, String.format("%s with SECP %02xh SPSP0 %02xh SPSP1 %02xh length %d "
-                    + "(expected E9h, 01h, 01h and 1..%d bytes)", what, secp, spsp0, spsp1, length, AUTH_MAX_LENGTH));
+            fail(cmd, NvmeStatus.INVALID_FIELD, String.format("%s with SECP %02xh SPSP0 %02xh SPSP1 %02xh %s %d "
+                    + "(expected E9h, 01h, 01h and a length of at least 1)", what, secp, spsp0, spsp1, send ? "TL" : "AL", length));
+            return;
+        }
+        if (refused(cmd, CommandChecks.transferLength(sqe, length, (send ? "TL" : "AL") + " in CDW11"))) {
+            data.release();
+            return;
+        }
+        if (length > AUTH_MAX_LENGTH) {
+            data.release();
+            fail(cmd, NvmeStatus.INVALID_FIELD, what + " of " + length + " bytes (expected at most " + AUTH_MAX_LENGTH
+                    + ": no DH-HMAC-CHAP message is longer)");
             return;
         }
         DhchapControllerSession session = auth;
@@ -674,22 +764,42 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 byte[] message = new byte[buf.readableBytes()];
                 buf.readBytes(message);
                 buf.release();
-                CompletableFuture.runAsync(() -> session.onSend(message, message.length), AUTH_WORK)
-                        .whenCompleteAsync((v, t) -> afterAuthenticationStep(c, t, null), ctx.executor());
+                // each step starts once the one before has been answered on this loop: in order, never two at once
+                authTail = authTail.handle((x, e) -> null)
+                        .thenRunAsync(() -> session.onSend(message, message.length), AUTH_WORK)
+                        .handleAsync((v, t) -> {
+                            afterAuthenticationStep(c, t, null);
+                            return null;
+                        }, ctx.executor());
             });
         } else {
             data.release();
             if (!checkControllerToHostSgl(cmd)) {
                 return;
             }
-            CompletableFuture.supplyAsync(() -> session.onReceive((int) length), AUTH_WORK)
-                    .whenCompleteAsync((bytes, t) -> afterAuthenticationStep(cmd, t, bytes), ctx.executor());
+            authTail = authTail.handle((x, e) -> null)
+                    .thenApplyAsync(x -> session.onReceive((int) length), AUTH_WORK)
+                    .handleAsync((bytes, t) -> {
+                        afterAuthenticationStep(cmd, t, bytes);
+                        return null;
+                    }, ctx.executor());
         }
     }
 
     private void afterAuthenticationStep(Command cmd, Throwable t, byte[] response) {
         if (state == State.CLOSED) {
             return;
+        }
+        if (t == null && !joinedController && auth.authenticated()) {
+            // an I/O queue that has authenticated takes its QID now (see connect)
+            if (!controller.addIoQueue(qid, this)) {
+                log.warn("{}: I/O queue {} of controller {} authenticated, but the QID is taken or the controller gone: "
+                        + "closing the connection", channel.remoteAddress(), qid, controller.cntlid);
+                ctx.close();
+                return;
+            }
+            joinedController = true;
+            controller.touch();
         }
         Throwable cause = t instanceof java.util.concurrent.CompletionException && t.getCause() != null ? t.getCause() : t;
         if (cause instanceof IllegalArgumentException e) {
@@ -728,6 +838,12 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private void endAfterAuthentication(String why) {
         log.warn("{}: in-band authentication of host {} on queue {} of controller {} failed: {}", channel.remoteAddress(),
                 controller.hostNqn, qid, controller.cntlid, why);
+        if (!joinedController) {
+            // an I/O queue that never authenticated has no part in the association: it alone ends
+            // (Linux's nvmet likewise resets only that queue's authentication)
+            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
         Controller c = controller;
         ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> c.destroy("in-band authentication failed on queue " + qid));
     }
@@ -735,6 +851,9 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
     private void bind(Controller c, int q, int size, int cattr) {
         controller = c;
         qid = q;
+        if (q == 0) {
+            joinedController = true;  // the admin queue is its controller's own
+        }
         if (c.subsystem != null) {
             int n = c.subsystem.namespaces().size();
             attached = new boolean[n + 1];
@@ -748,6 +867,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         queueSize = size;
         sqFlowControl = (cattr & Fabrics.CATTR_DISABLE_SQ_FLOW_CONTROL) == 0;
         state = State.READY;
+        if (!connectedCounted) {
+            connectedCounted = true;
+            target.connectionConnected(this);
+        }
         session.maxInCapsuleData(q == 0 ? TargetConfig.ADMIN_IN_CAPSULE_DATA_SIZE : config.ioInCapsuleDataSize());
         if (connectTimer != null) {
             connectTimer.cancel(false);
@@ -818,12 +941,20 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             case NvmeOpcodes.ADMIN_GET_LOG_PAGE -> getLogPage(cmd);
             case NvmeOpcodes.ADMIN_SET_FEATURES -> setFeatures(cmd);
             case NvmeOpcodes.ADMIN_GET_FEATURES -> getFeatures(cmd);
-            case NvmeOpcodes.ADMIN_ASYNC_EVENT_REQUEST -> asyncEventRequest(cmd);
-            case NvmeOpcodes.ADMIN_KEEP_ALIVE -> complete(cmd, 0, 0);  // every command restarts the timer
+            case NvmeOpcodes.ADMIN_ASYNC_EVENT_REQUEST -> {
+                if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
+                    asyncEventRequest(cmd);
+                }
+            }
+            case NvmeOpcodes.ADMIN_KEEP_ALIVE -> {
+                if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
+                    complete(cmd, 0, 0);  // every command restarts the timer
+                }
+            }
             case NvmeOpcodes.ADMIN_ABORT -> {
                 if (discovery) {
                     fail(cmd, NvmeStatus.INVALID_OPCODE, "Abort on the discovery controller");
-                } else {
+                } else if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
                     // NVMe Base 2.0 §5.1, Abort: DW0 bit 0 = 1, the command was not aborted.
                     complete(cmd, 0, 1);
                 }
@@ -839,13 +970,15 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         int cns = sqe.cdw(10) & 0xFF;
         int nsid = sqe.nsid();
         int csi = sqe.cdw(11) >>> 24;
-        if (!checkControllerToHostSgl(cmd)) {
-            return;
-        }
         Subsystem s = controller.subsystem;
         if (controller.discovery() && cns != NvmeOpcodes.CNS_CONTROLLER) {
-            fail(cmd, NvmeStatus.INVALID_FIELD, "Identify CNS 0x" + Integer.toHexString(cns)
+            // Invalid Opcode, as nvmet_parse_discovery_cmd answers
+            fail(cmd, NvmeStatus.INVALID_OPCODE, "Identify CNS 0x" + Integer.toHexString(cns)
                     + " on the discovery controller (expected 01h)");
+            return;
+        }
+        if (refused(cmd, CommandChecks.transferLength(sqe, CommandChecks.IDENTIFY_LENGTH, "an Identify data structure"))
+                || !checkControllerToHostSgl(cmd)) {
             return;
         }
         ByteBuf data;
@@ -916,10 +1049,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         Sqe sqe = cmd.sqe;
         int cdw10 = sqe.cdw(10);
         int lid = cdw10 & 0xFF;
-        long numd = ((long) (sqe.cdw(11) & 0xFFFF) << 16 | (cdw10 >>> 16)) + 1;
-        long length = numd * 4;
+        long length = CommandChecks.logPageLength(sqe);
         long offset = Integer.toUnsignedLong(sqe.cdw(13)) << 32 | Integer.toUnsignedLong(sqe.cdw(12));
-        if (!checkControllerToHostSgl(cmd)) {
+        if (refused(cmd, CommandChecks.transferLength(sqe, length, "NUMD + 1 dwords"))
+                || !checkControllerToHostSgl(cmd)) {
             return;
         }
         if ((sqe.cdw(14) & (1 << 23)) != 0) {
@@ -1033,6 +1166,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         int cdw10 = sqe.cdw(10);
         int fid = cdw10 & 0xFF;
         int sel = (cdw10 >>> 8) & 7;
+        if (refused(cmd, CommandChecks.transferLength(sqe, CommandChecks.getFeaturesLength(sqe),
+                "the data of Get Features 0x" + Integer.toHexString(fid)))) {
+            return;
+        }
         boolean supported = fid == NvmeOpcodes.FEATURE_KEEP_ALIVE_TIMER || fid == NvmeOpcodes.FEATURE_ASYNC_EVENT_CONFIG
                 || fid == NvmeOpcodes.FEATURE_NUMBER_OF_QUEUES && !controller.discovery()
                 || fid == VendorIdentify.FEATURE_SERVICE_TIME && !controller.discovery() && target.serviceTimeReporting();
@@ -1222,11 +1359,15 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             case NvmeOpcodes.IO_WRITE -> readOrWrite(cmd, data, true);
             case NvmeOpcodes.IO_FLUSH -> {
                 data.release();
-                flush(cmd);
+                if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
+                    flush(cmd);
+                }
             }
             case NvmeOpcodes.IO_WRITE_ZEROES -> {
                 data.release();
-                writeZeroes(cmd);
+                if (!refused(cmd, CommandChecks.noData(cmd.sqe))) {
+                    writeZeroes(cmd);
+                }
             }
             case NvmeOpcodes.IO_DATASET_MANAGEMENT -> datasetManagement(cmd, data);
             default -> {
@@ -1525,15 +1666,89 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
                 then.accept(cmd, Unpooled.EMPTY_BUFFER);
                 return;
             }
-            cmd.data = ctx.alloc().buffer(length, length);
             cmd.length = length;
             cmd.onData = then;
-            sendR2ts(cmd);
-            ctx.flush();
+            if (controller != null && (!r2tWaiting.isEmpty() || !controller.reserveR2tBytes(length, this))) {
+                r2tWaiting.add(cmd);  // its R2T goes out once the controller's buffers for Write data free
+                return;
+            }
+            startR2t(cmd);
         } else {
             capsuleData.release();
             fail(cmd, NvmeStatus.SGL_DESCRIPTOR_TYPE_INVALID, "SGL identifier 0x" + Integer.toHexString(type)
                     + " (expected 01h in-capsule or 5Ah transport data)");
+        }
+    }
+
+    /** Allocates the buffer of a Write whose R2T budget is reserved and asks for its data. */
+    private void startR2t(Command cmd) {
+        cmd.r2tReserved = controller != null ? cmd.length : 0;
+        cmd.data = ctx.alloc().buffer(cmd.length, cmd.length);
+        if (transfers.isEmpty()) {
+            lastH2cNanos = System.nanoTime();
+        }
+        sendR2ts(cmd);
+        ctx.flush();
+        if (h2cTimer == null) {
+            h2cTimer = ctx.executor().schedule(this::checkH2cData, config.h2cDataTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /**
+     * The H2C data timer: a host that leaves R2Ts unanswered for the H2C data timeout loses the
+     * connection (and with an admin queue, its association), which frees the buffers it held.
+     */
+    private void checkH2cData() {
+        h2cTimer = null;
+        if (state == State.CLOSED || transfers.isEmpty()) {
+            return;
+        }
+        long timeout = config.h2cDataTimeout().toNanos();
+        long idle = System.nanoTime() - lastH2cNanos;
+        if (idle >= timeout) {
+            log.warn("{} q{}: no H2CData for {} outstanding R2Ts within the H2C data timeout of {} ms: closing the connection",
+                    channel.remoteAddress(), qid, transfers.size(), TimeUnit.NANOSECONDS.toMillis(timeout));
+            ctx.close();
+            return;
+        }
+        h2cTimer = ctx.executor().schedule(this::checkH2cData, timeout - idle, TimeUnit.NANOSECONDS);
+    }
+
+    /** Gives back the command's share of the controller's R2T budget, once. */
+    private void releaseR2tBudget(Command cmd) {
+        if (cmd.r2tReserved > 0) {
+            long n = cmd.r2tReserved;
+            cmd.r2tReserved = 0;
+            controller.releaseR2tBytes(n);
+        }
+    }
+
+    /** The controller's R2T budget freed: another queue's (or this one's) waiting Writes may go on. Any thread. */
+    void r2tBudgetFreed() {
+        try {
+            channel.eventLoop().execute(this::resumeR2tWaiting);
+        } catch (RejectedExecutionException closing) {
+            // the target is closing
+        }
+    }
+
+    private void resumeR2tWaiting() {
+        boolean sent = false;
+        while (!r2tWaiting.isEmpty() && state != State.CLOSED) {
+            Command c = r2tWaiting.peek();
+            if (commands.get(c.cid) != c || c.onData == null) {
+                r2tWaiting.poll();  // completed meanwhile (aborted, or the queue ended)
+                continue;
+            }
+            if (!controller.reserveR2tBytes(c.length, this)) {
+                return;
+            }
+            r2tWaiting.poll();
+            startR2t(c);
+            sent = true;
+        }
+        if (sent) {
+            ctx.flush();
         }
     }
 
@@ -1606,6 +1821,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         Command cmd = t.cmd;
         cmd.data.setBytes(pdu.offset(), pdu.data(), pdu.data().readerIndex(), n);
         pdu.release();
+        lastH2cNanos = System.nanoTime();
         t.received += n;
         if (!complete) {
             return;
@@ -1614,6 +1830,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         cmd.outstandingR2ts--;
         cmd.receivedBytes += t.length;
         if (cmd.receivedBytes == cmd.length) {
+            releaseR2tBudget(cmd);  // the data is here: what holds the buffer now is the command itself, bounded by the queue
             ByteBuf data = cmd.data;
             cmd.data = null;
             data.writerIndex(cmd.length);
@@ -1676,7 +1893,11 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         return true;
     }
 
-    /** Sends at most the SGL's length of {@code data} (owned) and completes the command. */
+    /**
+     * Sends at most the SGL's length of {@code data} (owned) and completes the command. The
+     * commands that come here checked the SGL's length against their transfer first
+     * ({@link CommandChecks#transferLength}); an Authentication Receive message may be shorter than AL.
+     */
     private void sendData(Command cmd, ByteBuf data, long result) {
         long max = Integer.toUnsignedLong(cmd.sqe.sglLength());
         if (data.readableBytes() > max) {
@@ -1704,7 +1925,11 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         for (int off = 0; off < n; off += chunk) {
             int len = Math.min(chunk, n - off);
             boolean last = off + len == n;
-            ctx.write(encoder.c2hData(ctx.alloc(), cmd.cid, off, last, last && success, data.retainedSlice(base + off, len)));
+            io.netty.channel.ChannelFuture written =
+                    ctx.write(encoder.c2hData(ctx.alloc(), cmd.cid, off, last, last && success, data.retainedSlice(base + off, len)));
+            if (last && success) {
+                countUnsent(written);
+            }
         }
         data.release();
         finishWithoutResponse(cmd, success, result);
@@ -1718,7 +1943,10 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             int len = Math.min(chunk, length - off);
             boolean last = off + len == length;
             ctx.write(encoder.c2hDataHeader(ctx.alloc(), cmd.cid, off, last, last && success, len));
-            ctx.write(new SharedFileRegion(file, position + off, len));
+            io.netty.channel.ChannelFuture written = ctx.write(new SharedFileRegion(file, position + off, len));
+            if (last && success) {
+                countUnsent(written);
+            }
         }
         finishWithoutResponse(cmd, success, result);
     }
@@ -1737,6 +1965,15 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
 
     // ---------------------------------------------------------------- completion
 
+    /** Fails the command when {@code refusal} is not null (with DNR); returns whether it did. */
+    private boolean refused(Command cmd, CommandChecks.Refusal refusal) {
+        if (refusal == null) {
+            return false;
+        }
+        fail(cmd, refusal.status(), refusal.why());
+        return true;
+    }
+
     private void fail(Command cmd, NvmeStatus status, String why) {
         log.debug("{} q{}: {} -> {}: {}", channel.remoteAddress(), qid, cmd.sqe, status, why);
         complete(cmd, status(status), 0);
@@ -1751,6 +1988,7 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
         if (cmd.aer) {
             heldAers--;
         }
+        releaseR2tBudget(cmd);
         cmd.releaseData();
         sendCqe(cmd.cid, Math.max(qid, 0), status, result);
         afterCompletion();
@@ -1761,7 +1999,41 @@ final class QueueConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         int sqHead = sqFlowControl && queueSize > 0 ? (int) (consumed % queueSize) : 0;
-        ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(result, sqHead, sqid, cid, status)));
+        countUnsent(ctx.writeAndFlush(encoder.capsuleResp(ctx.alloc(), new Cqe(result, sqHead, sqid, cid, status))));
+    }
+
+    /** The response {@code written} takes a slot of the queue until it has been sent (or failed to be). */
+    private void countUnsent(io.netty.channel.ChannelFuture written) {
+        if (written.isDone()) {
+            return;
+        }
+        unsentResponses++;
+        written.addListener(f -> unsentResponses--);
+    }
+
+    /**
+     * Why a Connect does not match the PSK identity its TLS connection was made with, or null when
+     * it does (or the port has no TLS). The identity {@code NVMe0Rhh <hostnqn> <subnqn>} (or
+     * {@code NVMe1Rhh ... <digest>}, NVMe/TCP 1.1 §3.6.1.3) binds the connection to one host and one
+     * subsystem: a host holding the key of another may not connect as a third.
+     */
+    private String tlsIdentityMismatch(String hostnqn, String subnqn) {
+        io.thermocline.nvmeof.auth.TlsPskHandler tls = ctx.pipeline().get(io.thermocline.nvmeof.auth.TlsPskHandler.class);
+        if (tls == null) {
+            return null;
+        }
+        String identity = tls.pskIdentity();
+        String[] f = identity == null ? new String[0] : identity.split(" ");
+        if (f.length < 3) {
+            return "the TLS connection has no PSK identity naming a host and subsystem (got '" + identity + "')";
+        }
+        if (!f[1].equals(hostnqn)) {
+            return "HOSTNQN " + hostnqn + " differs from the host of the TLS PSK identity, " + f[1];
+        }
+        if (!f[2].equals(subnqn)) {
+            return "SUBNQN " + subnqn + " differs from the subsystem of the TLS PSK identity, " + f[2];
+        }
+        return null;
     }
 
     private void afterCompletion() {

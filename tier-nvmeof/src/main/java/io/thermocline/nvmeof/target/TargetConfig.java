@@ -17,10 +17,28 @@ import java.time.Duration;
  * @param portId PORTID reported in discovery log entries
  * @param connectTimeout how long a new connection may take to send ICReq and a Connect that succeeds
  * @param shutdownTimeout how long {@link NvmeTcpTarget#close()} waits for in-flight commands
+ * @param maxUnsentBytes the high water mark of a connection's unsent responses: above it the
+ *        connection reads no more commands until what is queued has gone out (below half of it)
+ * @param h2cDataTimeout how long a connection may leave an R2T unanswered (no H2CData arriving)
+ *        before it is ended
+ * @param maxR2tBytesPerController the most bytes of Write buffers one controller's queues hold
+ *        for data asked for with R2T and not yet arrived; further Writes wait for their R2T
+ * @param maxConnections the most connections the target keeps open at once
+ * @param maxConnectionsPerAddress the most connections from one source IP address
+ * @param maxUnconnected the most connections that have not yet completed a Connect
+ * @param maxControllersPerHost the most controllers (discovery ones included) one host NQN may hold
  */
 record TargetConfig(int maxH2cData, int ioInCapsuleDataSize, int maxQueueSize, int maxIoQueues, int mdts,
                     boolean c2hSuccess, int maxC2hDataPerPdu, int portId, Duration connectTimeout,
-                    Duration shutdownTimeout) {
+                    Duration shutdownTimeout, int maxUnsentBytes, Duration h2cDataTimeout,
+                    long maxR2tBytesPerController, int maxConnections, int maxConnectionsPerAddress,
+                    int maxUnconnected, int maxControllersPerHost) {
+
+    /**
+     * KATO a discovery controller gets when its Connect asks for none (0): 120 s, as Linux's nvmet
+     * (NVMET_DISC_KATO_MS), so that a discovery association a host abandons does not live forever.
+     */
+    static final int DISCOVERY_KATO_MILLIS = 120_000;
 
     /** In-capsule data an admin queue command may carry: the kernel host's NVME_TCP_ADMIN_CCSZ, 8 KiB. */
     static final int ADMIN_IN_CAPSULE_DATA_SIZE = 8192;

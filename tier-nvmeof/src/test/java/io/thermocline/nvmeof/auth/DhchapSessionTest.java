@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.auth;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -12,10 +13,9 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /** The host and controller sessions against each other through an in-memory transport. */
-@Timeout(60)
+@ScaledTimeout(60)
 class DhchapSessionTest {
     private static final String HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555";
     private static final String SUB_NQN = "nqn.2026-11.io.thermocline:auth";

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.block;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -16,16 +17,14 @@ import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.testkit.TestData;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /**
  * Resumed writers on a block device, where a suspended writer's extents are free to the allocator
  * and another writer may take them and write over the checkpointed bytes before the resume.
  * Objects here have one chunk per allocation unit, so each chunk lies in one unit.
  */
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@ScaledTimeout(120)
 class BlockTierResumeTest extends SmallDeviceTestBase {
 
     private static final int CHUNK = TestObjects.CHUNK;

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.block;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -18,6 +19,7 @@ import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.TierUsage;
 import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.testkit.TestData;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -33,10 +35,9 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /** Space on the device: reopen, uncommitted writers, trims, multi-extent objects, read-back verification. */
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@ScaledTimeout(120)
 class BlockTierSpaceTest extends SmallDeviceTestBase {
 
 
@@ -169,7 +170,7 @@ class BlockTierSpaceTest extends SmallDeviceTestBase {
             TierFullException full = assertThrows(TierFullException.class, () -> TestObjects.join(tier.create(ObjectKey.of("next"), 1)));
             assertEquals(0, full.availableInBytes());
             gate.complete(null);
-            assertTrue(deleting.get(30, TimeUnit.SECONDS));
+            assertTrue(deleting.get(TestTimeouts.millis(30), TimeUnit.MILLISECONDS));
             TestObjects.put(tier, "next", 2, 4L * AU);
         }
     }

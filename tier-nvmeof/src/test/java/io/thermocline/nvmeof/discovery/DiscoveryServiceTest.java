@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.discovery;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -19,6 +20,7 @@ import io.thermocline.nvmeof.target.DiscoveryReferral;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.ByteBuffer;
@@ -33,7 +35,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -41,7 +42,7 @@ import org.junit.jupiter.api.io.TempDir;
  * counter, referrals (followed with a bound and through loops), and a persistent connection that
  * hears Discovery Log Page Change notices and auto-connects.
  */
-@Timeout(90)
+@ScaledTimeout(90)
 class DiscoveryServiceTest {
     private static final HostIdentity HOST_A = new HostIdentity("nqn.2014-08.org.nvmexpress:uuid:aaaaaaaa-0000-4000-8000-00000000000a",
             UUID.fromString("aaaaaaaa-0000-4000-8000-00000000000a"));
@@ -160,7 +161,7 @@ class DiscoveryServiceTest {
                 .identity(HOST_A).nrIoQueues(1).ctrlLossTimeout(Duration.ZERO).build();
         try (NvmeTcpController c = NvmeTcpController.connectAndWait(loops, o)) {
             assertTrue(t.removeSubsystem("nqn.2026-11.io.thermocline:going"));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
             while (c.state() == NvmeTcpController.State.LIVE && System.nanoTime() < deadline) {
                 c.nextChange().completeOnTimeout(null, 100, TimeUnit.MILLISECONDS).join();
             }
@@ -269,7 +270,7 @@ class DiscoveryServiceTest {
             DiscoveryLogChange change = changes.poll(5, TimeUnit.SECONDS);
             long heardMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - added);
             assertNotNull(change, "the new subsystem is announced within 5 s");
-            assertTrue(heardMillis < 5000, heardMillis + " ms");
+            assertTrue(heardMillis < TestTimeouts.millis(5), heardMillis + " ms");
             assertEquals(1, change.previousGeneration());
             assertEquals(3, change.generation(), "GENCTR counts both changes, the one not shown to this host too");
             assertEquals(List.of("nqn.2026-11.io.thermocline:second"), change.added().stream().map(DiscoveryLogEntry::subnqn).toList());
@@ -358,7 +359,7 @@ class DiscoveryServiceTest {
             assertNotNull(changes.poll(5, TimeUnit.SECONDS));
             proxy.refuse(true);
             proxy.reset();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
             while (d.discoveryController().state() == NvmeTcpController.State.LIVE && System.nanoTime() < deadline) {
                 Thread.sleep(20);
             }

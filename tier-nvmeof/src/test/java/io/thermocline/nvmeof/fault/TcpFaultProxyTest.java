@@ -1,10 +1,12 @@
 package io.thermocline.nvmeof.fault;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -19,10 +21,9 @@ import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /** The proxy's faults against a plain echo server on 127.0.0.1. */
-@Timeout(30)
+@ScaledTimeout(30)
 class TcpFaultProxyTest {
     private ServerSocket echo;
     private Thread acceptor;
@@ -54,7 +55,7 @@ class TcpFaultProxyTest {
     void stop() throws Exception {
         proxy.close();
         echo.close();
-        acceptor.join(5000);
+        acceptor.join(TestTimeouts.millis(5));
     }
 
     private Socket connect() throws IOException {

@@ -13,6 +13,7 @@ import io.thermocline.nvmeof.pdu.VendorIdentify;
 import io.thermocline.nvmeof.target.Namespace;
 import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -53,7 +54,7 @@ class FabricReadLatencyTest {
             if (i % 2 == 1) {
                 buf.limit(BS);
             }
-            dev.read((long) (i % 512) * BS, buf).get(30, TimeUnit.SECONDS);
+            dev.read((long) (i % 512) * BS, buf).get(TestTimeouts.millis(30), TimeUnit.MILLISECONDS);
         }
     }
 

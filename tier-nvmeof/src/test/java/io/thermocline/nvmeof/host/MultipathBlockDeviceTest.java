@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -13,6 +14,7 @@ import io.thermocline.nvmeof.target.NvmeTcpTarget;
 import io.thermocline.nvmeof.target.Subsystem;
 import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.local.FileBlockDevice;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,14 +28,13 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Native multipath over two Java targets serving one file as the same namespace (two ports of
  * one subsystem), with ANA groups changed at run time.
  */
-@Timeout(60)
+@ScaledTimeout(60)
 class MultipathBlockDeviceTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:multipath-test";
     private static final long SIZE = 8 << 20;
@@ -136,7 +137,7 @@ class MultipathBlockDeviceTest {
     }
 
     private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(5).toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("not within 5 s: " + what);
@@ -188,7 +189,7 @@ class MultipathBlockDeviceTest {
         assertFalse(w.isDone(), "I/O waits while no path is usable");
         assertEquals(writes, devA.writes.get() + devB.writes.get());
         b.anaState(NQN, 7, AnaState.NON_OPTIMIZED);
-        w.get(5, TimeUnit.SECONDS);
+        w.get(TestTimeouts.millis(5), TimeUnit.MILLISECONDS);
         ByteBuffer back = ByteBuffer.allocateDirect(4096);
         d.read(0, back).join();
         back.flip();
@@ -221,7 +222,7 @@ class MultipathBlockDeviceTest {
         for (int i = 32; i < 96; i++) {
             writes.add(d.write((long) i * 4096, block(100 + i)));  // distinct blocks: concurrent writes to one block have no order
         }
-        CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+        CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)).get(TestTimeouts.millis(10), TimeUnit.MILLISECONDS);
         assertEquals(NvmeTcpController.State.RECONNECTING, d.paths().getFirst().state());
         proxyA.refuse(false);
         await(() -> d.paths().getFirst().state() == NvmeTcpController.State.LIVE, "the path reconnected");
@@ -279,7 +280,7 @@ class MultipathBlockDeviceTest {
         a.anaState(NQN, 7, AnaState.CHANGE);
         await(() -> d.paths().getFirst().ana() == AnaState.CHANGE, "the notice");
         writeMany(d, 20, 1);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        long deadline = System.nanoTime() + TestTimeouts.seconds(5).toNanos();
         while (d.controllers().getFirst().reconnectAttempts() == 0 && d.paths().getFirst().state() == NvmeTcpController.State.LIVE
                 && System.nanoTime() < deadline) {
             Thread.sleep(20);

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -20,12 +21,11 @@ import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /** The user-space host against the Java target with DH-HMAC-CHAP on every queue. */
-@Timeout(120)
+@ScaledTimeout(120)
 class NvmeTcpAuthTest extends SecuredTargetTestBase {
     private static final String NQN = "nqn.2026-11.io.thermocline:auth-test";
     private static final String HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:5d1c0f7e-2222-4c2e-9e8a-0c3ad3a7f0ab";

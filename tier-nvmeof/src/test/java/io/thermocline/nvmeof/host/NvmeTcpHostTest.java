@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -11,6 +12,7 @@ import io.thermocline.nvmeof.discovery.NvmeDiscovery;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.NvmeStatus;
 import io.thermocline.tier.TierIoException;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -24,10 +26,9 @@ import java.util.concurrent.CompletionException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-@Timeout(60)
+@ScaledTimeout(60)
 class NvmeTcpHostTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:host-test";
 
@@ -116,8 +117,8 @@ class NvmeTcpHostTest {
             NvmeException e = assertThrows(NvmeException.class, () -> NvmeTcpController.connectAndWait(fabric.loops(), o));
             long tookMillis = (System.nanoTime() - start) / 1_000_000;
             assertTrue(e.getMessage().contains("ICResp"), e.getMessage());
-            assertTrue(tookMillis >= 450 && tookMillis < 5000, "took " + tookMillis + " ms");
-            t.join(5000);
+            assertTrue(tookMillis >= 450 && tookMillis < TestTimeouts.millis(5), "took " + tookMillis + " ms");
+            t.join(TestTimeouts.millis(5));
         }
     }
 

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -10,6 +11,7 @@ import io.thermocline.nvmeof.auth.DhGroup;
 import io.thermocline.nvmeof.auth.DhchapHash;
 import io.thermocline.nvmeof.auth.DhchapHostConfig;
 import io.thermocline.nvmeof.auth.DhchapSecret;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -21,10 +23,9 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 
 /** Host-initiated re-authentication (DH-HMAC-CHAP, a new transaction on every queue) while I/O goes on. */
-@Timeout(120)
+@ScaledTimeout(120)
 class NvmeTcpReauthenticationTest extends SecuredTargetTestBase {
     private static final String NQN = "nqn.2026-11.io.thermocline:reauth-test";
     private static final String HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:6a2d1f8e-3333-4d3f-8f9b-1d4be4b8a1bc";
@@ -74,7 +75,7 @@ class NvmeTcpReauthenticationTest extends SecuredTargetTestBase {
                 int before = verified.get();
                 c.reauthenticate().get(30, java.util.concurrent.TimeUnit.SECONDS);
                 assertTrue(c.isConnected(), "still connected after re-authentication " + round);
-                long deadline = System.nanoTime() + 10_000_000_000L;
+                long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
                 while (verified.get() == before && failures.isEmpty() && System.nanoTime() < deadline) {
                     Thread.sleep(1);
                 }

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -8,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.thermocline.nvmeof.fault.TcpFaultProxy;
 import io.thermocline.tier.TierIoException;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,11 +19,10 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Reconnect and the timeouts (keep-alive-tmo, reconnect-delay, ctrl-loss-tmo, fast-io-fail-tmo) over a fault proxy. */
-@Timeout(60)
+@ScaledTimeout(60)
 class NvmeTcpReconnectTest {
     private static final String NQN = "nqn.2026-11.io.thermocline:reconnect-test";
 
@@ -68,7 +69,7 @@ class NvmeTcpReconnectTest {
             d.write(0, block(1)).join();
             proxy.refuse(true);
             proxy.reset();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(2).toNanos();
             while (c.state() == NvmeTcpController.State.LIVE && System.nanoTime() < deadline) {
                 Thread.sleep(5);
             }
@@ -77,7 +78,7 @@ class NvmeTcpReconnectTest {
             Thread.sleep(500);
             assertFalse(w.isDone(), "I/O waits while reconnecting");
             proxy.refuse(false);
-            w.get(10, TimeUnit.SECONDS);
+            w.get(TestTimeouts.millis(10), TimeUnit.MILLISECONDS);
             assertEquals(NvmeTcpController.State.LIVE, c.state());
             assertTrue(c.reconnectAttempts() >= 1);
             ByteBuffer back = ByteBuffer.allocateDirect(8192);
@@ -99,11 +100,11 @@ class NvmeTcpReconnectTest {
             }
             long noticedMillis = (System.nanoTime() - start) / 1_000_000;
             assertEquals(NvmeTcpController.State.RECONNECTING, c.state());
-            assertTrue(noticedMillis >= 900 && noticedMillis < 1600, "silence noticed after " + noticedMillis
+            assertTrue(noticedMillis >= 900 && noticedMillis < TestTimeouts.scaled(Duration.ofMillis(1600)).toMillis(), "silence noticed after " + noticedMillis
                     + " ms (expected about keep-alive-tmo, 1000 ms)");
             assertFalse(w.isDone());
             proxy.heal();
-            w.get(10, TimeUnit.SECONDS);
+            w.get(TestTimeouts.millis(10), TimeUnit.MILLISECONDS);
             ByteBuffer back = ByteBuffer.allocateDirect(4096);
             d.read(8192, back).join();
             back.flip();
@@ -142,7 +143,7 @@ class NvmeTcpReconnectTest {
                 NvmeTcpBlockDevice d = c.openNamespace(1);
                 d.write(0, block(4)).join();
                 long start = System.nanoTime();
-                d.flush().get(10, TimeUnit.SECONDS);
+                d.flush().get(TestTimeouts.millis(10), TimeUnit.MILLISECONDS);
                 long tookMillis = (System.nanoTime() - start) / 1_000_000;
                 assertTrue(tookMillis >= 2400, "flush took " + tookMillis + " ms (expected the target's 2.5 s)");
                 assertEquals(NvmeTcpController.State.LIVE, c.state());
@@ -162,7 +163,7 @@ class NvmeTcpReconnectTest {
             long tookMillis = (System.nanoTime() - start) / 1_000_000;
             TierIoException io = (TierIoException) e.getCause();
             assertTrue(io.getMessage().contains("no usable path") && io.getMessage().contains("DELETED"), io.getMessage());
-            assertTrue(tookMillis >= 400 && tookMillis < 3000, "failed after " + tookMillis + " ms (expected about ctrl-loss-tmo, 700 ms)");
+            assertTrue(tookMillis >= 400 && tookMillis < TestTimeouts.millis(3), "failed after " + tookMillis + " ms (expected about ctrl-loss-tmo, 700 ms)");
             assertEquals(NvmeTcpController.State.DELETED, c.state());
             proxy.refuse(false);
             Thread.sleep(500);
@@ -180,15 +181,15 @@ class NvmeTcpReconnectTest {
             CompletionException e = assertThrows(CompletionException.class, () -> d.read(0, ByteBuffer.allocate(4096)).join());
             long tookMillis = (System.nanoTime() - start) / 1_000_000;
             assertTrue(e.getCause().getMessage().contains("fast-io-fail-tmo"), e.getCause().getMessage());
-            assertTrue(tookMillis < 2000, "failed after " + tookMillis + " ms (expected about fast-io-fail-tmo, 300 ms)");
+            assertTrue(tookMillis < TestTimeouts.millis(2), "failed after " + tookMillis + " ms (expected about fast-io-fail-tmo, 300 ms)");
             assertEquals(NvmeTcpController.State.RECONNECTING, c.state());
             proxy.refuse(false);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            long deadline = System.nanoTime() + TestTimeouts.seconds(5).toNanos();
             while (c.state() != NvmeTcpController.State.LIVE && System.nanoTime() < deadline) {
                 Thread.sleep(10);
             }
             assertEquals(NvmeTcpController.State.LIVE, c.state(), "reconnect attempts went on");
-            d.read(0, ByteBuffer.allocate(4096)).get(5, TimeUnit.SECONDS);
+            d.read(0, ByteBuffer.allocate(4096)).get(TestTimeouts.millis(5), TimeUnit.MILLISECONDS);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.host;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,12 +14,11 @@ import java.time.Duration;
 import java.util.Random;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** The user-space host against the Java target over TLS 1.3 with a configured PSK. */
-@Timeout(120)
+@ScaledTimeout(120)
 class NvmeTcpTlsTest extends SecuredTargetTestBase {
     private static final String NQN = "nqn.2026-11.io.thermocline:tls-test";
     private static final String HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:7a1c0f7e-3333-4c2e-9e8a-0c3ad3a7f0ac";

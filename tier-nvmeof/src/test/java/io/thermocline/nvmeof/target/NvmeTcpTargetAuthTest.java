@@ -1,5 +1,6 @@
 package io.thermocline.nvmeof.target;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,12 +15,11 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The target's side of in-band authentication, seen by a host that speaks raw PDUs. */
-@Timeout(60)
+@ScaledTimeout(60)
 class NvmeTcpTargetAuthTest {
     private static final String NQN = "nqn.2024-01.io.thermocline.test:auth";
     @RegisterExtension

@@ -16,6 +16,7 @@ import io.thermocline.nvmeof.pdu.Fabrics;
 import io.thermocline.nvmeof.pdu.IdentifyLayout;
 import io.thermocline.nvmeof.pdu.NvmeOpcodes;
 import io.thermocline.nvmeof.pdu.NvmeStatus;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -261,7 +262,7 @@ class NvmeTcpTargetTenantsTest {
             ByteBuffer buf = ByteBuffer.allocateDirect(BS);
             for (int i = 0; i < victimReads; i++) {
                 buf.clear();
-                read.read((long) (i % 256) * BS, buf).get(30, TimeUnit.SECONDS);
+                read.read((long) (i % 256) * BS, buf).get(TestTimeouts.millis(30), TimeUnit.MILLISECONDS);
             }
             double victimSeconds = (System.nanoTime() - victimStart) / 1e9;
             // keep the scan going for at least a second in all
@@ -271,7 +272,7 @@ class NvmeTcpTargetTenantsTest {
             long admittedBeforeStop = fixture.target().rateLimitStats(NQN, HOST_A).admittedCommands();
             double seconds = (System.nanoTime() - start) / 1e9;
             stop.set(true);
-            CompletableFuture.allOf(lanes.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
+            CompletableFuture.allOf(lanes.toArray(CompletableFuture[]::new)).get(TestTimeouts.millis(30), TimeUnit.MILLISECONDS);
 
             double bound = limit.burstIos() + limit.iops() * seconds + 1;
             assertTrue(admittedBeforeStop <= bound * 1.25 + 2, "scanner admitted " + admittedBeforeStop + " reads in "

@@ -22,6 +22,7 @@ import io.thermocline.nvmeof.pdu.Sqe;
 import io.thermocline.tier.BlockDevice;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.local.FileBlockDevice;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.ByteBuffer;
@@ -158,7 +159,7 @@ class NvmeTcpTargetTest {
         assertArrayEquals(new byte[1024], tail, "reading at the end of the page returns zeros");
         h.logPage(NvmeOpcodes.LOG_DISCOVERY, 4096, 1024).assertStatus(NvmeStatus.INVALID_FIELD);
         h.logPage(NvmeOpcodes.LOG_SMART, 0, 512).assertStatus(NvmeStatus.INVALID_FIELD);
-        h.identify(NvmeOpcodes.CNS_NAMESPACE, 1).assertStatus(NvmeStatus.INVALID_FIELD);
+        h.identify(NvmeOpcodes.CNS_NAMESPACE, 1).assertStatus(NvmeStatus.INVALID_OPCODE);  // as nvmet_parse_discovery_cmd answers
 
         // the other host sees a and c swapped for b and c
         RawHost other = fixture.host();
@@ -325,7 +326,7 @@ class NvmeTcpTargetTest {
         h.run(Fabrics.propertySet(NvmeOpcodes.PROPERTY_CC, cc), null, null).assertSuccess();
         long csts = 0;
         // the flush runs off the event loop: poll for a while (a loaded machine may take long)
-        long deadline = System.nanoTime() + 10_000_000_000L;
+        long deadline = System.nanoTime() + TestTimeouts.seconds(10).toNanos();
         while (((csts >>> 2) & 3) != 2 && System.nanoTime() < deadline) {
             csts = h.run(Fabrics.propertyGet(NvmeOpcodes.PROPERTY_CSTS), null, null).assertSuccess().result();
             if (((csts >>> 2) & 3) != 2) {
@@ -413,7 +414,7 @@ class NvmeTcpTargetTest {
         io.run(new Sqe().opcode(NvmeOpcodes.IO_READ).nsid(1).cdw(12, 1).sglTransport(4096), null, null)
                 .assertStatus(NvmeStatus.SGL_INVALID_DATA_LENGTH);
         io.run(new Sqe().opcode(NvmeOpcodes.IO_READ).nsid(1).cdw(12, 0).sglInCapsule(4096), null, null)
-                .assertStatus(NvmeStatus.SGL_DESCRIPTOR_TYPE_INVALID);
+                .assertStatus(NvmeStatus.INVALID_FIELD);  // in-capsule data on a read, as nvmet-tcp answers
         io.run(new Sqe().opcode(NvmeOpcodes.IO_WRITE).nsid(1).cdw(12, 0).sgl(0, 4096, 0x00), Unpooled.wrappedBuffer(new byte[4096]), null)
                 .assertStatus(NvmeStatus.SGL_DESCRIPTOR_TYPE_INVALID);
         io.run(new Sqe().opcode(NvmeOpcodes.IO_WRITE).nsid(1).cdw(12, 0).sgl(8, 4096, Sqe.SGL_DATA_BLOCK_OFFSET),
@@ -596,11 +597,11 @@ class NvmeTcpTargetTest {
         assertEquals(Fabrics.CONNECT_QID_OFFSET,
                 io.connect(3, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertStatus(NvmeStatus.CONNECT_INVALID_PARAMETERS).cqe().dw0());
         io.connect(2, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertSuccess();
-        io.connect(1, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertStatus(NvmeStatus.CONNECT_CONTROLLER_BUSY);
+        io.connect(1, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertStatus(NvmeStatus.INVALID_OPCODE);  // connected already
 
         RawHost dup = fixture.host();
         dup.initialize(false, false);
-        dup.connect(2, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertStatus(NvmeStatus.CONNECT_INVALID_PARAMETERS);
+        dup.connect(2, 16, 0, cntlid, NQN_C, RawHost.HOST_NQN, 0).assertStatus(NvmeStatus.COMMAND_SEQUENCE_ERROR);
 
         // losing the admin queue ends the association: its I/O queues close too
         h.close();
@@ -619,7 +620,8 @@ class NvmeTcpTargetTest {
         assertEquals(1, seen.size(), seen.toString());
         Cqe cqe = ((Pdu.CapsuleResp) seen.get(0)).cqe();
         assertEquals(0x1234, cqe.commandId());
-        assertEquals(NvmeStatus.COMMAND_SEQUENCE_ERROR, cqe.nvmeStatus());
+        assertEquals(NvmeStatus.INVALID_OPCODE, cqe.nvmeStatus());
+        assertTrue(cqe.doNotRetry());
     }
 
     @Test
@@ -681,7 +683,12 @@ class NvmeTcpTargetTest {
     // ------------------------------------------------------------------ closing
 
     /** Completes writes late, to keep them in flight while the target closes. */
-    private record SlowDevice(BlockDevice inner, long delayMs) implements BlockDevice {
+    private record SlowDevice(BlockDevice inner, long delayMs, java.util.concurrent.atomic.AtomicInteger writesStarted)
+            implements BlockDevice {
+        SlowDevice(BlockDevice inner, long delayMs) {
+            this(inner, delayMs, new java.util.concurrent.atomic.AtomicInteger());
+        }
+
         @Override
         public String name() {
             return inner.name();
@@ -704,6 +711,7 @@ class NvmeTcpTargetTest {
 
         @Override
         public CompletableFuture<Void> write(long offset, ByteBuffer src) {
+            writesStarted.incrementAndGet();
             return CompletableFuture.runAsync(() -> { }, CompletableFuture.delayedExecutor(delayMs, TimeUnit.MILLISECONDS))
                     .thenCompose(v -> inner.write(offset, src));
         }
@@ -734,18 +742,20 @@ class NvmeTcpTargetTest {
         FileBlockDevice kept = FileBlockDevice.open(dir.resolve("kept"), FileBlockDevice.options().sizeInBytes(MIB));
         Namespace owned = file("owned", MIB, 4096);
         try {
-            Namespace slow = Namespace.of(new SlowDevice(kept, 300));
+            SlowDevice slowDevice = new SlowDevice(kept, 300);
+            Namespace slow = Namespace.of(slowDevice);
             fixture.start(targetBuilder().subsystem(subsystem(NQN_A, slow, owned)).shutdownTimeout(java.time.Duration.ofSeconds(5)).build());
             RawHost io = ioQueue(NQN_A, false, false, 8, 0);
             byte[] data = random(4096, 21);
             int cid = io.nextCid();
             io.send(io.encoder.capsuleCmd(io.channel().alloc(), new Sqe().opcode(NvmeOpcodes.IO_WRITE).nsid(1).cdw(12, 0)
                     .sglInCapsule(4096).commandId(cid), Unpooled.wrappedBuffer(data)));
-            Thread.sleep(50);  // the write is with the slow device now
+            TestTimeouts.await("the write reaching the slow device", java.time.Duration.ofSeconds(10),
+                    () -> slowDevice.writesStarted().get() > 0);
             Thread closer = Thread.ofPlatform().start(fixture.target()::close);
             io.await(cid, null).assertSuccess();
             io.awaitClosed(RawHost.TIMEOUT_MS);
-            closer.join(10_000);
+            closer.join(TestTimeouts.millis(10));
             assertFalse(closer.isAlive());
 
             ByteBuffer back = ByteBuffer.allocate(4096);

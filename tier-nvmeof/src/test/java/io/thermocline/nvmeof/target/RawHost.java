@@ -77,11 +77,19 @@ final class RawHost implements AutoCloseable {
     }
 
     private RawHost(EventLoopGroup group, InetSocketAddress address) {
+        this(group, address, null);
+    }
+
+    /** @param first a handler before the codec (TLS, say), or null */
+    private RawHost(EventLoopGroup group, InetSocketAddress address, java.util.function.Supplier<io.netty.channel.ChannelHandler> first) {
         channel = new Bootstrap().group(group).channel(NioSocketChannel.class)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel c) {
+                        if (first != null) {
+                            c.pipeline().addLast(first.get());
+                        }
                         c.pipeline().addLast(new WireTap(), new PduDecoder(session, encoder), new Inbox());
                     }
                 })
@@ -136,6 +144,30 @@ final class RawHost implements AutoCloseable {
 
     static RawHost open(EventLoopGroup group, InetSocketAddress address) {
         return new RawHost(group, address);
+    }
+
+    /** A connection that starts with TLS, offering the PSK identity of {@code key} for {@code hostNqn} and {@code subNqn}. */
+    static RawHost openTls(EventLoopGroup group, InetSocketAddress address, io.thermocline.nvmeof.auth.TlsPsk key,
+                           String hostNqn, String subNqn) {
+        return new RawHost(group, address, () -> io.thermocline.nvmeof.auth.TlsPskHandler.client(key, hostNqn, subNqn));
+    }
+
+    /**
+     * Runs a DH-HMAC-CHAP transaction (NVMe Base 2.0 §8.13.5) on this queue, step by step, as
+     * {@code hostNqn} with {@code secret}, the controller not authenticated; fails unless it succeeds.
+     */
+    void authenticate(String hostNqn, String subNqn, io.thermocline.nvmeof.auth.DhchapSecret secret, int transactionId) {
+        io.thermocline.nvmeof.auth.DhchapHostSession auth = new io.thermocline.nvmeof.auth.DhchapHostSession(hostNqn, subNqn,
+                secret, null, transactionId, new java.security.SecureRandom());
+        byte[] negotiate = auth.negotiate();
+        run(Fabrics.authenticationSend(1, 1, negotiate.length), Unpooled.wrappedBuffer(negotiate), null).assertSuccess();
+        byte[] challenge = run(Fabrics.authenticationReceive(1, 1, io.thermocline.nvmeof.auth.DhchapHostSession.RECEIVE_LENGTH),
+                null, null).assertSuccess().data();
+        byte[] reply = auth.reply(challenge, challenge.length);
+        run(Fabrics.authenticationSend(1, 1, reply.length), Unpooled.wrappedBuffer(reply), null).assertSuccess();
+        byte[] success1 = run(Fabrics.authenticationReceive(1, 1, io.thermocline.nvmeof.auth.DhchapHostSession.RECEIVE_LENGTH),
+                null, null).assertSuccess().data();
+        assertEquals(false, auth.success1(success1, success1.length), "Success1 asks for no Success2 (no controller secret)");
     }
 
     Channel channel() {

@@ -76,4 +76,14 @@ final class RawTargetFixture implements BeforeAllCallback, AfterEachCallback, Af
         hosts.add(h);
         return h;
     }
+
+    /** A raw host connected over TLS with {@code key}'s identity for {@code hostNqn} and {@code subNqn}, closed after the test. */
+    RawHost tlsHost(io.thermocline.nvmeof.auth.TlsPsk key, String hostNqn, String subNqn) {
+        if (address == null) {
+            throw new IllegalStateException("no target started (expected: start(target) before tlsHost())");
+        }
+        RawHost h = RawHost.openTls(hostLoops, address, key, hostNqn, subNqn);
+        hosts.add(h);
+        return h;
+    }
 }

@@ -361,6 +361,13 @@ final class S3ForeignObjects {
                 if (!t.retryable() || ++attempts >= tier.config().maxAttempts()) {
                     throw t;
                 }
+                // as the SDK's own retries do: back off before the next attempt (a virtual thread may sleep)
+                try {
+                    Thread.sleep(S3Retries.backoff(tier.config()).computeDelay(attempts));
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw t;
+                }
             }
         }
     }

@@ -23,13 +23,14 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import software.amazon.awssdk.core.async.AsyncRequestBody;
 import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
-import software.amazon.awssdk.services.s3.model.S3Exception;
 
 /**
  * A multipart upload into an {@link S3Tier} (see its class comment for the publication order).
@@ -123,15 +124,17 @@ final class S3ObjectWriter implements ObjectWriter {
         if (request.sizeInBytes() == 0) {
             return CompletableFuture.completedFuture(new S3ObjectWriter(tier, request, token, null));
         }
-        return tier.client().createMultipartUpload(b -> {
+        // the upload names its owner (first, so no crash leaves it unnamed): another host sharing the prefix leaves it alone
+        return tier.recordUpload(tier.s3Key(request.key()), token).thenCompose(recorded -> tier.client().createMultipartUpload(b -> {
                     b.bucket(tier.config().bucket()).key(tier.s3Key(request.key()))
                             .contentType(request.contentType()).metadata(Map.of(S3Tier.SUMS_METADATA, token));
                     if (tier.sendCrc32c()) {
                         b.checksumAlgorithm(ChecksumAlgorithm.CRC32_C); // then every part must carry one
                     }
-                })
+                }))
                 .handle((r, t) -> {
                     if (t != null) {
+                        tier.forgetUpload(tier.s3Key(request.key()), token);
                         throw new CompletionException(tier.translate(t, "create", request.key()));
                     }
                     return (ObjectWriter) new S3ObjectWriter(tier, request, token, r.uploadId());
@@ -275,7 +278,8 @@ final class S3ObjectWriter implements ObjectWriter {
                         tier.published(request.sizeInBytes(), previousSize);
                     }
                     state.set(State.COMMITTED);
-                    return tier.deleteSums(request.key(), token).handle((v, t) -> info);
+                    return tier.deleteSums(request.key(), token).handle((v, t) -> info)
+                            .thenCompose(i -> tier.forgetUpload(key, token).thenApply(v -> i));
                 })
                 .exceptionallyCompose(t -> discard().thenCompose(v ->
                         CompletableFuture.failedFuture(tier.translate(t, "commit", request.key()))));
@@ -285,18 +289,79 @@ final class S3ObjectWriter implements ObjectWriter {
      * A retried CompleteMultipartUpload whose first attempt did complete (only its answer was
      * lost) is answered {@code 404 NoSuchUpload}: the upload is gone because it became the object.
      * The object's token, chosen by this writer alone, tells whether it is ours.
+     *
+     * <p>The retry can also arrive while the first attempt is still being carried out: S3 (and
+     * S3Proxy) answer CompleteMultipartUpload with {@code 200} at once and keep the connection
+     * alive with whitespace while they assemble the object, so an answer cut after its head
+     * leaves the completion running on the server, and on a slow server the retry's
+     * {@code NoSuchUpload} and a first HEAD both come before the object is there. So the writer
+     * does not decide on one look: while ListParts still shows the upload's parts, the completion
+     * is under way (a server removes the parts only after the object is in place) and it looks
+     * again, backing off as for a retry, until the object carries its token (ours: published) or
+     * the upload is gone without it (someone else aborted or replaced it: the commit fails), or
+     * the request deadline runs out (the commit fails, retryably).
      */
     private CompletableFuture<Void> completedByAnEarlierAttempt(Throwable t, String bucket, String key) {
-        Throwable c = TierException.unwrap(t);
-        if (!(c instanceof S3Exception s && s.statusCode() == 404 && s.awsErrorDetails() != null
-              && "NoSuchUpload".equals(s.awsErrorDetails().errorCode()))) {
+        if (!S3Tier.isNoSuchUpload(t)) {
             return CompletableFuture.failedFuture(t);
         }
-        return tier.client().headObject(b -> b.bucket(bucket).key(key)).handle((head, h) -> {
-            if (h == null && token.equals(head.metadata().get(S3Tier.SUMS_METADATA))) {
-                return null;
+        long deadline = System.nanoTime() + tier.config().requestDeadline().toNanos();
+        return lookForOurObject(t, bucket, key, deadline, 1);
+    }
+
+    private CompletableFuture<Void> lookForOurObject(Throwable noSuchUpload, String bucket, String key, long deadline, int look) {
+        return isOurs(bucket, key).thenCompose(ours -> {
+            if (ours) {
+                return CompletableFuture.completedFuture(null);
             }
-            throw new java.util.concurrent.CompletionException(t);
+            return uploadStillHoldsParts(bucket, key).thenCompose(pending -> {
+                if (!pending) {
+                    // gone: it may have become our object between the HEAD and the ListParts
+                    return isOurs(bucket, key).thenCompose(oursNow -> oursNow
+                            ? CompletableFuture.completedFuture((Void) null)
+                            : CompletableFuture.failedFuture(noSuchUpload));
+                }
+                long delay = S3Retries.backoff(tier.config()).computeDelay(Math.min(look, 30)).toNanos();
+                if (System.nanoTime() + delay - deadline >= 0) {
+                    return CompletableFuture.failedFuture(new TierUnavailableException("completion of " + tier.where(request.key())
+                            + " was answered 404 NoSuchUpload while the upload still held its parts, and the object did not appear"
+                            + " within the request deadline of " + tier.config().requestDeadline(), true, TierException.unwrap(noSuchUpload)));
+                }
+                S3Tier.log.debug("completion of {}: NoSuchUpload while its parts are still listed; looking again in {} ms (look {})",
+                        tier.where(request.key()), delay / 1_000_000, look);
+                Executor later = CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS, tier.executor());
+                return CompletableFuture.supplyAsync(() -> null, later)
+                        .thenCompose(x -> lookForOurObject(noSuchUpload, bucket, key, deadline, look + 1));
+            });
+        });
+    }
+
+    /** Whether the object at {@code key} is there and carries this writer's token. */
+    private CompletableFuture<Boolean> isOurs(String bucket, String key) {
+        return tier.client().headObject(b -> b.bucket(bucket).key(key)).handle((head, h) -> {
+            if (h == null) {
+                return token.equals(head.metadata().get(S3Tier.SUMS_METADATA));
+            }
+            if (S3Tier.isNotFound(h)) {
+                return false;
+            }
+            throw new CompletionException(h);
+        });
+    }
+
+    /**
+     * Whether ListParts still shows parts of this writer's upload. {@code NoSuchUpload} and an
+     * empty list (S3Proxy 4.1.0's answer for an upload that is gone) both say it is not.
+     */
+    private CompletableFuture<Boolean> uploadStillHoldsParts(String bucket, String key) {
+        return tier.client().listParts(b -> b.bucket(bucket).key(key).uploadId(uploadId).maxParts(1)).handle((page, l) -> {
+            if (l == null) {
+                return !page.parts().isEmpty();
+            }
+            if (S3Tier.isNoSuchUpload(l) || S3Tier.isNotFound(l)) {
+                return false;
+            }
+            throw new CompletionException(l);
         });
     }
 
@@ -393,7 +458,8 @@ final class S3ObjectWriter implements ObjectWriter {
         String bucket = tier.config().bucket();
         List<CompletableFuture<?>> cleanups = new ArrayList<>();
         if (uploadId != null) {
-            cleanups.add(tier.client().abortMultipartUpload(b -> b.bucket(bucket).key(tier.s3Key(request.key())).uploadId(uploadId)));
+            cleanups.add(tier.client().abortMultipartUpload(b -> b.bucket(bucket).key(tier.s3Key(request.key())).uploadId(uploadId))
+                    .thenCompose(r -> tier.forgetUpload(tier.s3Key(request.key()), token)));
         }
         if (sumsWritten) {
             cleanups.add(tier.client().deleteObject(b -> b.bucket(bucket).key(tier.sumsPrefix(request.key()) + token)));

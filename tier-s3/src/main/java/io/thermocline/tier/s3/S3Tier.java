@@ -105,6 +105,9 @@ public final class S3Tier implements Tier {
     static final Logger log = LoggerFactory.getLogger(S3Tier.class);
     static final String SUMS_DIR = ".thermocline/sums/";
     static final String SUMS_METADATA = "thermocline-sums";
+    /** Under the prefix: one empty object per multipart upload, {@code <owner>/<upload id in base64url>}, naming its owner. */
+    static final String UPLOADS_DIR = ".thermocline/uploads/";
+    private static final java.util.regex.Pattern OWNER_ID = java.util.regex.Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
     private final S3TierConfig config;
     private final io.netty.channel.EventLoopGroup eventLoops;
@@ -121,6 +124,9 @@ public final class S3Tier implements Tier {
     private long objectCount;
     private final S3ForeignObjects foreign = new S3ForeignObjects(this);
     private volatile boolean closed;
+    /** Whose uploads this tier's writers start (see {@link #recordUploadsAs}), or null. */
+    private volatile String uploadOwner;
+    private final java.util.concurrent.atomic.AtomicLong foreignKeysSkipped = new java.util.concurrent.atomic.AtomicLong();
 
     private S3Tier(S3TierConfig config, io.netty.channel.EventLoopGroup eventLoops, SdkAsyncHttpClient http,
                    S3AsyncClient client, S3AsyncClient rangeClient, S3RangeGetter rangeGetter) {
@@ -240,7 +246,7 @@ public final class S3Tier implements Tier {
             ListObjectsV2Response page = client.listObjectsV2(b -> b.bucket(config.bucket()).prefix(config.prefix())
                     .continuationToken(continuation)).join();
             for (S3Object o : page.contents()) {
-                if (!o.key().startsWith(config.prefix() + SUMS_DIR)) {
+                if (!reserved(o.key())) {
                     usedInBytes += o.size();
                     objectCount++;
                 }
@@ -623,7 +629,7 @@ public final class S3Tier implements Tier {
                         throw new CompletionException(t);
                     }
                     return (Void) null;
-                }));
+                }).thenCompose(v -> forgetUpload(token.s3Key(), token.sumsToken())));
     }
 
     @Override
@@ -681,6 +687,132 @@ public final class S3Tier implements Tier {
                 return true; // not a key this tier could have written
             }
         }, null, null, 0));
+    }
+
+    /**
+     * Makes this tier's writers record that their multipart uploads are {@code ownerId}'s: an
+     * empty object {@code .thermocline/uploads/<ownerId>/<S3 key in base64url>.<writer token>}
+     * under the prefix, written before CreateMultipartUpload (so no crash leaves an upload without
+     * it) and deleted when the upload completes or is aborted. ListMultipartUploads returns
+     * neither metadata nor tags, so the owner cannot be read from the upload itself; the records
+     * let {@link #abortOwnIncompleteUploads} tell this owner's uploads from those of other hosts
+     * sharing the prefix. Call it before the first write.
+     *
+     * @param ownerId a stable name of the writer (the engine passes its data root's id): 1 to 64
+     *     letters, digits, '.', '_' or '-'
+     */
+    public void recordUploadsAs(String ownerId) {
+        if (ownerId == null || !OWNER_ID.matcher(ownerId).matches()) {
+            throw InvalidArgumentException.of("ownerId", ownerId, "1 to 64 letters, digits, '.', '_' or '-'");
+        }
+        this.uploadOwner = ownerId;
+    }
+
+    /** The owner this tier's uploads are recorded for, if any. */
+    public Optional<String> uploadOwner() {
+        return Optional.ofNullable(uploadOwner);
+    }
+
+    private String uploadRecordsOf(String owner) {
+        return config.prefix() + UPLOADS_DIR + owner + "/";
+    }
+
+    private static String encodeKey(String s3Key) {
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(s3Key.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /** Records that the writer {@code token} is about to start an upload of {@code s3Key} for this tier's owner (nothing without one). */
+    CompletableFuture<Void> recordUpload(String s3Key, String token) {
+        String owner = uploadOwner;
+        if (owner == null) {
+            return CompletableFuture.completedFuture(null);
+        }
+        return client.putObject(b -> b.bucket(config.bucket()).key(uploadRecordsOf(owner) + encodeKey(s3Key) + "." + token)
+                .checksumCRC32C(sendCrc32c() ? Base64.getEncoder().encodeToString(new byte[4]) : null),
+                AsyncRequestBody.empty()).thenApply(r -> null);
+    }
+
+    /** Deletes the owner record of the writer {@code token}'s finished upload; never fails (a stale record is reclaimed later). */
+    CompletableFuture<Void> forgetUpload(String s3Key, String token) {
+        String owner = uploadOwner;
+        if (owner == null || token == null) {
+            return CompletableFuture.completedFuture(null);
+        }
+        return client.deleteObject(b -> b.bucket(config.bucket()).key(uploadRecordsOf(owner) + encodeKey(s3Key) + "." + token))
+                .handle((r, t) -> null);
+    }
+
+    /**
+     * Aborts the incomplete multipart uploads under the prefix of the keys that this tier's
+     * owner ({@link #recordUploadsAs}) has upload records of, except those of the keys
+     * {@code keep} accepts (writers suspended for a later {@link #resume}), and deletes those
+     * records. Uploads of other owners sharing the prefix, and uploads nobody recorded, are left
+     * alone: they are reclaimed only once older than {@link S3TierConfig#abandonedUploadAge()}
+     * (at open). (Two owners uploading the same key at once is the one case where one may abort
+     * the other's upload: writes of one key from two data roots conflict anyway.) For the owner
+     * of a data root, which knows that no writer of its own is under way.
+     *
+     * @return how many uploads were aborted
+     * @throws IllegalStateException (failed future) if no owner was set
+     */
+    public CompletableFuture<Integer> abortOwnIncompleteUploads(java.util.function.Predicate<ObjectKey> keep) {
+        String owner = uploadOwner;
+        if (owner == null) {
+            return CompletableFuture.failedFuture(new IllegalStateException(
+                    "abortOwnIncompleteUploads on " + config.location() + ": no owner (expected: recordUploadsAs first)"));
+        }
+        String recordPrefix = uploadRecordsOf(owner);
+        String prefix = config.prefix();
+        return guard("abort own incomplete uploads", null, () -> listKeys(recordPrefix, null, new java.util.HashSet<>())
+                .thenCompose(records -> {
+                    Map<String, List<String>> recordsByKey = new HashMap<>();
+                    for (String r : records) {
+                        String name = r.substring(recordPrefix.length());
+                        int dot = name.lastIndexOf('.');
+                        try {
+                            String s3Key = new String(Base64.getUrlDecoder().decode(dot < 0 ? name : name.substring(0, dot)),
+                                    java.nio.charset.StandardCharsets.UTF_8);
+                            recordsByKey.computeIfAbsent(s3Key, k -> new ArrayList<>()).add(r);
+                        } catch (IllegalArgumentException e) {
+                            // not a record of ours; left alone
+                        }
+                    }
+                    java.util.Set<String> kept = java.util.concurrent.ConcurrentHashMap.newKeySet();
+                    return abortUploads(u -> {
+                        if (!recordsByKey.containsKey(u.key())) {
+                            return false; // another host's, or nobody's: only the age limit reclaims it
+                        }
+                        boolean abort;
+                        try {
+                            abort = !u.key().startsWith(prefix) || !keep.test(ObjectKey.of(u.key().substring(prefix.length())));
+                        } catch (RuntimeException e) {
+                            abort = true; // not a key this tier could have written
+                        }
+                        if (!abort) {
+                            kept.add(u.key());
+                        }
+                        return abort;
+                    }, null, null, 0).thenCompose(aborted -> {
+                        List<CompletableFuture<?>> deletes = new ArrayList<>();
+                        recordsByKey.forEach((s3Key, recs) -> {
+                            if (!kept.contains(s3Key)) {
+                                recs.forEach(r -> deletes.add(client.deleteObject(b -> b.bucket(config.bucket()).key(r))
+                                        .handle((x, t) -> null)));
+                            }
+                        });
+                        return CompletableFuture.allOf(deletes.toArray(CompletableFuture[]::new)).thenApply(v -> aborted);
+                    });
+                }));
+    }
+
+    /** Every S3 key under {@code s3Prefix}, into {@code into}. */
+    private CompletableFuture<java.util.Set<String>> listKeys(String s3Prefix, String continuation, java.util.Set<String> into) {
+        return client.listObjectsV2(b -> b.bucket(config.bucket()).prefix(s3Prefix).continuationToken(continuation))
+                .thenCompose(page -> {
+                    page.contents().forEach(o -> into.add(o.key()));
+                    return Boolean.TRUE.equals(page.isTruncated()) && page.nextContinuationToken() != null
+                            ? listKeys(s3Prefix, page.nextContinuationToken(), into) : CompletableFuture.completedFuture(into);
+                });
     }
 
     /**
@@ -752,24 +884,72 @@ public final class S3Tier implements Tier {
         if (maxKeys < 1 || maxKeys > 1000) {
             return CompletableFuture.failedFuture(InvalidArgumentException.of("maxKeys", maxKeys, "1..1000"));
         }
-        return guard("list", null, () -> client.listObjectsV2(b -> {
-            b.bucket(config.bucket()).prefix(config.prefix() + prefix).maxKeys(maxKeys);
+        return guard("list", null, () -> listPage(config.prefix() + prefix, startAfter == null ? null : s3Key(startAfter), maxKeys));
+    }
+
+    /**
+     * One page of {@link #list}, from the S3 key {@code startAfter} on. Keys under the prefix that
+     * are not valid object keys (the zero-byte "folder" marker equal to the prefix that consoles
+     * and tools create, a key with a {@code ..} segment, ...) were not written by a tier and are
+     * skipped, counted in {@link #foreignKeysSkipped()}; a page of nothing but such keys goes on
+     * to the next one, so the listing always progresses.
+     */
+    private CompletableFuture<ListPage> listPage(String s3Prefix, String startAfter, int maxKeys) {
+        return client.listObjectsV2(b -> {
+            b.bucket(config.bucket()).prefix(s3Prefix).maxKeys(maxKeys);
             if (startAfter != null) {
-                b.startAfter(s3Key(startAfter));
+                b.startAfter(startAfter);
             }
-        }).thenApply(page -> {
+        }).thenCompose(page -> {
             List<ObjectKey> keys = new ArrayList<>();
             String last = null;
             for (S3Object o : page.contents()) {
                 last = o.key();
-                if (!o.key().startsWith(config.prefix() + SUMS_DIR)) {
-                    keys.add(ObjectKey.of(o.key().substring(config.prefix().length())));
+                if (!reserved(o.key())) {
+                    ObjectKey key = foreignOrKey(o.key());
+                    if (key != null) {
+                        keys.add(key);
+                    }
                 }
             }
-            Optional<ObjectKey> next = Boolean.TRUE.equals(page.isTruncated()) && last != null
-                    ? Optional.of(ObjectKey.of(last.substring(config.prefix().length()))) : Optional.empty();
-            return new ListPage(keys, next);
-        }));
+            boolean more = Boolean.TRUE.equals(page.isTruncated()) && last != null;
+            if (more && keys.isEmpty()) {
+                return listPage(s3Prefix, last, maxKeys);
+            }
+            // the last valid key: what follows it on this page is skipped again, and counted again, on the next
+            Optional<ObjectKey> next = more ? Optional.of(keys.getLast()) : Optional.empty();
+            return CompletableFuture.completedFuture(new ListPage(keys, next));
+        });
+    }
+
+    /** Whether {@code s3Key} is one of the tier's own records (checksums, upload owners), not an object. */
+    private boolean reserved(String s3Key) {
+        return s3Key.startsWith(config.prefix() + SUMS_DIR) || s3Key.startsWith(config.prefix() + UPLOADS_DIR);
+    }
+
+    /** The object key of the S3 key {@code s3Key}, or null (counted, logged the first time) if it is none. */
+    private ObjectKey foreignOrKey(String s3Key) {
+        String relative = s3Key.substring(config.prefix().length());
+        String rule = relative.isEmpty() ? "it is the prefix itself (a folder marker)"
+                : ObjectKey.invalidBecause(relative).orElse(null);
+        if (rule == null) {
+            return ObjectKey.of(relative);
+        }
+        long n = foreignKeysSkipped.incrementAndGet();
+        if (n == 1) {
+            log.warn("S3 tier {}: skipping key {} under {} in listings: {} (expected: an object key; such keys are "
+                    + "not the tier's and are counted, not listed)", config.name(), s3Key, config.location(),
+                    rule);
+        }
+        return null;
+    }
+
+    /**
+     * How many keys listings skipped because they are not valid object keys (foreign objects
+     * under the prefix, such as a folder marker), counting a key again each time it is listed.
+     */
+    public long foreignKeysSkipped() {
+        return foreignKeysSkipped.get();
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.thermocline.tier.s3;
 
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
@@ -22,6 +23,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -74,6 +76,15 @@ public final class FaultProxy implements AutoCloseable {
         record ResetMidBody(long bodyBytes) implements Fault {
         }
 
+        /**
+         * Reads the request, resets the client connection at once (the client sees no answer, as
+         * when an answer is lost), and forwards the request to the server only once
+         * {@code release} completes, dropping the server's answer: a request the server carries
+         * out later than the client's retry of it.
+         */
+        record Deferred(CompletableFuture<?> release) implements Fault {
+        }
+
         /** Forwards and relays the response with one bit flipped at {@code bodyOffset} of its body. */
         record CorruptResponse(long bodyOffset) implements Fault {
         }
@@ -112,6 +123,10 @@ public final class FaultProxy implements AutoCloseable {
 
     public static Fault resetMidBody(long bodyBytes) {
         return new Fault.ResetMidBody(bodyBytes);
+    }
+
+    public static Fault deferred(CompletableFuture<?> release) {
+        return new Fault.Deferred(release);
     }
 
     public static Fault corruptResponse(long bodyOffset) {
@@ -289,7 +304,7 @@ public final class FaultProxy implements AutoCloseable {
         }
         for (Thread t : threads) {
             try {
-                t.join(5000);
+                t.join(TestTimeouts.millis(5));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
@@ -351,6 +366,19 @@ public final class FaultProxy implements AutoCloseable {
                         relayBody(in, OutputStream.nullOutputStream(), request, -1, -1);
                         writeError(out, st, method, target);
                         continue;
+                    }
+                    case Fault.Deferred d -> {
+                        if (expectContinue) {
+                            writeContinue(out);
+                        }
+                        ByteArrayOutputStream body = new ByteArrayOutputStream();
+                        relayBody(in, body, request, -1, -1);
+                        reset(client);
+                        Thread later = Thread.ofVirtual().name("fault-proxy-deferred")
+                                .unstarted(() -> forwardLater(d, request, body.toByteArray(), record));
+                        threads.add(later);
+                        later.start();
+                        return;
                     }
                     case Fault.Stall st -> Thread.sleep(st.duration());
                     case null, default -> {
@@ -417,6 +445,35 @@ public final class FaultProxy implements AutoCloseable {
                 sockets.remove(up);
             }
             sockets.remove(client);
+            threads.remove(Thread.currentThread());
+        }
+    }
+
+    /** For {@link Fault.Deferred}: waits for the release, then sends the request on a connection of its own. */
+    private void forwardLater(Fault.Deferred d, Head request, byte[] body, Seen record) {
+        Socket up = new Socket();
+        sockets.add(up);
+        try (up) {
+            d.release().get();
+            up.connect(upstream, 5000);
+            OutputStream upOut = new BufferedOutputStream(up.getOutputStream());
+            upOut.write(request.bytes()); // with its body at once, as the relay does for 100-continue
+            upOut.write(body);
+            upOut.flush();
+            InputStream upIn = new BufferedInputStream(up.getInputStream());
+            Head response;
+            do {
+                response = Head.read(upIn);
+                if (response == null) {
+                    return;
+                }
+            } while (response.status() >= 100 && response.status() < 200);
+            relayBody(upIn, OutputStream.nullOutputStream(), response, -1, -1);
+            record.answer().set(response.status());
+        } catch (IOException | InterruptedException | RuntimeException | java.util.concurrent.ExecutionException e) {
+            // the proxy is closing or the server went away: the request is dropped
+        } finally {
+            sockets.remove(up);
             threads.remove(Thread.currentThread());
         }
     }

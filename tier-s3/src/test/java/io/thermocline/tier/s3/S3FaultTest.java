@@ -15,6 +15,7 @@ import io.thermocline.tier.TierException;
 import io.thermocline.tier.TierUnavailableException;
 import io.thermocline.tier.WriteRequest;
 import io.thermocline.tier.testkit.TestData;
+import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -22,6 +23,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -153,9 +156,82 @@ class S3FaultTest extends EmbeddedServerTestBase {
     }
 
     @Test
+    void aCompletionTheServerCarriesOutAfterItsRetry_isRecognisedOnceTheObjectIsThere() {
+        S3Tier tier = open(config());
+        // The answer to CompleteMultipartUpload is lost and the server carries the completion out
+        // only after the retry has been answered 404 NoSuchUpload and the writer has looked for
+        // the object once (HEAD) and found none: what a slow server does with an answer cut after
+        // its head. The held completion goes to the server once the writer, after that first
+        // look, sends another request (a writer that gave up sends its abort; one that looks on
+        // sends its next look), so the order is the same however long each step takes.
+        CompletableFuture<Void> release = new CompletableFuture<>();
+        var held = proxy.add(on("POST", ".*uploadId=.*").nth(1).inject(FaultProxy.deferred(release)));
+        var gone = proxy.add(on("POST", ".*uploadId=.*").inject(
+                FaultProxy.error(404, "NoSuchUpload", "The specified upload does not exist.")));
+        ObjectKey key = ObjectKey.of("late-completion.bin");
+        long size = 6L * MIB;
+        AtomicReference<AssertionError> releaseFailed = new AtomicReference<>();
+        Thread releaser = Thread.ofVirtual().name("release-completion").start(() -> {
+            try {
+                TestTimeouts.await("a request after the first HEAD of " + key + " that followed the NoSuchUpload answer",
+                        Duration.ofSeconds(30), () -> requestAfterFirstLook(key) != null, () -> proxy.requests().toString());
+            } catch (AssertionError e) {
+                releaseFailed.set(e);
+            } finally {
+                release.complete(null);
+            }
+        });
+        try {
+            upload(tier, key, size, 7);
+        } finally {
+            release.complete(null);
+            releaser.interrupt();
+        }
+        assertThat(releaseFailed.get()).as("the writer's requests after its first look").isNull();
+        assertEquals(1, held.fired());
+        assertThat(gone.fired()).isBetween(1, 3);
+        FaultProxy.Seen firstLook = firstLookAfterNoSuchUpload(key);
+        assertThat(firstLook).as("a HEAD of the key after the NoSuchUpload answer").isNotNull();
+        assertEquals(404, firstLook.status(), "the first look finds no object yet");
+        FaultProxy.Seen completion = proxy.requests().stream().filter(r -> r.fault() instanceof FaultProxy.Fault.Deferred)
+                .findFirst().orElseThrow();
+        TestTimeouts.await("the server's answer to the held completion", Duration.ofSeconds(30), () -> completion.status() != 0);
+        assertEquals(200, completion.status(), "the server completed the upload");
+        assertReadsBack(tier, key, size, 7);
+        assertThat(direct.listMultipartUploads(b -> b.bucket(bucket)).uploads()).isEmpty();
+    }
+
+    /** The first HEAD of {@code key} that came after a POST the proxy answered with NoSuchUpload. */
+    private FaultProxy.Seen firstLookAfterNoSuchUpload(ObjectKey key) {
+        List<FaultProxy.Seen> seen = proxy.requests();
+        boolean afterGone = false;
+        for (FaultProxy.Seen r : seen) {
+            if (r.method().equals("POST") && r.fault() instanceof FaultProxy.Fault.Status) {
+                afterGone = true;
+            } else if (afterGone && r.method().equals("HEAD") && r.target().startsWith("/" + bucket + "/" + key.value())) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    /** A request that came after the first look had its answer, or null. */
+    private FaultProxy.Seen requestAfterFirstLook(ObjectKey key) {
+        FaultProxy.Seen look = firstLookAfterNoSuchUpload(key);
+        if (look == null || look.status() == 0) {
+            return null;
+        }
+        List<FaultProxy.Seen> seen = proxy.requests();
+        int at = seen.indexOf(look);
+        return at >= 0 && at + 1 < seen.size() ? seen.get(at + 1) : null;
+    }
+
+    @Test
     void noSuchUpload_forAnotherWritersObject_isAFailure() {
         S3Tier tier = open(config());
         proxy.add(on("POST", ".*uploadId=.*").inject(FaultProxy.error(404, "NoSuchUpload", "The specified upload does not exist.")));
+        // the upload is gone for ListParts too, as it is after another writer aborted it
+        proxy.add(on("GET", ".*uploadId=.*").inject(FaultProxy.error(404, "NoSuchUpload", "The specified upload does not exist.")));
         ObjectKey key = ObjectKey.of("gone.bin");
         Throwable t = assertThrows(Exception.class, () -> upload(tier, key, 6L * MIB, 2));
         assertThat(TierException.unwrap(t)).isInstanceOf(TierUnavailableException.class).hasMessageContaining("404 NoSuchUpload")
