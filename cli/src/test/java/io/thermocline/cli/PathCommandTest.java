@@ -1,5 +1,6 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -30,7 +31,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
@@ -40,7 +40,7 @@ import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
  * embedded S3 server and a local tier: the path of a staged model, the objects that are not there,
  * and the usage errors.
  */
-@Timeout(value = 5, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 5, unit = TimeUnit.MINUTES)
 class PathCommandTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -1,5 +1,7 @@
 package io.thermocline.it.loader;
 
+import io.thermocline.tier.testkit.ScaledTimeout;
+import io.thermocline.tier.testkit.TestTimeouts;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -28,7 +30,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -42,7 +43,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>Skipped, saying why, where the Python environment (python3, venv, pip and the pinned packages
  * of {@code python/requirements.txt}) cannot be made.
  */
-@Timeout(value = 15, unit = TimeUnit.MINUTES)
+@ScaledTimeout(value = 15, unit = TimeUnit.MINUTES)
 class PythonLoaderTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -107,7 +108,7 @@ class PythonLoaderTest {
         p.getOutputStream().close();
         CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
         CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
-        assertTrue(p.waitFor(5, TimeUnit.MINUTES), String.join(" ", cmd) + " did not finish");
+        assertTrue(p.waitFor(TestTimeouts.seconds(300).toMillis(), TimeUnit.MILLISECONDS), String.join(" ", cmd) + " did not finish");
         Run r = new Run(p.exitValue(), out.join(), err.join());
         System.out.println("$ " + String.join(" ", cmd) + "\n" + r.out() + r.err() + "exit " + r.code());
         return r;
@@ -115,7 +116,9 @@ class PythonLoaderTest {
 
     private Run thermocline(String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), ThermoclineCommand.class.getName()));
+                "--enable-native-access=ALL-UNNAMED",
+                // the test classpath holds two logback-test.xml; logback's note of that would go to stdout
+                "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener", "-cp", System.getProperty("java.class.path"), ThermoclineCommand.class.getName()));
         cmd.addAll(List.of(args));
         return exec(cmd);
     }
@@ -196,7 +199,7 @@ class PythonLoaderTest {
             in.write('\n');
         }
         String held = holderOut.readLine();
-        assertTrue(holder.waitFor(2, TimeUnit.MINUTES), "the holder finishes");
+        assertTrue(holder.waitFor(TestTimeouts.seconds(120).toMillis(), TimeUnit.MILLISECONDS), "the holder finishes");
         assertEquals(0, holder.exitValue(), String.valueOf(held));
         assertThat(held).isEqualTo("OK read 7 tensors after the file was unlinked");
         Run afterEvict = thermocline("path", src, "--config", c);
