@@ -22,8 +22,10 @@ venv="${THERMOCLINE_PYTHON_CACHE:-$HOME/.cache/thermocline/python}/bench-$(sha25
 if [ ! -f "$venv/ready" ]; then
   rm -rf "$venv"; python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ" >&2
-  # the AWS CLI (v1, from the Python package index) when it installs beside the pinned boto3
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check awscli >&2 2>/dev/null || echo "awscli did not install in the venv" >&2
+  # the AWS CLI (v1, from the Python package index) beside the pinned boto3, unless one is installed
+  if ! command -v aws >/dev/null; then
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check awscli >&2 2>/dev/null || echo "awscli did not install in the venv" >&2
+  fi
   touch "$venv/ready"
 fi
 PY="$venv/bin/python"
