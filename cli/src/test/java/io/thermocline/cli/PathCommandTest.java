@@ -1,5 +1,6 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ChildProcesses;
 import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -28,9 +29,9 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
@@ -53,7 +54,8 @@ class PathCommandTest {
     Path dir;
 
     private String bucket;
-    private final List<Process> processes = new ArrayList<>();
+    @RegisterExtension
+    final ChildProcesses processes = new ChildProcesses();
 
     @BeforeAll
     static void startServer(@TempDir Path serverDir) {
@@ -64,16 +66,6 @@ class PathCommandTest {
     static void stopServer() {
         if (server != null) {
             server.close();
-        }
-    }
-
-    @AfterEach
-    void stopProcesses() throws InterruptedException {
-        for (Process p : processes) {
-            if (p.isAlive()) {
-                p.destroyForcibly();
-                p.waitFor(10, TimeUnit.SECONDS);
-            }
         }
     }
 

@@ -1,5 +1,6 @@
 package io.thermocline.cli;
 
+import io.thermocline.tier.testkit.ChildProcesses;
 import io.thermocline.tier.testkit.ScaledTimeout;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -36,9 +37,9 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
@@ -62,7 +63,8 @@ class PrestageProcessTest {
     Path dir;
 
     private String bucket;
-    private final List<Process> processes = new ArrayList<>();
+    @RegisterExtension
+    final ChildProcesses processes = new ChildProcesses();
 
     @BeforeAll
     static void startServer(@TempDir Path serverDir) {
@@ -73,16 +75,6 @@ class PrestageProcessTest {
     static void stopServer() {
         if (server != null) {
             server.close();
-        }
-    }
-
-    @AfterEach
-    void stopProcesses() throws InterruptedException {
-        for (Process p : processes) {
-            if (p.isAlive()) {
-                p.destroyForcibly();
-                p.waitFor(10, TimeUnit.SECONDS);
-            }
         }
     }
 

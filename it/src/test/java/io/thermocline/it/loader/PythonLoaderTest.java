@@ -1,5 +1,6 @@
 package io.thermocline.it.loader;
 
+import io.thermocline.tier.testkit.ChildProcesses;
 import io.thermocline.tier.testkit.ScaledTimeout;
 import io.thermocline.tier.testkit.TestTimeouts;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -26,10 +27,10 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -58,7 +59,8 @@ class PythonLoaderTest {
     @TempDir
     Path dir;
 
-    private final List<Process> processes = new ArrayList<>();
+    @RegisterExtension
+    final ChildProcesses processes = new ChildProcesses();
 
     @BeforeAll
     static void setUp(@TempDir Path serverDir) {
@@ -72,16 +74,6 @@ class PythonLoaderTest {
     static void tearDown() {
         if (server != null) {
             server.close();
-        }
-    }
-
-    @AfterEach
-    void stopProcesses() throws InterruptedException {
-        for (Process p : processes) {
-            if (p.isAlive()) {
-                p.destroyForcibly();
-                p.waitFor(10, TimeUnit.SECONDS);
-            }
         }
     }
 
