@@ -274,12 +274,25 @@ class NvmeTcpKernelAuthInteropTest {
         return guest;
     }
 
+    /**
+     * The keep-alive timeout the kernel host asks for. Its keep-alive starts only once the
+     * controller is live, while the target's timer runs from the Connect (as nvmet's does, from
+     * nvmet_alloc_ctrl), so the host is silent while it computes its DH-HMAC-CHAP reply. An
+     * emulated guest on a loaded machine took over the kernel's default 5 s for ffdhe4096, and the
+     * target rightly ended the association; these tests are about authentication, so they give
+     * the host 30 s, scaled.
+     */
+    private static String keepAliveThroughAuthentication() {
+        return "--keep-alive-tmo=" + TestTimeouts.seconds(30).toSeconds();
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource({"k-null", "k-bidi", "k-2048", "k-4096"})
     void kernelHost_againstJavaTarget(String name) throws Exception {
         KernelGuest guest = hostGuest();
         boolean bidirectional = List.of(KERNEL_HOST_CASES).stream().anyMatch(l -> l.startsWith(name + ",") && l.endsWith(",true"));
-        List<String> extra = new ArrayList<>(List.of("--hostnqn=" + kernelHostNqn(name), "--dhchap-secret=" + KEYS.host(name)));
+        List<String> extra = new ArrayList<>(List.of("--hostnqn=" + kernelHostNqn(name), "--dhchap-secret=" + KEYS.host(name),
+                keepAliveThroughAuthentication()));
         if (bidirectional) {
             extra.add("--dhchap-ctrl-secret=" + KEYS.ctrl(name));
         }
@@ -304,7 +317,7 @@ class NvmeTcpKernelAuthInteropTest {
         String name = "k-bidi";
         NvmeConnection conn = guest.nvmeConnect(KernelGuest.HOST_ADDRESS, KernelGuest.NVME_TCP_PORT, JAVA_NQN, false, false,
                 List.of("--hostnqn=" + kernelHostNqn(name), "--dhchap-secret=" + KEYS.host(name),
-                        "--dhchap-ctrl-secret=" + KEYS.ctrl(name)));
+                        "--dhchap-ctrl-secret=" + KEYS.ctrl(name), keepAliveThroughAuthentication()));
         try {
             int queues = Integer.parseInt(guest.execOk("cat /sys/class/nvme/" + conn.controller() + "/queue_count",
                     Duration.ofSeconds(10)).output().trim());

@@ -1,6 +1,7 @@
 package io.thermocline.it.kernel;
 
 import io.thermocline.tier.testkit.ScaledTimeout;
+import io.thermocline.tier.testkit.TestTimeouts;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -339,7 +340,7 @@ class NvmeTcpKernelTlsInteropTest {
                 .build();
         long start = System.nanoTime();
         assertThrows(NvmeException.class, () -> NvmeTcpController.connectAndWait(loops, options).close());
-        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(45), "refused within the connect timeout");
+        assertTrue(System.nanoTime() - start < TestTimeouts.seconds(45).toNanos(), "refused within the connect timeout");
     }
 
     // --- Linux nvme-tcp host -> Thermocline target over TLS ---
