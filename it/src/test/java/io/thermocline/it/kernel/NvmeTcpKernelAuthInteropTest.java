@@ -251,9 +251,20 @@ class NvmeTcpKernelAuthInteropTest {
         allowOnKernelTarget(guest, hostNqn, DhchapSecret.generate(1, 32, RANDOM).format(), null, "hmac(sha256)", "null");
         NvmeTcpHostOptions options = javaHost(hostNqn).dhchapSecret(DhchapSecret.generate(1, 32, RANDOM).format()).build();
         NvmeException e = assertThrows(NvmeException.class, () -> NvmeTcpController.connectAndWait(loops, options).close());
-        DhchapException cause = assertInstanceOf(DhchapException.class, e.getCause(), e.toString());
-        assertTrue(cause.byPeer(), e.getMessage());
-        assertEquals(DhchapFailure.FAILED, cause.failure(), e.getMessage());
+        if (e.getCause() instanceof DhchapException cause) {
+            assertTrue(cause.byPeer(), e.getMessage());
+            assertEquals(DhchapFailure.FAILED, cause.failure(), e.getMessage());
+        } else {
+            // nvmet completes the AUTH_Receive that carries Failure1 and at once calls
+            // nvmet_ctrl_fatal_error (fabrics-cmd-auth.c, nvmet_execute_auth_receive), whose
+            // teardown of the queue can win over sending that response on a loaded machine (seen
+            // under .ci/stress): the host then sees the connection end during authentication. The
+            // refusal is the target's either way; its log says why.
+            assertTrue(e.getMessage().contains("in-band authentication failed")
+                    && e.getMessage().contains("connection closed"), e.toString());
+            String dmesg = guest.dmesg();
+            assertTrue(dmesg.contains("host response mismatch"), "the kernel target did not log a refused host response:\n" + dmesg);
+        }
     }
 
     @Test
