@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 @Command(name = "thermocline",
         mixinStandardHelpOptions = true,
         versionProvider = ThermoclineCommand.Version.class,
-        subcommands = {DemoCommand.class, PrestageCommand.class, PathCommand.class, EngineCommands.Ls.class, EngineCommands.Stat.class,
+        subcommands = {DemoCommand.class, PrestageCommand.class, PathCommand.class, MountCommand.class, EngineCommands.Ls.class, EngineCommands.Stat.class,
             EngineCommands.Heat.class, EngineCommands.Tiers.class, EngineCommands.Pin.class, EngineCommands.Unpin.class,
             EngineCommands.Evict.class, RegionCommand.class, S3Command.class, NvmeCommand.class, TargetCommand.class, StatsCommand.class, SimulateCommand.class, CommandLine.HelpCommand.class},
         usageHelpAutoWidth = true,

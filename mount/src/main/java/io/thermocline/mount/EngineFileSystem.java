@@ -56,6 +56,7 @@ final class EngineFileSystem implements FuseOperations {
     private final Map<Long, OpenFile> open = new ConcurrentHashMap<>();
     private final AtomicLong nextHandle = new AtomicLong(1);
     private final LongAdder failedReads = new LongAdder();
+    private final Instant mountedAt = Instant.now();
     private volatile Namespace view = Namespace.empty();
 
     /** One open(2) of a file: the engine reader behind it. */
@@ -154,6 +155,9 @@ final class EngineFileSystem implements FuseOperations {
             stat.setMode(Stat.S_IFDIR | 0555);
             stat.setNLink((short) 2);
             stat.setSize(0);
+            stat.mTime().set(mountedAt);
+            stat.cTime().set(mountedAt);
+            stat.aTime().set(mountedAt);
         } else {
             return false;
         }
