@@ -88,7 +88,11 @@ final class MountCommand implements Callable<Integer> {
             } catch (MountException e) {
                 err.println("thermocline mount: " + e.getMessage());
                 err.flush();
-                return e.unavailable() ? 3 : e.getMessage().contains("mount point") ? 2 : 1;
+                return switch (e.kind()) {
+                    case UNAVAILABLE -> 3;
+                    case MOUNT_POINT -> 2;
+                    case FAILED -> 1;
+                };
             }
             Thread hook = new Thread(() -> {
                 mount.close();

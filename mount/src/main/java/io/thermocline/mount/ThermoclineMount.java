@@ -117,26 +117,26 @@ public final class ThermoclineMount implements AutoCloseable {
      * Mounts {@code engine} at {@code mountPoint}, an existing empty directory, and returns once the
      * file system answers. The caller keeps the engine open until {@link #close}.
      *
-     * @throws MountException with the reason, when FUSE is unavailable ({@link MountException#unavailable()}),
-     *                        the mount point is unfit, or the mount fails
+     * @throws MountException with the reason and its kind: FUSE unavailable, the mount point unfit,
+     *                        or the mount failed
      */
     public static ThermoclineMount mount(TierEngine engine, Path mountPoint, Options options) throws MountException {
         Optional<String> unavailable = unavailableReason();
         if (unavailable.isPresent()) {
-            throw new MountException(unavailable.get(), true);
+            throw new MountException(unavailable.get(), MountException.Kind.UNAVAILABLE);
         }
         Path point = mountPoint.toAbsolutePath().normalize();
         recoverDeadMount(point);
         if (!Files.isDirectory(point, LinkOption.NOFOLLOW_LINKS)) {
-            throw new MountException("mount point " + point + " is not a directory (expected: an existing empty directory)", false);
+            throw new MountException("mount point " + point + " is not a directory (expected: an existing empty directory)", MountException.Kind.MOUNT_POINT);
         }
         try (var entries = Files.list(point)) {
             if (entries.findAny().isPresent()) {
                 throw new MountException("mount point " + point + " is not empty (expected: an existing empty directory;"
-                        + " the files in it would be hidden while mounted)", false);
+                        + " the files in it would be hidden while mounted)", MountException.Kind.MOUNT_POINT);
             }
         } catch (IOException e) {
-            throw new MountException("mount point " + point + " cannot be listed: " + e.getMessage(), false);
+            throw new MountException("mount point " + point + " cannot be listed: " + e.getMessage(), MountException.Kind.MOUNT_POINT);
         }
         FuseBuilder builder = Fuse.builder();
         builder.setLibraryPath(library().orElseThrow().toString());
@@ -148,7 +148,7 @@ public final class ThermoclineMount implements AutoCloseable {
         try {
             fuse = builder.build(fs);
         } catch (UnsatisfiedLinkError e) {
-            throw new MountException("libfuse3 could not be bound: " + e.getMessage(), true);
+            throw new MountException("libfuse3 could not be bound: " + e.getMessage(), MountException.Kind.UNAVAILABLE);
         }
         List<String> flags = new ArrayList<>(List.of("-o", "ro", "-o", "default_permissions", "-o", "auto_cache",
                 "-o", "noatime", "-o", "fsname=thermocline", "-o", "subtype=" + PROGRAM, "-o", "max_threads=" + options.maxThreads()));
@@ -160,7 +160,7 @@ public final class ThermoclineMount implements AutoCloseable {
         } catch (FuseMountFailedException | RuntimeException e) {
             closeQuietly(fuse);
             throw new MountException("mounting at " + point + " failed: " + e.getMessage()
-                    + (options.allowOther() ? " (allow_other needs root, or user_allow_other in /etc/fuse.conf)" : ""), false);
+                    + (options.allowOther() ? " (allow_other needs root, or user_allow_other in /etc/fuse.conf)" : ""), MountException.Kind.FAILED);
         }
         ThermoclineMount mount = new ThermoclineMount(point, fuse, fs);
         mount.raiseReadAhead(options.readAheadKiB());
@@ -251,7 +251,7 @@ public final class ThermoclineMount implements AutoCloseable {
         }
         if (!type.get().equals(FS_TYPE)) {
             throw new MountException(point + " is already a mount point (" + type.get()
-                    + "); choose an empty directory that is not mounted", false);
+                    + "); choose an empty directory that is not mounted", MountException.Kind.MOUNT_POINT);
         }
         try {
             // opendir asks the file system's process (a stat may be answered from cached attributes)
@@ -263,16 +263,16 @@ public final class ThermoclineMount implements AutoCloseable {
                 detach(point);
                 if (mountTypeAt(point).isPresent()) {
                     throw new MountException("the dead mount at " + point + " could not be detached; run: fusermount3 -u -z "
-                            + point, false);
+                            + point, MountException.Kind.FAILED);
                 }
                 return;
             }
-            throw new MountException(point + " is a Thermocline mount that cannot be read (" + reason + ")", false);
+            throw new MountException(point + " is a Thermocline mount that cannot be read (" + reason + ")", MountException.Kind.FAILED);
         } catch (IOException e) {
-            throw new MountException(point + " is a Thermocline mount that cannot be read (" + e.getMessage() + ")", false);
+            throw new MountException(point + " is a Thermocline mount that cannot be read (" + e.getMessage() + ")", MountException.Kind.FAILED);
         }
         throw new MountException(point + " is already mounted by a running thermocline mount; unmount it first"
-                + " (Ctrl-C in its terminal, or fusermount3 -u " + point + ")", false);
+                + " (Ctrl-C in its terminal, or fusermount3 -u " + point + ")", MountException.Kind.MOUNT_POINT);
     }
 
     /** {@code fusermount3 -u -z}: a lazy unmount, done once the last open file is closed. */

@@ -237,7 +237,8 @@ class ThermoclineMountTest {
     void aMountPointThatIsNotAnEmptyDirectory_isRefusedWithTheReason() throws Exception {
         Files.writeString(mountPoint.resolve("here"), "x");
         assertThatThrownBy(() -> ThermoclineMount.mount(engine, mountPoint, ThermoclineMount.Options.defaults()))
-                .isInstanceOf(MountException.class).hasMessageContaining("is not empty");
+                .isInstanceOf(MountException.class).hasMessageContaining("is not empty")
+                .extracting(e -> ((MountException) e).kind()).isEqualTo(MountException.Kind.MOUNT_POINT);
         Path file = dir.resolve("plain-file");
         Files.writeString(file, "x");
         assertThatThrownBy(() -> ThermoclineMount.mount(engine, file, ThermoclineMount.Options.defaults()))
