@@ -62,31 +62,7 @@ final class EngineFixture {
 
     /** A channel of {@code size} deterministic bytes of {@code seed}. */
     static ReadableByteChannel source(long seed, long size) {
-        return new ReadableByteChannel() {
-            private long position;
-
-            @Override
-            public int read(ByteBuffer dst) {
-                if (position >= size) {
-                    return -1;
-                }
-                int n = (int) Math.min(dst.remaining(), size - position);
-                ByteBuffer slice = dst.slice(dst.position(), n);
-                TestData.fill(seed, position, slice);
-                dst.position(dst.position() + n);
-                position += n;
-                return n;
-            }
-
-            @Override
-            public boolean isOpen() {
-                return true;
-            }
-
-            @Override
-            public void close() {
-            }
-        };
+        return TestData.channel(seed, size);
     }
 
     static ObjectInfo put(TierEngine engine, String key, long seed, long size, PutOptions options) {

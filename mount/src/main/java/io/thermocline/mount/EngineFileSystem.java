@@ -92,7 +92,7 @@ final class EngineFileSystem implements FuseOperations {
         }
     }
 
-    /** The view, made anew first when it is older than the refresh interval and {@code stale} says so. */
+    /** The view, made anew first when {@code refreshIfOld} and it is older than the refresh interval. */
     private Namespace view(boolean refreshIfOld) {
         Namespace v = view;
         if (refreshIfOld && System.nanoTime() - v.builtAtNanos() >= refreshInterval.toNanos()) {
@@ -173,8 +173,7 @@ final class EngineFileSystem implements FuseOperations {
             return -errno.erofs();
         }
         String p = relative(path);
-        Namespace v = view(false);
-        return v.file(p).isPresent() || v.isDirectory(p) || exists(view(true), p) ? 0 : -errno.enoent();
+        return exists(view(false), p) || exists(view(true), p) ? 0 : -errno.enoent();
     }
 
     private static boolean exists(Namespace v, String p) {

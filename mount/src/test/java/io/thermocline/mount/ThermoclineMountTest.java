@@ -22,7 +22,6 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.ReadableByteChannel;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -94,7 +93,7 @@ class ThermoclineMountTest {
     }
 
     private void put(String key, long seed, long size, PutOptions options) {
-        engine.put(ObjectKey.of(key), source(seed, size), size, options).join();
+        engine.put(ObjectKey.of(key), TestData.channel(seed, size), size, options).join();
     }
 
     private ThermoclineMount mount() throws MountException {
@@ -372,32 +371,5 @@ class ThermoclineMountTest {
                 position = (position + n) % size;
             }
         }
-    }
-
-    private static ReadableByteChannel source(long seed, long size) {
-        return new ReadableByteChannel() {
-            private long position;
-
-            @Override
-            public int read(ByteBuffer dst) {
-                if (position >= size) {
-                    return -1;
-                }
-                int n = (int) Math.min(dst.remaining(), size - position);
-                TestData.fill(seed, position, dst.slice(dst.position(), n));
-                dst.position(dst.position() + n);
-                position += n;
-                return n;
-            }
-
-            @Override
-            public boolean isOpen() {
-                return true;
-            }
-
-            @Override
-            public void close() {
-            }
-        };
     }
 }

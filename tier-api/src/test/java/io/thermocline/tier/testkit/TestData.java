@@ -2,6 +2,7 @@ package io.thermocline.tier.testkit;
 
 import io.thermocline.tier.Crc32c;
 import java.nio.ByteBuffer;
+import java.nio.channels.ReadableByteChannel;
 
 /**
  * Deterministic test content that never has to be held whole: the byte at offset {@code p} of
@@ -75,5 +76,33 @@ public final class TestData {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         return z ^ (z >>> 31);
+    }
+
+    /** A channel of {@code size} deterministic bytes of {@code seed} ({@link #fill}), from position 0. */
+    public static ReadableByteChannel channel(long seed, long size) {
+        return new ReadableByteChannel() {
+            private long position;
+
+            @Override
+            public int read(ByteBuffer dst) {
+                if (position >= size) {
+                    return -1;
+                }
+                int n = (int) Math.min(dst.remaining(), size - position);
+                fill(seed, position, dst.slice(dst.position(), n));
+                dst.position(dst.position() + n);
+                position += n;
+                return n;
+            }
+
+            @Override
+            public boolean isOpen() {
+                return true;
+            }
+
+            @Override
+            public void close() {
+            }
+        };
     }
 }
