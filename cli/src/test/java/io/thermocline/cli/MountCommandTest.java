@@ -63,22 +63,34 @@ class MountCommandTest {
     void mountsTheEngine_servesItsFiles_andExitsZeroOnceUnmountedFromOutside() throws Exception {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(
-                () -> CliRun.run(out, err, "mount", mountPoint.toString(), "--config", config.toString()));
-        Path file = mountPoint.resolve("models/m/w.safetensors");
-        TestTimeouts.await("the object visible through the mount", Duration.ofSeconds(60),
-                () -> Files.exists(file) || exit.isDone(), () -> "out: " + out + "\nerr: " + err);
-        assertThat(exit.isDone()).as("mount ended early: %s %s", out, err).isFalse();
-        assertThat(out.toString()).contains("mounted 1 objects at " + mountPoint);
-        assertThat(Arrays.equals(Files.readAllBytes(file), data)).isTrue();
+        // its own thread, not the common pool: the command blocks until unmounted
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
+        Thread command = Thread.ofPlatform().name("thermocline-mount").start(() -> exit.complete(
+                CliRun.run(out, err, "mount", mountPoint.toString(), "--config", config.toString())));
+        try {
+            Path file = mountPoint.resolve("models/m/w.safetensors");
+            // the command prints its line once the mount answers, so the line comes last
+            TestTimeouts.await("the mount command's 'mounted' line", Duration.ofSeconds(60),
+                    () -> out.toString().contains("mounted ") || exit.isDone(), () -> "out: " + out + "\nerr: " + err);
+            assertThat(exit.isDone()).as("mount ended early: %s %s", out, err).isFalse();
+            assertThat(out.toString()).contains("mounted 1 objects at " + mountPoint);
+            assertThat(Arrays.equals(Files.readAllBytes(file), data)).isTrue();
 
-        Process unmount = new ProcessBuilder("fusermount3", "-u", mountPoint.toString()).redirectErrorStream(true).start();
-        assertThat(unmount.waitFor(TestTimeouts.millis(30), TimeUnit.MILLISECONDS)).isTrue();
-        assertEquals(0, unmount.exitValue(), new String(unmount.getInputStream().readAllBytes()));
-        assertEquals(0, exit.get(TestTimeouts.millis(30), TimeUnit.MILLISECONDS), err.toString());
-        assertThat(out.toString()).contains("unmounted " + mountPoint);
-        try (var left = Files.list(mountPoint)) {
-            assertThat(left.toList()).isEmpty();
+            Process unmount = new ProcessBuilder("fusermount3", "-u", mountPoint.toString()).redirectErrorStream(true).start();
+            assertThat(unmount.waitFor(TestTimeouts.millis(30), TimeUnit.MILLISECONDS)).isTrue();
+            assertEquals(0, unmount.exitValue(), new String(unmount.getInputStream().readAllBytes()));
+            assertEquals(0, exit.get(TestTimeouts.millis(30), TimeUnit.MILLISECONDS), err.toString());
+            assertThat(out.toString()).contains("unmounted " + mountPoint);
+            try (var left = Files.list(mountPoint)) {
+                assertThat(left.toList()).isEmpty();
+            }
+        } finally {
+            if (command.isAlive()) {
+                // a failed assertion above: end the mount so that the command returns
+                new ProcessBuilder("fusermount3", "-u", "-z", mountPoint.toString()).redirectErrorStream(true).start()
+                        .waitFor(TestTimeouts.millis(30), TimeUnit.MILLISECONDS);
+                command.join(TestTimeouts.millis(30));
+            }
         }
     }
 

@@ -108,21 +108,14 @@ class PathCommandTest {
         env.put("HOME", dir.toString());
         Process p = pb.start();
         processes.add(p);
-        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
-        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
+        CompletableFuture<String> out = ChildProcesses.readAll(p.getInputStream());
+        CompletableFuture<String> err = ChildProcesses.readAll(p.getErrorStream());
         assertTrue(p.waitFor(3, TimeUnit.MINUTES), "thermocline " + String.join(" ", args) + " did not finish");
         Run r = new Run(p.exitValue(), out.join(), err.join());
         System.out.println("$ thermocline " + String.join(" ", args) + "\n" + r.out() + r.err() + "exit " + r.code());
         return r;
     }
 
-    private static String read(java.io.InputStream in) {
-        try {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "(" + e + ")";
-        }
-    }
 
     /** Puts a small model (two shards, an index) into the bucket under tc/PREFIX; returns each key's bytes. */
     private Map<String, byte[]> uploadModel(String prefix) throws Exception {

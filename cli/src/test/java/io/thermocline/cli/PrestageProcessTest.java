@@ -128,21 +128,14 @@ class PrestageProcessTest {
     private Run run(String... args) throws Exception {
         Process p = command(args).start();
         processes.add(p);
-        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
-        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
+        CompletableFuture<String> out = ChildProcesses.readAll(p.getInputStream());
+        CompletableFuture<String> err = ChildProcesses.readAll(p.getErrorStream());
         assertTrue(p.waitFor(3, TimeUnit.MINUTES), "thermocline " + String.join(" ", args) + " did not finish");
         Run r = new Run(p.exitValue(), out.join(), err.join());
         System.out.println("$ thermocline " + String.join(" ", args) + "\n" + r.out() + r.err() + "exit " + r.code());
         return r;
     }
 
-    private static String read(java.io.InputStream in) {
-        try {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "(" + e + ")";
-        }
-    }
 
     /** Writes random shards and an index straight into the bucket, as another tool would; returns the shard names. */
     private List<String> uploadModel(String prefix, int shards, long shardSize) throws Exception {
@@ -224,7 +217,7 @@ class PrestageProcessTest {
         Process p = command("prestage", src, "--to", "local", "--config", conf.toString(), "--parallel", "3",
                 "--set", "tiers.local.bandwidth=12MiB", "--progress-interval", "100ms").start();
         processes.add(p);
-        CompletableFuture.runAsync(() -> read(p.getInputStream()));
+        ChildProcesses.readAll(p.getInputStream());
         try (BufferedReader err = awaitProgress(p, 30)) {
             p.destroyForcibly(); // kill -9: no shutdown hook, no cleanup
         }
@@ -273,7 +266,7 @@ class PrestageProcessTest {
         pb.environment().put("THERMOCLINE_TIERS_LOCAL_BANDWIDTH", "10MiB");
         Process p = pb.start();
         processes.add(p);
-        CompletableFuture.runAsync(() -> read(p.getInputStream()));
+        ChildProcesses.readAll(p.getInputStream());
         StringBuilder err = new StringBuilder();
         BufferedReader lines = awaitProgress(p, 20);
         String line;
@@ -425,7 +418,7 @@ class PrestageProcessTest {
             Process p = command("prestage", src, "--to", "local", "--config", conf.toString(), "--parallel", "2", "--json",
                     "--set", "tiers.local.bandwidth=12MiB", "--progress-interval", "100ms").start();
             processes.add(p);
-            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
+            CompletableFuture<String> out = ChildProcesses.readAll(p.getInputStream());
             StringBuilder err = new StringBuilder();
             try (BufferedReader lines = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8))) {
                 String line;
@@ -489,9 +482,9 @@ class PrestageProcessTest {
             Process p = command("prestage", model.toString(), "--to", "local", "--config", conf.toString(),
                     "--progress-interval", "100ms", "--verbose").start();
             processes.add(p);
-            CompletableFuture.runAsync(() -> read(p.getInputStream()));
+            ChildProcesses.readAll(p.getInputStream());
             try (BufferedReader err = awaitProgress(p, 40)) {
-                CompletableFuture.runAsync(() -> read(p.getErrorStream()));
+                ChildProcesses.readAll(p.getErrorStream());
                 // the uploads at 12 MiB/s take seconds: kill once the puts have checkpointed, before they commit
                 long deadline = System.nanoTime() + TestTimeouts.seconds(20).toNanos();
                 while (putRecords() < 2 && p.isAlive() && System.nanoTime() < deadline) {

@@ -80,9 +80,14 @@ class ThermoclineMountTest {
     }
 
     @AfterEach
-    void tearDown() {
+    void tearDown() throws Exception {
         if (mount != null) {
             mount.close();
+        }
+        if (mountPoint != null && ThermoclineMount.mountTypeAt(mountPoint).isPresent()) {
+            // a test that failed between killing a mount process and mounting again leaves its dead mount
+            new ProcessBuilder("fusermount3", "-u", "-z", mountPoint.toString()).redirectErrorStream(true).start()
+                    .waitFor(TestTimeouts.millis(30), java.util.concurrent.TimeUnit.MILLISECONDS);
         }
         if (engine != null) {
             engine.close();

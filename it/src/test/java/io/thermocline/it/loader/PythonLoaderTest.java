@@ -98,8 +98,8 @@ class PythonLoaderTest {
         Process p = builder(cmd).start();
         processes.add(p);
         p.getOutputStream().close();
-        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
-        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
+        CompletableFuture<String> out = ChildProcesses.readAll(p.getInputStream());
+        CompletableFuture<String> err = ChildProcesses.readAll(p.getErrorStream());
         assertTrue(p.waitFor(TestTimeouts.seconds(300).toMillis(), TimeUnit.MILLISECONDS), String.join(" ", cmd) + " did not finish");
         Run r = new Run(p.exitValue(), out.join(), err.join());
         System.out.println("$ " + String.join(" ", cmd) + "\n" + r.out() + r.err() + "exit " + r.code());
@@ -121,13 +121,6 @@ class PythonLoaderTest {
         return exec(cmd);
     }
 
-    private static String read(java.io.InputStream in) {
-        try {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "(" + e + ")";
-        }
-    }
 
     private Path config(String bucket) throws IOException {
         Path file = dir.resolve("thermocline.yaml");

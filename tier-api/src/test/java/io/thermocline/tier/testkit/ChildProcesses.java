@@ -1,7 +1,11 @@
 package io.thermocline.tier.testkit;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
@@ -18,6 +22,23 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 public final class ChildProcesses implements AfterEachCallback {
 
     private final List<Process> processes = new ArrayList<>();
+
+    /**
+     * Reads all of {@code in} (a child's stdout or stderr) as UTF-8 on a virtual thread of its own,
+     * never on the common pool: a pool worker blocked elsewhere (two cores give it one) would
+     * leave the pipe undrained and the test waiting. A read error becomes the text "(error)".
+     */
+    public static CompletableFuture<String> readAll(InputStream in) {
+        CompletableFuture<String> text = new CompletableFuture<>();
+        Thread.ofVirtual().name("child-output").start(() -> {
+            try (in) {
+                text.complete(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                text.complete("(" + e + ")");
+            }
+        });
+        return text;
+    }
 
     /** Tracks {@code process} until the end of the current test; returns it. */
     public synchronized Process add(Process process) {
