@@ -168,7 +168,10 @@ class NvmeTcpTargetFuzzTest {
                 + " to " + after.direct + " bytes (expected at most " + DIRECT_SLACK + " more)");
         assertTrue(after.heap <= before.heap + HEAP_SLACK, () -> "heap after GC grew from " + before.heap + " to "
                 + after.heap + " bytes (expected at most " + HEAP_SLACK + " more)");
-        assertEquals(0, target.controllerCount(), "controllers left after every fuzz connection closed");
+        // a controller ends when the target's event loop sees its admin connection close, which
+        // can come after this thread has closed it (a loaded run saw one still there)
+        TestTimeouts.await("every controller ended once its fuzz connection closed", Duration.ofSeconds(30),
+                () -> target.controllerCount() == 0, () -> target.controllerCount() + " controller(s) left");
     }
 
     // ---------------------------------------------------------------- Connect data
