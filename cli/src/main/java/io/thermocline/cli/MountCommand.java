@@ -34,7 +34,9 @@ import picocli.CommandLine.Parameters;
             "It runs in the foreground, as the owner of the data root or attached to the running owner, until Ctrl-C, "
             + "SIGTERM or 'fusermount3 -u MOUNTPOINT', and then unmounts. A mount left behind by a killed process "
             + "('Transport endpoint is not connected') is detached by the next mount at the same place.",
-            "Objects put while it runs appear within --refresh. Keys that cannot be paths (a key that is also a "
+            "Objects put while it runs appear within --refresh; objects another tool uploaded to the backing S3 tier "
+            + "are files too (listed with their S3 size, read through and imported on first open), and new ones appear "
+            + "within --backing-refresh. Keys that cannot be paths (a key that is also a "
             + "directory of other keys, a segment over 255 bytes) are under .thermocline-escaped/ (docs/mount.md).",
             ""},
         footer = {
@@ -67,6 +69,12 @@ final class MountCommand implements Callable<Integer> {
             + "listing makes it anew (default: ${DEFAULT-VALUE}).")
     Duration refresh;
 
+    @Option(names = "--backing-refresh", defaultValue = "30s", paramLabel = "DURATION", converter = DurationConverter.class,
+            description = "How old the listing of the backing tier (S3), for objects another tool uploaded that the engine "
+            + "has not seen yet, may get before a refresh lists it anew; each listing is one ListObjectsV2 request per "
+            + "1,000 keys (default: ${DEFAULT-VALUE}).")
+    Duration backingRefresh;
+
     @Override
     public Integer call() throws Exception {
         CommandLine cmd = spec.commandLine();
@@ -84,7 +92,8 @@ final class MountCommand implements Callable<Integer> {
             ThermoclineMount mount;
             try {
                 mount = ThermoclineMount.mount(engine, mountPoint,
-                        ThermoclineMount.Options.defaults().withAllowOther(allowOther).withRefreshInterval(refresh));
+                        ThermoclineMount.Options.defaults().withAllowOther(allowOther).withRefreshInterval(refresh)
+                                .withBackingListInterval(backingRefresh));
             } catch (MountException e) {
                 err.println("thermocline mount: " + e.getMessage());
                 err.flush();

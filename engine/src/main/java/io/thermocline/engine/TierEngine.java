@@ -584,21 +584,41 @@ public final class TierEngine implements AutoCloseable {
         for (ObjectStatus s : list(prefix)) {
             keys.put(s.key().toString(), s.key());
         }
-        EngineTier b = backing();
-        if (b.open()) {
-            ObjectKey after = null;
-            while (true) {
-                ListPage page = b.tier.list(prefix, after, 1000).join();
-                for (ObjectKey k : page.keys()) {
-                    keys.putIfAbsent(k.toString(), k);
-                }
-                if (page.isLast() || page.nextStartAfter().isEmpty()) {
-                    break;
-                }
-                after = page.nextStartAfter().get();
+        if (backing().open()) {
+            for (BackingObject o : listBacking(prefix)) {
+                keys.putIfAbsent(o.key().toString(), o.key());
             }
         }
         return List.copyOf(keys.values());
+    }
+
+    /**
+     * Every object whose key starts with {@code prefix} that the backing tier lists, page by page
+     * (1,000 keys a request), in key order: also those the engine has never seen, such as objects
+     * that another tool uploaded. Reading one of those imports it ({@link #read}). This is a
+     * request to the backing tier (for S3, one ListObjectsV2 per 1,000 keys), not a catalog
+     * lookup: callers that poll should do so rarely.
+     *
+     * @throws TierUnavailableException (unchecked, from the tier) if the backing tier cannot be listed now
+     */
+    public List<BackingObject> listBacking(String prefix) {
+        checkOpen();
+        EngineTier b = backing();
+        if (!b.open()) {
+            throw new TierUnavailableException("backing tier " + b.name() + " is not open in this process", false);
+        }
+        List<BackingObject> out = new ArrayList<>();
+        ObjectKey after = null;
+        while (true) {
+            ListPage page = b.tier.list(prefix, after, 1000).join();
+            for (int i = 0; i < page.keys().size(); i++) {
+                out.add(new BackingObject(page.keys().get(i), page.sizeInBytes(i)));
+            }
+            if (page.isLast()) {
+                return out;
+            }
+            after = page.nextStartAfter().get();
+        }
     }
 
     private StageHandle attachedStage(List<ObjectKey> keys, EngineTier to, Duration pinTtl) {

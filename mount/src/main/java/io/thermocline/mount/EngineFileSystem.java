@@ -1,5 +1,6 @@
 package io.thermocline.mount;
 
+import io.thermocline.engine.BackingObject;
 import io.thermocline.engine.EngineReader;
 import io.thermocline.engine.TierEngine;
 import io.thermocline.engine.TierStatus;
@@ -10,6 +11,7 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -49,6 +51,12 @@ final class EngineFileSystem implements FuseOperations {
     private final TierEngine engine;
     private final Errno errno;
     private final Duration refreshInterval;
+    private final Duration backingListInterval;
+    /** The backing tier's last listing (guarded by refreshLock), and when it was made. */
+    private List<BackingObject> backing = List.of();
+    private long backingListedAtNanos;
+    private boolean backingListed;
+    private boolean backingFailing;
     private final int maxRead;
     private final int uid;
     private final int gid;
@@ -63,10 +71,12 @@ final class EngineFileSystem implements FuseOperations {
     private record OpenFile(String path, Namespace.FileEntry entry, EngineReader reader) {
     }
 
-    EngineFileSystem(TierEngine engine, Errno errno, Duration refreshInterval, int maxRead, int uid, int gid) {
+    EngineFileSystem(TierEngine engine, Errno errno, Duration refreshInterval, Duration backingListInterval, int maxRead,
+            int uid, int gid) {
         this.engine = engine;
         this.errno = errno;
         this.refreshInterval = refreshInterval;
+        this.backingListInterval = backingListInterval;
         this.maxRead = maxRead;
         this.uid = uid;
         this.gid = gid;
@@ -83,12 +93,42 @@ final class EngineFileSystem implements FuseOperations {
                 Operation.OPEN_DIR, Operation.READ_DIR, Operation.RELEASE_DIR, Operation.STATFS, Operation.ACCESS);
     }
 
-    /** Lists the engine's objects now and makes the view from them. */
+    /**
+     * Lists the engine's objects now, and the backing tier's when its last listing is older than
+     * the backing list interval, and makes the view from them.
+     */
     Namespace refresh() {
         synchronized (refreshLock) {
-            Namespace next = Namespace.build(engine.list(""), view, System.currentTimeMillis(), System.nanoTime());
+            long now = System.nanoTime();
+            if (!backingListed || now - backingListedAtNanos >= backingListInterval.toNanos()) {
+                listBacking(now);
+            }
+            Namespace next = Namespace.build(engine.list(""), backing, view, System.currentTimeMillis(), System.nanoTime());
             view = next;
             return next;
+        }
+    }
+
+    /**
+     * Lists the backing tier for objects the engine has not seen. When it cannot be listed now,
+     * the last listing stays (logged once until it can be listed again): the engine's own objects
+     * are shown either way.
+     */
+    private void listBacking(long now) {
+        backingListedAtNanos = now;
+        backingListed = true;
+        try {
+            backing = engine.listBacking("");
+            if (backingFailing) {
+                log.info("the backing tier can be listed again: {} objects", backing.size());
+                backingFailing = false;
+            }
+        } catch (RuntimeException e) {
+            if (!backingFailing) {
+                log.warn("cannot list the backing tier for objects the engine has not seen ({}); showing its last "
+                        + "listing of {} objects and the engine's own", TierException.unwrap(e).toString(), backing.size());
+                backingFailing = true;
+            }
         }
     }
 
@@ -230,6 +270,11 @@ final class EngineFileSystem implements FuseOperations {
         } catch (RuntimeException e) {
             Throwable t = TierException.unwrap(e);
             if (t instanceof ObjectNotFoundException) {
+                if (entry.epoch() == Namespace.UNSEEN) {
+                    synchronized (refreshLock) {
+                        backingListed = false; // gone from the backing tier too: list it again now
+                    }
+                }
                 refresh();
                 return -errno.enoent();
             }

@@ -1,5 +1,6 @@
 package io.thermocline.mount;
 
+import io.thermocline.engine.BackingObject;
 import io.thermocline.engine.ObjectStatus;
 import io.thermocline.region.SlotState;
 import io.thermocline.tier.ObjectKey;
@@ -9,11 +10,13 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableSet;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeSet;
 
 /**
@@ -32,6 +35,9 @@ import java.util.TreeSet;
  * {@code %XX} (so {@code /} is {@code %2F}); a name longer than 255 bytes is {@code sha256-}
  * followed by the SHA-256 of the key in hex.
  *
+ * <p>Objects that the backing tier lists but the engine has never seen (uploaded by another tool)
+ * are files too, at the size the listing tells; the first open imports one ({@code TierEngine#read}).
+ *
  * <p>A file's modification time is the time this mount first saw the object's current version
  * (its epoch), carried from one view to the next: it changes exactly when the object is
  * replaced, so that the kernel keeps a file's cached pages until then ({@code auto_cache}).
@@ -41,6 +47,8 @@ final class Namespace {
     /** The root directory's entry for keys that have no plain path. */
     static final String ESCAPED_DIR = ".thermocline-escaped";
     private static final int NAME_MAX = 255;
+    /** The epoch of a file the backing tier lists but the engine has not seen yet. */
+    static final long UNSEEN = -1;
 
     /** A file of the view: the object it shows, its size and the version it shows. */
     record FileEntry(ObjectKey key, long sizeInBytes, long epoch, long mtimeMillis) {
@@ -72,28 +80,54 @@ final class Namespace {
      * @param nowMillis  the modification time of an object this view shows first
      */
     static Namespace build(List<ObjectStatus> objects, Namespace previous, long nowMillis, long nowNanos) {
-        List<ObjectStatus> readable = new ArrayList<>(objects.size());
+        return build(objects, List.of(), previous, nowMillis, nowNanos);
+    }
+
+    /**
+     * @param objects    the engine's listing
+     * @param backing    what the backing tier lists: those of its objects that {@code objects} does
+     *                   not name (the engine has never seen them, such as another tool's uploads)
+     *                   are shown too, at their listed size and with the epoch {@link #UNSEEN}; one
+     *                   whose size the listing does not tell is left out
+     * @param previous   the view before, whose modification times carry over for unchanged objects; or null
+     * @param nowMillis  the modification time of an object this view shows first
+     */
+    static Namespace build(List<ObjectStatus> objects, List<BackingObject> backing, Namespace previous, long nowMillis,
+            long nowNanos) {
+        record Shown(ObjectKey key, long size, long epoch) {
+        }
+        List<Shown> readable = new ArrayList<>(objects.size() + backing.size());
         TreeSet<String> keys = new TreeSet<>();
+        Set<ObjectKey> known = new HashSet<>(objects.size() * 2);
         for (ObjectStatus o : objects) {
+            known.add(o.key());
             if (o.tiers().isEmpty() || o.state() == SlotState.TOMBSTONE || o.state() == SlotState.ABSENT) {
                 continue;
             }
-            readable.add(o);
+            readable.add(new Shown(o.key(), o.sizeInBytes(), o.epoch()));
             keys.add(o.key().value());
+        }
+        for (BackingObject b : backing) {
+            // an object the catalog names, even as deleted, is as the catalog says
+            if (b.sizeInBytes() >= 0 && !known.contains(b.key()) && keys.add(b.key().value())) {
+                readable.add(new Shown(b.key(), b.sizeInBytes(), UNSEEN));
+            }
         }
         Map<String, FileEntry> files = new HashMap<>(readable.size() * 2);
         Map<String, NavigableSet<String>> dirs = new HashMap<>();
         dirs.put("", new TreeSet<>());
-        for (ObjectStatus o : readable) {
+        for (Shown o : readable) {
             String key = o.key().value();
             long mtime = nowMillis;
             if (previous != null) {
                 FileEntry before = previous.entryOf(o.key());
-                if (before != null && before.epoch() == o.epoch() && before.sizeInBytes() == o.sizeInBytes()) {
+                // an unseen object that is imported (read first) keeps its time: its pages came from that import
+                if (before != null && (before.epoch() == o.epoch() || before.epoch() == UNSEEN)
+                        && before.sizeInBytes() == o.size()) {
                     mtime = before.mtimeMillis();
                 }
             }
-            FileEntry entry = new FileEntry(o.key(), o.sizeInBytes(), o.epoch(), mtime);
+            FileEntry entry = new FileEntry(o.key(), o.size(), o.epoch(), mtime);
             String path = plainPath(key, keys) ? key : ESCAPED_DIR + "/" + escapedName(key);
             files.put(path, entry);
             addParents(path, dirs);

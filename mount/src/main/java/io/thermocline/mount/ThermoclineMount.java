@@ -49,11 +49,15 @@ public final class ThermoclineMount implements AutoCloseable {
             Path.of("/usr/lib64"), Path.of("/usr/lib"), Path.of("/lib64"), Path.of("/lib"));
 
     /** How to mount. */
-    public record Options(boolean allowOther, Duration refreshInterval, int maxReadBytes, int readAheadKiB, int maxThreads) {
+    public record Options(boolean allowOther, Duration refreshInterval, int maxReadBytes, int readAheadKiB, int maxThreads,
+            Duration backingListInterval) {
 
         public Options {
             if (refreshInterval.isNegative()) {
                 throw new IllegalArgumentException("refreshInterval: " + refreshInterval + " (expected: >= 0)");
+            }
+            if (backingListInterval.isNegative()) {
+                throw new IllegalArgumentException("backingListInterval: " + backingListInterval + " (expected: >= 0)");
             }
             if (maxReadBytes < 4096 || maxReadBytes > (1 << 20) || Integer.bitCount(maxReadBytes) != 1) {
                 throw new IllegalArgumentException("maxReadBytes: " + maxReadBytes
@@ -67,17 +71,26 @@ public final class ThermoclineMount implements AutoCloseable {
             }
         }
 
-        /** Others may not read; the view is listed again at most once a second; 1 MiB reads and read-ahead; 64 threads. */
+        /**
+         * Others may not read; the engine's objects are listed again at most once a second, the
+         * backing tier's (for objects the engine has not seen) at most once every 30 seconds; 1 MiB
+         * reads and read-ahead; 64 threads.
+         */
         public static Options defaults() {
-            return new Options(false, Duration.ofSeconds(1), 1 << 20, 1024, 64);
+            return new Options(false, Duration.ofSeconds(1), 1 << 20, 1024, 64, Duration.ofSeconds(30));
         }
 
         public Options withAllowOther(boolean v) {
-            return new Options(v, refreshInterval, maxReadBytes, readAheadKiB, maxThreads);
+            return new Options(v, refreshInterval, maxReadBytes, readAheadKiB, maxThreads, backingListInterval);
         }
 
         public Options withRefreshInterval(Duration v) {
-            return new Options(allowOther, v, maxReadBytes, readAheadKiB, maxThreads);
+            return new Options(allowOther, v, maxReadBytes, readAheadKiB, maxThreads, backingListInterval);
+        }
+
+        /** How often, at most, the backing tier is listed for objects the engine has not seen. */
+        public Options withBackingListInterval(Duration v) {
+            return new Options(allowOther, refreshInterval, maxReadBytes, readAheadKiB, maxThreads, v);
         }
     }
 
@@ -142,7 +155,7 @@ public final class ThermoclineMount implements AutoCloseable {
         builder.setLibraryPath(library().orElseThrow().toString());
         int[] owner = owner();
         EngineFileSystem fs = new EngineFileSystem(engine, builder.errno(), options.refreshInterval(),
-                options.maxReadBytes(), owner[0], owner[1]);
+                options.backingListInterval(), options.maxReadBytes(), owner[0], owner[1]);
         Namespace first = fs.refresh();
         Fuse fuse;
         try {

@@ -2,6 +2,7 @@ package io.thermocline.mount;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.thermocline.engine.BackingObject;
 import io.thermocline.engine.ObjectStatus;
 import io.thermocline.region.SlotState;
 import io.thermocline.tier.ObjectKey;
@@ -75,5 +76,27 @@ class NamespaceTest {
         assertThat(v.fileCount()).isEqualTo(10_000);
         assertThat(v.children("models")).hasSize(100);
         assertThat(v.children("models/m7")).hasSize(100);
+    }
+
+    @Test
+    void objectsOnlyTheBackingTierLists_areFilesAtTheirListedSize_butTheCatalogSaysFirst() {
+        ObjectStatus deleted = new ObjectStatus(ObjectKey.of("m/gone"), 3, 0, SlotState.TOMBSTONE, List.of(), 4, 0, 0, 0);
+        List<BackingObject> backing = List.of(new BackingObject(ObjectKey.of("m/foreign.bin"), 123),
+                new BackingObject(ObjectKey.of("m/known"), 999), new BackingObject(ObjectKey.of("m/gone"), 3),
+                new BackingObject(ObjectKey.of("m/sizeless"), -1));
+        Namespace v = Namespace.build(List.of(object("m/known", 10, 7), deleted), backing, null, 1000, 0);
+        assertThat(v.children("m")).containsExactly("foreign.bin", "known");
+        assertThat(v.file("m/foreign.bin").orElseThrow().sizeInBytes()).isEqualTo(123);
+        assertThat(v.file("m/foreign.bin").orElseThrow().epoch()).isEqualTo(Namespace.UNSEEN);
+        assertThat(v.file("m/known").orElseThrow().sizeInBytes()).isEqualTo(10);
+        // imported by its first read: the same file, whose cached pages came from that import
+        Namespace imported = Namespace.build(List.of(object("m/known", 10, 7), object("m/foreign.bin", 123, 9)), backing, v,
+                2000, 1);
+        assertThat(imported.file("m/foreign.bin").orElseThrow().mtimeMillis()).isEqualTo(1000);
+        assertThat(imported.file("m/foreign.bin").orElseThrow().epoch()).isEqualTo(9);
+        // replaced in the bucket by another size before it was read: a new file
+        Namespace replaced = Namespace.build(List.of(object("m/known", 10, 7)),
+                List.of(new BackingObject(ObjectKey.of("m/foreign.bin"), 124)), v, 3000, 2);
+        assertThat(replaced.file("m/foreign.bin").orElseThrow().mtimeMillis()).isEqualTo(3000);
     }
 }

@@ -150,6 +150,38 @@ class ThermoclineMountTest {
     }
 
     @Test
+    void anObjectAnotherToolUploaded_isAFileAtItsListedSize_andReadsEqualItsBytes() throws Exception {
+        long size = 3 * MIB + 77;
+        byte[] bytes = new byte[(int) size];
+        ByteBuffer into = ByteBuffer.wrap(bytes);
+        try (var source = TestData.channel(21, size)) {
+            while (into.hasRemaining() && source.read(into) >= 0) {
+                // filled chunk by chunk
+            }
+        }
+        try (software.amazon.awssdk.services.s3.S3Client direct = software.amazon.awssdk.services.s3.S3Client.builder()
+                .endpointOverride(server.endpoint()).forcePathStyle(true)
+                .region(software.amazon.awssdk.regions.Region.of(server.region()))
+                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(),
+                        server.secretKey()))).build()) {
+            // under the tier's prefix m/, with no record of the tier's: as aws s3 cp leaves it
+            direct.putObject(b -> b.bucket("mount").key("m/foreign/model.safetensors"),
+                    software.amazon.awssdk.core.sync.RequestBody.fromBytes(bytes));
+        }
+        assertThat(engine.list("")).isEmpty();
+
+        mount();
+
+        Path file = mountPoint.resolve("foreign/model.safetensors");
+        assertThat(Files.size(file)).as("the size S3's listing tells, before any read").isEqualTo(size);
+        assertContent(file, 21, size);
+        // the first read imported it: the engine knows it now, with its bytes' CRC32Cs, and the read was heat
+        assertThat(tiers("foreign/model.safetensors")).contains("s3");
+        assertThat(reads("foreign/model.safetensors")).isPositive();
+        assertContent(file, 21, size);
+    }
+
+    @Test
     void nothingCanBeWritten_andAWriteAnswersReadOnly() throws Exception {
         put("a/b.bin", 5, 1000, PutOptions.defaults());
         mount();

@@ -902,6 +902,7 @@ public final class S3Tier implements Tier {
             }
         }).thenCompose(page -> {
             List<ObjectKey> keys = new ArrayList<>();
+            List<Long> sizes = new ArrayList<>();
             String last = null;
             for (S3Object o : page.contents()) {
                 last = o.key();
@@ -909,6 +910,7 @@ public final class S3Tier implements Tier {
                     ObjectKey key = foreignOrKey(o.key());
                     if (key != null) {
                         keys.add(key);
+                        sizes.add(o.size() == null ? -1L : o.size());
                     }
                 }
             }
@@ -918,7 +920,7 @@ public final class S3Tier implements Tier {
             }
             // the last valid key: what follows it on this page is skipped again, and counted again, on the next
             Optional<ObjectKey> next = more ? Optional.of(keys.getLast()) : Optional.empty();
-            return CompletableFuture.completedFuture(new ListPage(keys, next));
+            return CompletableFuture.completedFuture(new ListPage(keys, next, sizes));
         });
     }
 
