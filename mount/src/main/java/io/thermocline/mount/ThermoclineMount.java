@@ -310,7 +310,7 @@ public final class ThermoclineMount implements AutoCloseable {
     }
 
     /** The type of the file system mounted exactly at {@code point}, from /proc/self/mountinfo. */
-    static Optional<String> mountTypeAt(Path point) {
+    public static Optional<String> mountTypeAt(Path point) {
         List<String> lines;
         try {
             lines = Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8);
