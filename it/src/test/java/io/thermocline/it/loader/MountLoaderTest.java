@@ -65,54 +65,16 @@ class MountLoaderTest {
     private PythonEnv.Outcome python;
     private EmbeddedS3Server server;
 
-    record Run(int code, String out, String err) {
+    private LoaderChildren children() {
+        return new LoaderChildren(dir, () -> server, () -> python.env(), processes);
     }
 
-    private Map<String, String> env() {
-        Map<String, String> env = new HashMap<>();
-        env.put("AWS_ACCESS_KEY_ID", server.accessKey());
-        env.put("AWS_SECRET_ACCESS_KEY", server.secretKey());
-        env.put("AWS_DEFAULT_REGION", "us-east-1");
-        env.put("HOME", dir.toString());
-        return env;
+    private LoaderChildren.Run thermocline(String... args) throws Exception {
+        return children().thermocline(args);
     }
 
-    private ProcessBuilder builder(List<String> cmd) {
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
-        pb.environment().keySet().removeIf(k -> k.startsWith("THERMOCLINE_") || k.startsWith("AWS_"));
-        pb.environment().putAll(env());
-        return pb;
-    }
-
-    private Run exec(List<String> cmd) throws Exception {
-        Process p = builder(cmd).start();
-        processes.add(p);
-        p.getOutputStream().close();
-        CompletableFuture<String> out = ChildProcesses.readAll(p.getInputStream());
-        CompletableFuture<String> err = ChildProcesses.readAll(p.getErrorStream());
-        assertTrue(p.waitFor(TestTimeouts.seconds(300).toMillis(), TimeUnit.MILLISECONDS), String.join(" ", cmd) + " did not finish");
-        Run r = new Run(p.exitValue(), out.join(), err.join());
-        System.out.println("$ " + String.join(" ", cmd) + "\n" + r.out() + r.err() + "exit " + r.code());
-        return r;
-    }
-
-    private List<String> thermoclineCommand(String... args) {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED",
-                "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener", "-cp",
-                System.getProperty("java.class.path"), ThermoclineCommand.class.getName()));
-        cmd.addAll(List.of(args));
-        return cmd;
-    }
-
-    private Run thermocline(String... args) throws Exception {
-        return exec(thermoclineCommand(args));
-    }
-
-    private Run py(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(python.env().python().toString(), python.env().tool().toString()));
-        cmd.addAll(List.of(args));
-        return exec(cmd);
+    private LoaderChildren.Run py(String... args) throws Exception {
+        return children().py(args);
     }
 
     private static int port(EmbeddedS3Server s) {
@@ -154,16 +116,17 @@ class MountLoaderTest {
 
             // one model, written by safetensors and uploaded by boto3 three times: no Thermocline code writes it
             Path original = dir.resolve("original");
-            Run wrote = py("write", original.toString(), "--shard-mib", "6");
+            LoaderChildren.Run wrote = py("write", original.toString(), "--shard-mib", "6");
             assertEquals(0, wrote.code(), wrote.out() + wrote.err());
             for (String prefix : List.of("in-s3/", "on-fabric/", "on-local/")) {
-                Run up = py("upload", original.toString(), server.endpoint().toString(), bucket, "tc/" + prefix);
+                LoaderChildren.Run up = py("upload", original.toString(), server.endpoint().toString(), bucket, "tc/" + prefix);
                 assertEquals(0, up.code(), up.out() + up.err());
             }
             assertEquals(0, thermocline("prestage", "s3://" + bucket + "/tc/on-fabric/", "--to", "fabric", "--config", c).code());
             assertEquals(0, thermocline("prestage", "s3://" + bucket + "/tc/on-local/", "--to", "local", "--config", c).code());
 
-            mount = builder(thermoclineCommand("mount", mnt.toString(), "--config", c)).redirectErrorStream(true).start();
+            mount = children().builder(LoaderChildren.thermoclineCommand("mount", mnt.toString(), "--config", c))
+                    .redirectErrorStream(true).start();
             processes.add(mount);
             mount.getOutputStream().close();
             StringBuffer mountLog = new StringBuffer();
@@ -185,11 +148,11 @@ class MountLoaderTest {
             for (String shard : SHARDS) {
                 assertEquals(Files.size(original.resolve(shard)), Files.size(mnt.resolve("in-s3").resolve(shard)), shard);
             }
-            Run fromS3 = py("check", mnt.resolve("in-s3").toString(), original.toString());
+            LoaderChildren.Run fromS3 = py("check", mnt.resolve("in-s3").toString(), original.toString());
             assertEquals(0, fromS3.code(), fromS3.out() + fromS3.err() + "\nmount: " + mountLog);
             assertThat(fromS3.out()).contains("OK 21 tensors in 3 shards equal");
 
-            Run listed = thermocline("ls", "", "--json", "--config", c);
+            LoaderChildren.Run listed = thermocline("ls", "", "--json", "--config", c);
             assertEquals(0, listed.code(), listed.err());
             Map<String, JsonNode> byKey = new HashMap<>();
             for (JsonNode o : JSON.readTree(listed.out())) {
@@ -205,16 +168,16 @@ class MountLoaderTest {
 
             // 2. and 3. with S3 stopped: the bytes can only come from fabric, then from local
             server.close();
-            Run fromFabric = py("check", mnt.resolve("on-fabric").toString(), original.toString());
+            LoaderChildren.Run fromFabric = py("check", mnt.resolve("on-fabric").toString(), original.toString());
             assertEquals(0, fromFabric.code(), fromFabric.out() + fromFabric.err() + "\nmount: " + mountLog);
             assertThat(fromFabric.out()).contains("OK 21 tensors in 3 shards equal");
-            Run fromLocal = py("check", mnt.resolve("on-local").toString(), original.toString());
+            LoaderChildren.Run fromLocal = py("check", mnt.resolve("on-local").toString(), original.toString());
             assertEquals(0, fromLocal.code(), fromLocal.out() + fromLocal.err() + "\nmount: " + mountLog);
             assertThat(fromLocal.out()).contains("OK 21 tensors in 3 shards equal");
 
             // S3 back on its port (another process opening the engine needs every tier): the heat of every read
             server = EmbeddedS3Server.start(dir.resolve("s3"), port(server), server.accessKey(), server.secretKey());
-            Run after = thermocline("ls", "", "--json", "--config", c);
+            LoaderChildren.Run after = thermocline("ls", "", "--json", "--config", c);
             assertEquals(0, after.code(), after.err());
             Map<String, Long> reads = new HashMap<>();
             for (JsonNode o : JSON.readTree(after.out())) {

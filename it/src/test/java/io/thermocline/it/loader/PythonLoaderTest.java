@@ -77,50 +77,17 @@ class PythonLoaderTest {
         }
     }
 
-    record Run(int code, String out, String err) {
-        JsonNode json() throws IOException {
-            return JSON.readTree(out);
-        }
+    private LoaderChildren children() {
+        return new LoaderChildren(dir, () -> server, () -> python.env(), processes);
     }
 
-    private ProcessBuilder builder(List<String> cmd) {
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
-        Map<String, String> env = pb.environment();
-        env.keySet().removeIf(k -> k.startsWith("THERMOCLINE_") || k.startsWith("AWS_"));
-        env.put("AWS_ACCESS_KEY_ID", server.accessKey());
-        env.put("AWS_SECRET_ACCESS_KEY", server.secretKey());
-        env.put("AWS_DEFAULT_REGION", "us-east-1");
-        env.put("HOME", dir.toString());
-        return pb;
+    private LoaderChildren.Run thermocline(String... args) throws Exception {
+        return children().thermocline(args);
     }
 
-    private Run exec(List<String> cmd) throws Exception {
-        Process p = builder(cmd).start();
-        processes.add(p);
-        p.getOutputStream().close();
-        CompletableFuture<String> out = ChildProcesses.readAll(p.getInputStream());
-        CompletableFuture<String> err = ChildProcesses.readAll(p.getErrorStream());
-        assertTrue(p.waitFor(TestTimeouts.seconds(300).toMillis(), TimeUnit.MILLISECONDS), String.join(" ", cmd) + " did not finish");
-        Run r = new Run(p.exitValue(), out.join(), err.join());
-        System.out.println("$ " + String.join(" ", cmd) + "\n" + r.out() + r.err() + "exit " + r.code());
-        return r;
+    private LoaderChildren.Run py(String... args) throws Exception {
+        return children().py(args);
     }
-
-    private Run thermocline(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED",
-                // the test classpath holds two logback-test.xml; logback's note of that would go to stdout
-                "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener", "-cp", System.getProperty("java.class.path"), ThermoclineCommand.class.getName()));
-        cmd.addAll(List.of(args));
-        return exec(cmd);
-    }
-
-    private Run py(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(python.env().python().toString(), python.env().tool().toString()));
-        cmd.addAll(List.of(args));
-        return exec(cmd);
-    }
-
 
     private Path config(String bucket) throws IOException {
         Path file = dir.resolve("thermocline.yaml");
@@ -136,7 +103,7 @@ class PythonLoaderTest {
         return file;
     }
 
-    private static Path stagedPath(Run r) {
+    private static Path stagedPath(LoaderChildren.Run r) {
         assertEquals(0, r.code(), r.err());
         assertEquals(1, r.out().lines().count(), "only the path on stdout: " + r.out());
         return Path.of(r.out().strip());
@@ -149,9 +116,9 @@ class PythonLoaderTest {
         server.createBucket(bucket);
         String c = config(bucket).toString();
         Path original = dir.resolve("original");
-        Run wrote = py("write", original.toString(), "--shard-mib", "6"); // shard 1 above boto3's multipart threshold
+        LoaderChildren.Run wrote = py("write", original.toString(), "--shard-mib", "6"); // shard 1 above boto3's multipart threshold
         assertEquals(0, wrote.code(), wrote.out() + wrote.err());
-        Run up = py("upload", original.toString(), server.endpoint().toString(), bucket, "tc/" + PREFIX);
+        LoaderChildren.Run up = py("upload", original.toString(), server.endpoint().toString(), bucket, "tc/" + PREFIX);
         assertEquals(0, up.code(), up.out() + up.err());
         String src = "s3://" + bucket + "/tc/" + PREFIX;
 
@@ -161,23 +128,24 @@ class PythonLoaderTest {
             assertTrue(Files.isRegularFile(model.resolve(f)), f + " is a plain file in " + model);
             assertEquals(Files.size(original.resolve(f)), Files.size(model.resolve(f)), f);
         }
-        Run loaded = py("check", model.toString(), original.toString());
+        LoaderChildren.Run loaded = py("check", model.toString(), original.toString());
         assertEquals(0, loaded.code(), loaded.out() + loaded.err());
         assertThat(loaded.out()).contains("OK 21 tensors in 3 shards equal").contains("TinyForCausalLM");
-        Run path = thermocline("path", src, "--config", c);
+        LoaderChildren.Run path = thermocline("path", src, "--config", c);
         assertEquals(model.toString(), stagedPath(path).toString());
-        Run json = thermocline("prestage", src, "--to", "local", "--config", c, "--json");
+        LoaderChildren.Run json = thermocline("prestage", src, "--to", "local", "--config", c, "--json");
         assertEquals(0, json.code(), json.err());
         assertEquals(model.toString(), json.json().get("path").asText());
         assertEquals(0, json.json().get("staged").asInt(), "everything was there already");
 
         // 1. a shard evicted while Python has it mapped: Python keeps reading it
-        Process holder = builder(List.of(python.env().python().toString(), python.env().tool().toString(), "hold",
-                model.toString(), SHARD1, original.toString())).redirectErrorStream(true).start();
+        LoaderChildren children = children();
+        Process holder = children.builder(children.pyCommand("hold", model.toString(), SHARD1, original.toString()))
+                .redirectErrorStream(true).start();
         processes.add(holder);
         BufferedReader holderOut = new BufferedReader(new InputStreamReader(holder.getInputStream(), StandardCharsets.UTF_8));
         assertEquals("MAPPED", holderOut.readLine(), "the holder maps the shard");
-        Run evict = thermocline("evict", PREFIX + SHARD1, "--tier", "local", "--config", c);
+        LoaderChildren.Run evict = thermocline("evict", PREFIX + SHARD1, "--tier", "local", "--config", c);
         assertEquals(0, evict.code(), evict.err());
         assertFalse(Files.exists(model.resolve(SHARD1)), "the evicted shard's file is gone from the directory");
         try (OutputStream in = holder.getOutputStream()) {
@@ -187,7 +155,7 @@ class PythonLoaderTest {
         assertTrue(holder.waitFor(TestTimeouts.seconds(120).toMillis(), TimeUnit.MILLISECONDS), "the holder finishes");
         assertEquals(0, holder.exitValue(), String.valueOf(held));
         assertThat(held).isEqualTo("OK read 7 tensors after the file was unlinked");
-        Run afterEvict = thermocline("path", src, "--config", c);
+        LoaderChildren.Run afterEvict = thermocline("path", src, "--config", c);
         assertEquals(1, afterEvict.code());
         assertThat(afterEvict.err()).contains(PREFIX + SHARD1 + ": not on local");
 
@@ -198,7 +166,7 @@ class PythonLoaderTest {
         byte[] bytes = Files.readAllBytes(f2);
         bytes[bytes.length - 1] ^= 0x55;
         Files.write(f2, bytes);
-        Run afterOverwrite = thermocline("path", src, "--config", c, "--json");
+        LoaderChildren.Run afterOverwrite = thermocline("path", src, "--config", c, "--json");
         assertEquals(1, afterOverwrite.code());
         assertThat(afterOverwrite.json().get("missing").findValuesAsText("key")).contains(PREFIX + SHARD2);
         // the catalog still lists the changed copy on local; evicting it drops it so that it is staged again
@@ -207,7 +175,7 @@ class PythonLoaderTest {
         // 3. an object replaced in S3 by another tool after it was staged: stale, and the next prestage restages it
         Path other = dir.resolve("other");
         assertEquals(0, py("write", other.toString(), "--shard-mib", "2").code()); // other random tensors, same names and shapes in shard 3
-        Run replaced = py("put", other.resolve(SHARD3).toString(), server.endpoint().toString(), bucket, "tc/" + PREFIX + SHARD3);
+        LoaderChildren.Run replaced = py("put", other.resolve(SHARD3).toString(), server.endpoint().toString(), bucket, "tc/" + PREFIX + SHARD3);
         assertEquals(0, replaced.code(), replaced.out() + replaced.err());
         Path expected = Files.createDirectories(dir.resolve("expected"));
         try (var files = Files.list(original)) {
@@ -216,7 +184,7 @@ class PythonLoaderTest {
             }
         }
         Files.copy(other.resolve(SHARD3), expected.resolve(SHARD3), StandardCopyOption.REPLACE_EXISTING);
-        Run restage = thermocline("prestage", src, "--to", "local", "--config", c, "--json");
+        LoaderChildren.Run restage = thermocline("prestage", src, "--to", "local", "--config", c, "--json");
         assertEquals(0, restage.code(), restage.out() + restage.err());
         List<String> restaged = new ArrayList<>();
         for (JsonNode o : restage.json().get("objects")) {
@@ -226,7 +194,7 @@ class PythonLoaderTest {
         }
         assertThat(restaged).containsExactlyInAnyOrder(PREFIX + SHARD1, PREFIX + SHARD2, PREFIX + SHARD3);
         assertEquals(model.toString(), restage.json().get("path").asText());
-        Run reloaded = py("check", model.toString(), expected.toString());
+        LoaderChildren.Run reloaded = py("check", model.toString(), expected.toString());
         assertEquals(0, reloaded.code(), reloaded.out() + reloaded.err());
         assertThat(reloaded.out()).contains("OK 21 tensors in 3 shards equal");
         assertEquals(model.toString(), stagedPath(thermocline("path", src, "--config", c)).toString());
