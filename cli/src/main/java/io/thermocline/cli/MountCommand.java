@@ -6,6 +6,7 @@ import io.thermocline.mount.ThermoclineMount;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -47,7 +48,7 @@ import picocli.CommandLine.Parameters;
             "  vllm serve /mnt/models/models/llama-3-8b/",
             "  fusermount3 -u /mnt/models      (from another terminal: the mount command then exits 0)",
             "",
-            "Exit codes: 0 unmounted; 1 the mount failed; 2 usage error (bad option, mount point or configuration); "
+            "Exit codes: 0 unmounted (from outside, or after Ctrl-C or SIGTERM); 1 the mount failed; 2 usage error (bad option, mount point or configuration); "
             + "3 FUSE is unavailable here (/dev/fuse, fusermount3 from Debian's fuse3, or libfuse3)."})
 final class MountCommand implements Callable<Integer> {
 
@@ -103,6 +104,14 @@ final class MountCommand implements Callable<Integer> {
                     case FAILED -> 1;
                 };
             }
+            // Ctrl-C and SIGTERM end the loop below, which unmounts and closes the engine, and the command
+            // exits 0; the shutdown hook covers any other way the JVM ends (System.exit elsewhere, SIGHUP)
+            CountDownLatch signalled = new CountDownLatch(1);
+            String[] signal = new String[1];
+            List<SignalHandlers.Restore> handlers = SignalHandlers.onStop(name -> {
+                signal[0] = name;
+                signalled.countDown();
+            });
             Thread hook = new Thread(() -> {
                 mount.close();
                 try {
@@ -117,13 +126,19 @@ final class MountCommand implements Callable<Integer> {
                     + "); Ctrl-C or 'fusermount3 -u " + mount.mountPoint() + "' unmounts");
             out.flush();
             try {
-                while (mount.isMounted()) {
-                    Thread.sleep(500);
+                while (mount.isMounted() && !signalled.await(500, TimeUnit.MILLISECONDS)) {
+                    // polled: 'fusermount3 -u' from outside ends the mount without telling this process
+                }
+                if (signal[0] != null) {
+                    out.println("SIG" + signal[0] + ": unmounting " + mount.mountPoint());
+                    out.flush();
+                    mount.close();
                 }
                 out.println("unmounted " + mount.mountPoint());
                 out.flush();
             } finally {
                 mount.close();
+                handlers.forEach(SignalHandlers.Restore::restore);
                 try {
                     Runtime.getRuntime().removeShutdownHook(hook);
                 } catch (IllegalStateException shuttingDown) {

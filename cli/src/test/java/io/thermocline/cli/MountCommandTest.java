@@ -8,15 +8,18 @@ import io.thermocline.engine.PutOptions;
 import io.thermocline.engine.TierEngine;
 import io.thermocline.mount.ThermoclineMount;
 import io.thermocline.tier.ObjectKey;
+import io.thermocline.tier.testkit.ChildProcesses;
 import io.thermocline.tier.testkit.ScaledTimeout;
 import io.thermocline.tier.testkit.TestTimeouts;
 import java.io.ByteArrayInputStream;
 import java.io.StringWriter;
 import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
@@ -91,6 +94,55 @@ class MountCommandTest {
                         .waitFor(TestTimeouts.millis(30), TimeUnit.MILLISECONDS);
                 command.join(TestTimeouts.millis(30));
             }
+        }
+    }
+
+    @org.junit.jupiter.api.extension.RegisterExtension
+    final ChildProcesses processes = new ChildProcesses();
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"TERM", "INT"})
+    void aSignalToTheCommand_unmountsCleanly_evenWithAFileOpen_andItExitsZero(String signal) throws Exception {
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                ThermoclineCommand.class.getName(), "mount", mountPoint.toString(), "--config", config.toString());
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
+        pb.environment().keySet().removeIf(k -> k.startsWith("THERMOCLINE_"));
+        Process p = processes.add(pb.start());
+        StringBuffer out = new StringBuffer();
+        Thread reader = Thread.ofVirtual().start(() -> {
+            try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = in.readLine()) != null; ) {
+                    out.append(line).append('\n');
+                }
+            } catch (java.io.IOException e) {
+                out.append("(").append(e).append(")\n");
+            }
+        });
+        CompletableFuture<String> err = ChildProcesses.readAll(p.getErrorStream());
+        TestTimeouts.await("the mount command's 'mounted' line", Duration.ofSeconds(60),
+                () -> out.toString().contains("mounted ") || !p.isAlive(), () -> "out: " + out);
+        assertThat(p.isAlive()).as("mount ended early: %s", out).isTrue();
+        Path file = mountPoint.resolve("models/m/w.safetensors");
+        try (var ch = java.nio.channels.FileChannel.open(file)) {
+            java.nio.ByteBuffer first = java.nio.ByteBuffer.allocate(4096);
+            ch.read(first, 0);
+            assertThat(Arrays.equals(first.array(), Arrays.copyOf(data, 4096))).isTrue();
+            // the file stays open while the signal arrives
+            Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).redirectErrorStream(true).start();
+            assertThat(kill.waitFor(TestTimeouts.millis(30), TimeUnit.MILLISECONDS)).isTrue();
+            assertThat(p.waitFor(TestTimeouts.millis(60), TimeUnit.MILLISECONDS)).as("mount ended after SIG%s", signal).isTrue();
+        }
+        reader.join(TestTimeouts.millis(30));
+        String log = out + err.get(TestTimeouts.millis(30), TimeUnit.MILLISECONDS);
+        assertEquals(0, p.exitValue(), log);
+        assertThat(out.toString()).as(log).contains("SIG" + signal + ": unmounting " + mountPoint)
+                .contains("unmounted " + mountPoint);
+        // with a file still open the unmount is lazy: it leaves the table once the file is closed
+        TestTimeouts.await("the mount leaves the mount table", Duration.ofSeconds(30),
+                () -> ThermoclineMount.mountTypeAt(mountPoint).isEmpty());
+        try (var left = Files.list(mountPoint)) {
+            assertThat(left.toList()).isEmpty();
         }
     }
 

@@ -97,12 +97,22 @@ public final class ThermoclineMount implements AutoCloseable {
     private final Path mountPoint;
     private final Fuse fuse;
     private final EngineFileSystem fileSystem;
+    /** The mount's device number (st_dev of its root), or -1 when it could not be read. */
+    private final long device;
     private boolean closed;
 
     private ThermoclineMount(Path mountPoint, Fuse fuse, EngineFileSystem fileSystem) {
         this.mountPoint = mountPoint;
         this.fuse = fuse;
         this.fileSystem = fileSystem;
+        long dev;
+        try {
+            dev = ((Number) Files.getAttribute(mountPoint, "unix:dev")).longValue();
+        } catch (IOException | RuntimeException e) {
+            log.debug("the device number of {} cannot be read: {}", mountPoint, e.toString());
+            dev = -1;
+        }
+        this.device = dev;
     }
 
     /**
@@ -206,25 +216,139 @@ public final class ThermoclineMount implements AutoCloseable {
         return fileSystem.failedReads();
     }
 
-    /** Unmounts (waiting for reads in progress to end) and closes every reader it opened. Idempotent. */
+    /**
+     * Unmounts (waiting for reads in progress to end) and closes every reader it opened. Idempotent.
+     *
+     * <p>First {@code fusermount3 -u}. When a process still has a file or directory open there, that
+     * fails (EBUSY); the mount is then detached ({@code fusermount3 -u -z}) and its connection
+     * aborted ({@code /sys/fs/fuse/connections/N/abort}, the kernel's documented way to end a FUSE
+     * connection), so that this process can end at once, and those open files answer ENOTCONN
+     * from then on.
+     */
     @Override
     public synchronized void close() {
         if (closed) {
             return;
         }
         closed = true;
+        List<java.nio.file.DirectoryStream<Path>> wakers = new ArrayList<>();
+        if (isMounted() && !fusermount(mountPoint, false)) {
+            // libfuse then says "failed to unmount ...: Invalid argument" on stderr: it was already detached
+            log.warn("{} is busy (a process has a file or directory open there; {} files are open through the mount): "
+                    + "detaching it, and those processes get ENOTCONN from now on", mountPoint, fileSystem.openFiles());
+            wakers = openWakers();
+            fusermount(mountPoint, true);
+            abortConnection();
+        }
         try {
-            fuse.close();
+            closeFuse(wakers);
         } catch (TimeoutException e) {
             log.warn("unmounting {} timed out: {}; detaching it", mountPoint, e.getMessage());
             detach(mountPoint);
         } finally {
+            wakers.forEach(ThermoclineMount::closeQuietly);
             fileSystem.closeAll();
         }
         if (isMounted()) {
-            detach(mountPoint); // a process still had a file open: the mount leaves once it closes
+            detach(mountPoint); // could not be aborted: the mount leaves once the last file is closed
         }
         log.info("unmounted {}", mountPoint);
+    }
+
+    /**
+     * Directory handles on the mount, held by this process, so that once the mount is detached the
+     * file system's loop can be woken to notice that it was told to end: libfuse's loop checks
+     * that only after a request, and a detached mount whose files stay open elsewhere sends none.
+     * Closing one sends a RELEASEDIR request.
+     */
+    private List<java.nio.file.DirectoryStream<Path>> openWakers() {
+        List<java.nio.file.DirectoryStream<Path>> wakers = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            try {
+                wakers.add(Files.newDirectoryStream(mountPoint));
+            } catch (IOException e) {
+                log.debug("no handle on {} to wake its loop with: {}", mountPoint, e.toString());
+                break;
+            }
+        }
+        return wakers;
+    }
+
+    /** {@link Fuse#close}, waking the loop with one of {@code wakers} every 250 ms until it has ended. */
+    private void closeFuse(List<java.nio.file.DirectoryStream<Path>> wakers) throws TimeoutException {
+        if (wakers.isEmpty()) {
+            fuse.close();
+            return;
+        }
+        java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+        Thread closer = Thread.ofPlatform().name("thermocline-unmount-" + mountPoint.getFileName()).start(() -> {
+            try {
+                fuse.close();
+                done.complete(null);
+            } catch (Throwable t) {
+                done.completeExceptionally(t);
+            }
+        });
+        int next = 0;
+        try {
+            while (true) {
+                try {
+                    done.get(250, TimeUnit.MILLISECONDS);
+                    return;
+                } catch (TimeoutException stillRunning) {
+                    if (next < wakers.size()) {
+                        closeQuietly(wakers.get(next++));
+                    }
+                } catch (java.util.concurrent.ExecutionException e) {
+                    if (e.getCause() instanceof TimeoutException t) {
+                        throw t;
+                    }
+                    throw new IllegalStateException("closing the FUSE session of " + mountPoint + " failed", e.getCause());
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            log.warn("interrupted while unmounting {}; {} goes on closing it", mountPoint, closer.getName());
+        }
+    }
+
+    private static void closeQuietly(java.nio.file.DirectoryStream<Path> stream) {
+        try {
+            stream.close();
+        } catch (IOException e) {
+            log.debug("closing a directory handle: {}", e.toString());
+        }
+    }
+
+    /**
+     * Aborts this mount's FUSE connection through the fusectl file system (kernel
+     * Documentation/filesystems/fuse.rst, "Aborting a filesystem connection"): the connection's
+     * number is the minor device number of the mount, known from {@link #mount}.
+     */
+    private void abortConnection() {
+        if (device < 0) {
+            return;
+        }
+        Path abort = Path.of("/sys/fs/fuse/connections", Long.toString(minor(device)), "abort");
+        try {
+            if (Files.isWritable(abort)) {
+                Files.writeString(abort, "1");
+                log.debug("aborted FUSE connection {}", abort.getParent());
+            } else {
+                log.info("{} is not writable here (fusectl not mounted, or not this user's): open files keep the mount "
+                        + "until they are closed", abort);
+            }
+        } catch (IOException e) {
+            log.info("aborting the FUSE connection of {} failed: {}", mountPoint, e.toString());
+        }
+    }
+
+    private static long major(long dev) {
+        return (dev >>> 8) & 0xfff | ((dev >>> 32) & ~0xfffL);
+    }
+
+    private static long minor(long dev) {
+        return (dev & 0xff) | ((dev >>> 12) & ~0xffL);
     }
 
     /**
@@ -236,12 +360,12 @@ public final class ThermoclineMount implements AutoCloseable {
         if (kib <= 0) {
             return;
         }
+        if (device < 0) {
+            log.info("read-ahead of {} stays the kernel's: its device number is unknown", mountPoint);
+            return;
+        }
         try {
-            Object dev = Files.getAttribute(mountPoint, "unix:dev");
-            long d = ((Number) dev).longValue();
-            long major = (d >>> 8) & 0xfff | ((d >>> 32) & ~0xfffL);
-            long minor = (d & 0xff) | ((d >>> 12) & ~0xffL);
-            Path knob = Path.of("/sys/class/bdi/" + major + ":" + minor + "/read_ahead_kb");
+            Path knob = Path.of("/sys/class/bdi/" + major(device) + ":" + minor(device) + "/read_ahead_kb");
             if (Files.isWritable(knob)) {
                 Files.writeString(knob, Integer.toString(kib));
                 log.debug("read-ahead of {} set to {} KiB ({})", mountPoint, kib, knob);
@@ -290,22 +414,45 @@ public final class ThermoclineMount implements AutoCloseable {
 
     /** {@code fusermount3 -u -z}: a lazy unmount, done once the last open file is closed. */
     private static void detach(Path point) {
+        fusermount(point, true);
+    }
+
+    /**
+     * {@code fusermount3 -u [-z] point}; whether it exited 0. A failure of the lazy one is logged;
+     * the plain one fails when the mount is busy, which the caller handles.
+     */
+    private static boolean fusermount(Path point, boolean lazy) {
+        List<String> cmd = new ArrayList<>(List.of(findOnPath("fusermount3").map(Path::toString).orElse("fusermount3"), "-u"));
+        if (lazy) {
+            cmd.add("-z");
+        }
+        cmd.add(point.toString());
+        String shown = "fusermount3 -u " + (lazy ? "-z " : "") + point;
         try {
-            Process p = new ProcessBuilder(findOnPath("fusermount3").map(Path::toString).orElse("fusermount3"),
-                    "-u", "-z", point.toString())
+            Process p = new ProcessBuilder(cmd)
                     .redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                     .start();
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
             if (!p.waitFor(30, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
-                log.warn("fusermount3 -u -z {} did not end in 30 s", point);
-            } else if (p.exitValue() != 0) {
-                log.warn("fusermount3 -u -z {} exited with {}: {}", point, p.exitValue(), out);
+                log.warn("{} did not end in 30 s", shown);
+                return false;
             }
+            if (p.exitValue() != 0) {
+                if (lazy) {
+                    log.warn("{} exited with {}: {}", shown, p.exitValue(), out);
+                } else {
+                    log.debug("{} exited with {}: {}", shown, p.exitValue(), out);
+                }
+                return false;
+            }
+            return true;
         } catch (IOException e) {
-            log.warn("fusermount3 -u -z {} could not run: {}", point, e.getMessage());
+            log.warn("{} could not run: {}", shown, e.getMessage());
+            return false;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return false;
         }
     }
 
