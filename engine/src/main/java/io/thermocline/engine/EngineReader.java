@@ -4,6 +4,7 @@ import io.thermocline.region.RegionKey;
 import io.thermocline.tier.ChecksumMismatchException;
 import io.thermocline.tier.InvalidArgumentException;
 import io.thermocline.tier.ObjectInfo;
+import io.thermocline.tier.ObjectNotFoundException;
 import io.thermocline.tier.ObjectReader;
 import io.thermocline.tier.TierException;
 import io.thermocline.tier.TierUnavailableException;
@@ -94,7 +95,15 @@ public final class EngineReader implements ObjectReader {
             }
             // the copy went away or is damaged: find the object again, skipping a damaged copy
             int exclude = t instanceof ChecksumMismatchException ? tier.id : -1;
-            return reopen(c, exclude).thenCompose(v -> attempt(position, dst, attempt + 1));
+            return reopen(c, exclude).handle((v, reopenFailed) -> {
+                if (reopenFailed == null) {
+                    return attempt(position, dst, attempt + 1);
+                }
+                // no other tier holds it: the damaged chunk is the reason the read fails, not "not found"
+                Throwable why = exclude >= 0 && TierException.unwrap(reopenFailed) instanceof ObjectNotFoundException ? t
+                        : TierException.unwrap(reopenFailed);
+                return CompletableFuture.<Integer>failedFuture(why);
+            }).thenCompose(x -> x);
         }).thenCompose(x -> x);
     }
 

@@ -64,6 +64,7 @@ final class EngineFileSystem implements FuseOperations {
     private final Map<Long, OpenFile> open = new ConcurrentHashMap<>();
     private final AtomicLong nextHandle = new AtomicLong(1);
     private final LongAdder failedReads = new LongAdder();
+    private final LongAdder checksumFailures = new LongAdder();
     private final Instant mountedAt = Instant.now();
     private volatile Namespace view = Namespace.empty();
 
@@ -154,6 +155,11 @@ final class EngineFileSystem implements FuseOperations {
     /** Reads answered with EIO since the mount. */
     long failedReads() {
         return failedReads.sum();
+    }
+
+    /** Of those, the reads whose chunk failed its CRC32C on every tier that holds it. */
+    long checksumFailures() {
+        return checksumFailures.sum();
     }
 
     @Override
@@ -311,6 +317,7 @@ final class EngineFileSystem implements FuseOperations {
             failedReads.increment();
             Throwable t = TierException.unwrap(e);
             if (t instanceof ChecksumMismatchException) {
+                checksumFailures.increment();
                 log.error("read of {} at offset {} from tier {}: no copy passed its CRC32C check ({}); answering EIO",
                         f.entry().key(), position, f.reader().tier(), t.getMessage());
             } else {

@@ -216,6 +216,11 @@ public final class ThermoclineMount implements AutoCloseable {
         return fileSystem.failedReads();
     }
 
+    /** Reads answered with EIO because no copy of their chunk passed its CRC32C check. */
+    public long checksumFailures() {
+        return fileSystem.checksumFailures();
+    }
+
     /**
      * Unmounts (waiting for reads in progress to end) and closes every reader it opened. Idempotent.
      *

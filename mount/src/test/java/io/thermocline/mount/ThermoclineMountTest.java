@@ -9,6 +9,7 @@ import io.thermocline.engine.PutOptions;
 import io.thermocline.engine.StandardTiers;
 import io.thermocline.engine.TierEngine;
 import io.thermocline.placement.PolicyConfig;
+import io.thermocline.placement.Rule;
 import io.thermocline.placement.TierSpec;
 import io.thermocline.placement.WriteMode;
 import io.thermocline.tier.ObjectKey;
@@ -233,6 +234,7 @@ class ThermoclineMountTest {
                     .hasMessageContaining("Input/output error");
         }
         assertThat(mount.failedReads()).isPositive();
+        assertThat(mount.checksumFailures()).isPositive();
     }
 
     @Test
@@ -243,6 +245,84 @@ class ThermoclineMountTest {
         corrupt(engine.plainPath(ObjectKey.of("twice/x.bin"), "local").orElseThrow(), MIB + 7);
         mount();
         assertContent(mountPoint.resolve("twice/x.bin"), 10, size);
+        assertThat(mount.failedReads()).isZero();
+    }
+
+    @Test
+    void s3StoppedInTheMiddleOfARead_answersEio_andReadsWorkAgainOnceItIsBack() throws Exception {
+        long size = 24 * MIB + 17;
+        put("cold/weights.bin", 14, size, PutOptions.defaults().withTier("s3"));
+        assertThat(tiers("cold/weights.bin")).containsExactly("s3");
+        mount();
+        Path file = mountPoint.resolve("cold/weights.bin");
+        try (FileChannel ch = FileChannel.open(file)) {
+            ByteBuffer buf = ByteBuffer.allocate((int) MIB);
+            assertThat(ch.read(buf, 0)).isEqualTo((int) MIB);
+            assertThat(TestData.firstMismatch(14, 0, buf.flip())).isNegative();
+            int port = server.endpoint().getPort();
+            String accessKey = server.accessKey();
+            String secretKey = server.secretKey();
+            server.close();
+            server = null;
+            // far past what the kernel's read-ahead may have fetched after the first MiB
+            assertThatThrownBy(() -> ch.read(buf.clear(), 16 * MIB)).isInstanceOf(IOException.class)
+                    .hasMessageContaining("Input/output error");
+            assertThat(mount.failedReads()).isPositive();
+            server = EmbeddedS3Server.start(dir.resolve("s3"), port, accessKey, secretKey);
+            // the same open file reads again, and so does a new open, byte for byte
+            assertThat(ch.read(buf.clear(), 16 * MIB)).isEqualTo((int) MIB);
+            assertThat(TestData.firstMismatch(14, 16 * MIB, buf.flip())).isNegative();
+        }
+        assertContent(file, 14, size);
+        assertThat(tiers("cold/weights.bin")).containsExactly("s3");
+    }
+
+    @Test
+    void aCorruptedChunkOnFabric_answersEioForThatRangeOnly() throws Exception {
+        long size = 4 * MIB;
+        put("fab/only.bin", 15, size, PutOptions.defaults().withTier("fabric").withWriteMode(WriteMode.LOCAL_ONLY));
+        assertThat(tiers("fab/only.bin")).containsExactly("fabric");
+        long at = 2 * MIB + 100;
+        corruptInImage(dir.resolve("fabric.img"), 15, at);
+        mount();
+        Path file = mountPoint.resolve("fab/only.bin");
+        try (FileChannel ch = FileChannel.open(file)) {
+            ByteBuffer buf = ByteBuffer.allocate((int) MIB);
+            for (long offset : new long[] {0, MIB, 3 * MIB}) {
+                assertThat(ch.read(buf.clear(), offset)).as("read at %d", offset).isEqualTo((int) MIB);
+                assertThat(TestData.firstMismatch(15, offset, buf.flip())).as("first wrong byte after %d", offset).isNegative();
+            }
+            assertThatThrownBy(() -> ch.read(buf.clear(), 2 * MIB)).isInstanceOf(IOException.class)
+                    .hasMessageContaining("Input/output error");
+            // a small read inside the bad chunk fails too: the whole chunk is checked before any byte is given
+            assertThatThrownBy(() -> ch.read(ByteBuffer.allocate(10), 2 * MIB + 4096)).isInstanceOf(IOException.class)
+                    .hasMessageContaining("Input/output error");
+        }
+        assertThat(mount.failedReads()).isGreaterThanOrEqualTo(2);
+        assertThat(mount.checksumFailures()).as("EIOs for a chunk that failed its CRC32C").isGreaterThanOrEqualTo(2);
+    }
+
+    @Test
+    void anObjectDemotedWhileMapped_readsOnThroughTheMapping() throws Exception {
+        long size = 8 * MIB + 4097;
+        put("mapped/w.bin", 16, size, PutOptions.defaults()); // write-through: local and s3
+        assertThat(tiers("mapped/w.bin")).contains("local", "s3");
+        mount();
+        Path file = mountPoint.resolve("mapped/w.bin");
+        try (FileChannel ch = FileChannel.open(file)) {
+            java.nio.MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
+            byte[] bytes = new byte[(int) MIB];
+            map.get(0, bytes);
+            assertThat(TestData.firstMismatch(16, 0, ByteBuffer.wrap(bytes))).isNegative();
+            assertThat(engine.evict(ObjectKey.of("mapped/w.bin"), "local").join()).isTrue();
+            assertThat(tiers("mapped/w.bin")).doesNotContain("local");
+            for (long offset = MIB; offset < size; offset += MIB) {
+                int n = (int) Math.min(MIB, size - offset);
+                map.get((int) offset, bytes, 0, n);
+                assertThat(TestData.firstMismatch(16, offset, ByteBuffer.wrap(bytes, 0, n)))
+                        .as("first wrong byte of the mapping after %d", offset).isNegative();
+            }
+        }
         assertThat(mount.failedReads()).isZero();
     }
 
@@ -302,14 +382,18 @@ class ThermoclineMountTest {
         S3TierConfig s3 = S3TierConfig.builder(bucket).prefix("m/").endpoint(java.net.URI.create(endpoint))
                 .credentials(StaticCredentialsProvider.create(AwsBasicCredentials.create(accessKey, secretKey)))
                 .build();
+        TierSpec local = TierSpec.builder("local", 256 * MIB).build();
+        TierSpec fabric = TierSpec.builder("fabric", 256 * MIB).build();
+        TierSpec s3Spec = TierSpec.builder("s3", 1L << 40).build();
         return EngineConfig.builder(dir.resolve("root"))
                 .regionPath(dir.resolve("region"))
                 .regionMaxObjects(4096)
-                .tier(StandardTiers.local(TierSpec.builder("local", 256 * MIB).build(), dir.resolve("local"), false))
-                .tier(StandardTiers.blockOnFile(TierSpec.builder("fabric", 256 * MIB).build(), dir.resolve("fabric.img"),
+                .tier(StandardTiers.local(local, dir.resolve("local"), false))
+                .tier(StandardTiers.blockOnFile(fabric, dir.resolve("fabric.img"),
                         dir.resolve("fabric-catalog"), "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000f001", false))
-                .tier(StandardTiers.s3(TierSpec.builder("s3", 1L << 40).build(), s3))
-                .policy(PolicyConfig.builder().build())
+                .tier(StandardTiers.s3(s3Spec, s3))
+                // keys under cold/ prefer S3: opening one starts no read-through promotion, so its reads stay on S3
+                .policy(PolicyConfig.builder().tiers(List.of(local, fabric, s3Spec)).rules(List.of(Rule.builder("cold/").preferredTiers(List.of("s3")).build())).build())
                 .plannerInterval(Duration.ofHours(1))
                 .requestTimeout(Duration.ofSeconds(30))
                 .build();
@@ -363,6 +447,38 @@ class ThermoclineMountTest {
         } catch (IOException e) {
             return e.toString();
         }
+    }
+
+    /**
+     * Flips the byte of object {@code seed}'s content at {@code offset} where it lies in a block
+     * tier's device image, found by its content: 64 bytes of the object around it, searched for in
+     * the image (the tests' objects are pseudo-random, so they match in one place only).
+     */
+    private static void corruptInImage(Path image, long seed, long offset) throws IOException {
+        ByteBuffer want = ByteBuffer.allocate(64);
+        TestData.fill(seed, offset, want);
+        byte[] needle = want.array();
+        try (FileChannel ch = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer block = ByteBuffer.allocate(1 << 20);
+            long base = 0;
+            while (base < ch.size()) {
+                block.clear();
+                int n = ch.read(block, base);
+                if (n <= 0) {
+                    break;
+                }
+                byte[] a = block.array();
+                for (int i = 0; i + needle.length <= n; i++) {
+                    if (a[i] == needle[0] && java.util.Arrays.equals(a, i, i + needle.length, needle, 0, needle.length)) {
+                        ch.write(ByteBuffer.wrap(new byte[] {(byte) (needle[0] ^ 0x5a)}), base + i);
+                        ch.force(true);
+                        return;
+                    }
+                }
+                base += n - needle.length; // overlap: a match across two blocks is found in the next
+            }
+        }
+        throw new AssertionError("object " + seed + "'s bytes at " + offset + " are nowhere in " + image);
     }
 
     /** Flips a byte of a plain file behind the engine's back, keeping its size, inode and mtime. */
