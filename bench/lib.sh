@@ -131,3 +131,21 @@ bench_cleanup() {
   if [ -n "${server_pid:-}" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
+
+# python_venv: the pinned Python environment of the loader tests (it/src/test/resources/python/
+# requirements.txt), made once in the cache, with the AWS CLI (v1, from the Python package index)
+# beside the pinned boto3 unless one is installed. Sets REQ, TOOL (model_tool.py), venv and PY.
+python_venv() {
+  REQ="$REPO/it/src/test/resources/python/requirements.txt"
+  TOOL="$REPO/it/src/test/resources/python/model_tool.py"
+  venv="${THERMOCLINE_PYTHON_CACHE:-$HOME/.cache/thermocline/python}/bench-$(sha256sum "$REQ" | cut -c1-16)"
+  if [ ! -f "$venv/ready" ]; then
+    rm -rf "$venv"; python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ" >&2
+    if ! command -v aws >/dev/null; then
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check awscli >&2 2>/dev/null || echo "awscli did not install in the venv" >&2
+    fi
+    touch "$venv/ready"
+  fi
+  PY="$venv/bin/python"
+}

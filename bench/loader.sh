@@ -15,20 +15,7 @@ build_bench
 bench_workdir loader
 echo "machine: $(machine_line)"
 
-# the pinned Python environment of the loader tests, in the same cache
-REQ="$REPO/it/src/test/resources/python/requirements.txt"
-TOOL="$REPO/it/src/test/resources/python/model_tool.py"
-venv="${THERMOCLINE_PYTHON_CACHE:-$HOME/.cache/thermocline/python}/bench-$(sha256sum "$REQ" | cut -c1-16)"
-if [ ! -f "$venv/ready" ]; then
-  rm -rf "$venv"; python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ" >&2
-  # the AWS CLI (v1, from the Python package index) beside the pinned boto3, unless one is installed
-  if ! command -v aws >/dev/null; then
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check awscli >&2 2>/dev/null || echo "awscli did not install in the venv" >&2
-  fi
-  touch "$venv/ready"
-fi
-PY="$venv/bin/python"
+python_venv
 if [ -x "$venv/bin/aws" ]; then AWS="$venv/bin/aws"; elif command -v aws >/dev/null; then AWS=$(command -v aws); else AWS=""; fi
 
 cold=yes

@@ -21,15 +21,7 @@ build_bench
 bench_workdir mount-read
 echo "machine: $(machine_line)"
 
-REQ="$REPO/it/src/test/resources/python/requirements.txt"
-TOOL="$REPO/it/src/test/resources/python/model_tool.py"
-venv="${THERMOCLINE_PYTHON_CACHE:-$HOME/.cache/thermocline/python}/bench-$(sha256sum "$REQ" | cut -c1-16)"
-if [ ! -f "$venv/ready" ]; then
-  rm -rf "$venv"; python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ" >&2
-  touch "$venv/ready"
-fi
-PY="$venv/bin/python"
+python_venv
 
 "$PY" "$TOOL" write-big "$work/model" "$SIZE_MIB" "$SHARDS" >&2
 mnt="$work/run/mnt"
